@@ -1,0 +1,1 @@
+//! Cutting complete PostgreSQL messages off a read buffer without copying.

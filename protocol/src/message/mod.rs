@@ -1,0 +1,1 @@
+//! PostgreSQL v3 message tags, typed views and writers.

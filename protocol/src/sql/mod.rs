@@ -1,0 +1,1 @@
+//! The lexer, statement splitter and classifier for PostgreSQL SQL text.

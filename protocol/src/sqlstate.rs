@@ -1,0 +1,1 @@
+//! SQLSTATE error codes as named constants.
