@@ -1,1 +1,27 @@
-//! placeholder
+//! corepool's proxy engine: a Pgpool-II-compatible PostgreSQL proxy, shard per core.
+//!
+//! # Layout
+//! - [`config`]: pgpool.conf → a typed [`config::Config`]. Reading (with `include`), parsing and
+//!   validation are separate steps; unknown parameters come back as warnings beside the config.
+//! - [`auth`]: the files that decide who may connect — pool_hba.conf rules, pool_passwd
+//!   secrets (md5, AES, SCRAM verifiers, clear text) and pcp.conf users.
+//! - [`runtime`]: the seam over glommio (listeners, streams, timers, executors).
+//! - [`cluster`]: state every shard shares, lock-free: nodes, primary, cancel keys, shutdown.
+//! - [`pool`]: a shard's idle backend connections, keyed by user, database and parameters.
+//! - [`backend`]: opening and authenticating backend connections, resetting them for reuse.
+//! - [`session`]: one client from start-up to Terminate: auth, a backend, the relay.
+//! - [`server`]: start-up, shards and their accept loops, signals, reload, stop modes.
+//!
+//! Data moves: `server` accepts a client on some shard → `session` reads its start-up and
+//! authenticates it → `pool` or `backend` provides a backend connection → the session's relay
+//! forwards bytes both ways from its read buffers → on Terminate the backend is reset and pooled.
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod backend;
+pub mod cluster;
+pub mod config;
+pub mod pool;
+pub mod runtime;
+pub mod server;
+pub mod session;

@@ -14,6 +14,7 @@
 //! - [`sql`]: a lexer for PostgreSQL's SQL text, a statement splitter and the read/write
 //!   classifier the router uses.
 //! - [`sqlstate`]: SQLSTATE error codes as named constants.
+//! - [`pcp`]: Pgpool-II's PCP admin protocol (framing, typed requests and replies, md5 login).
 //! - [`error`]: the crate's error type for wire decoding.
 //!
 //! Data moves one way: the engine reads socket bytes into a `BytesMut`, [`framing`] splits off a
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod error;
 pub mod framing;
 pub mod message;
+pub mod pcp;
 pub mod sql;
 pub mod sqlstate;
 

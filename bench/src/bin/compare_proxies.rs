@@ -1,0 +1,145 @@
+//! `compare-proxies`: pgbench throughput, proxy CPU per transaction and memory per idle client
+//! for PostgreSQL direct, PgBouncer (session, transaction), Pgpool-II and corepool.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use corepool_bench::compare::{self, Options};
+use corepool_bench::stop::Stop;
+use corepool_bench::targets::TargetKind;
+
+/// Compare corepool with PgBouncer and Pgpool-II on one PostgreSQL 15 primary.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Rounds over every workload and target; tables report the median.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Seconds per pgbench run (`-T`).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// pgbench scale factor (`-i -s`).
+    #[arg(long, default_value_t = 10)]
+    scale: u32,
+    /// Targets to run, comma-separated: direct, pgbouncer-session, pgbouncer-transaction,
+    /// pgpool, corepool (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Also write the tables to this markdown file.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Idle-client counts for the memory phase, comma-separated; `0` skips the phase.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    idle_clients: Vec<usize>,
+    /// The primary's max_connections during the throughput phase.
+    #[arg(long, default_value_t = 400)]
+    max_connections: u32,
+    /// corepool's `corepool_cores` (default: all cores).
+    #[arg(long)]
+    corepool_cores: Option<u32>,
+    /// The corepool binary (default: `corepool` next to this program, built first).
+    #[arg(long)]
+    corepool_bin: Option<PathBuf>,
+    /// Do not run `cargo build --release -p corepool` first.
+    #[arg(long)]
+    no_build: bool,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compare-proxies: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let stop = Stop::install()?;
+    let targets = parse_targets(&args.only)?;
+    let (corepool_bin, corepool_unavailable) = locate_corepool(&args, &targets)?;
+    let options = Options {
+        rounds: args.rounds.max(1),
+        duration: Duration::from_secs(args.duration.max(1)),
+        scale: args.scale.max(1),
+        targets,
+        idle_clients: args.idle_clients.into_iter().filter(|&n| n > 0).collect(),
+        max_connections: args.max_connections,
+        corepool_cores: args.corepool_cores,
+        corepool_bin,
+        corepool_unavailable,
+    };
+    let report = compare::run(&options, &stop)?;
+    let markdown = report.to_markdown();
+    println!("{markdown}");
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &markdown).with_context(|| format!("write {}", path.display()))?;
+        eprintln!("compare-proxies: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn parse_targets(only: &[String]) -> Result<Vec<TargetKind>> {
+    if only.is_empty() {
+        return Ok(TargetKind::ALL.to_vec());
+    }
+    let mut targets = only
+        .iter()
+        .map(|name| TargetKind::parse(name))
+        .collect::<Result<Vec<_>>>()?;
+    targets.sort();
+    targets.dedup();
+    Ok(targets)
+}
+
+/// The corepool binary to run and, when it cannot be had, why (corepool is then reported as
+/// failed while the others still run).
+fn locate_corepool(args: &Args, targets: &[TargetKind]) -> Result<(PathBuf, Option<String>)> {
+    if let Some(bin) = &args.corepool_bin {
+        return Ok((bin.clone(), None));
+    }
+    let exe = std::env::current_exe().context("locate this program")?;
+    let Some(release_dir) = exe.parent() else {
+        bail!("{} has no parent directory", exe.display());
+    };
+    let bin = release_dir.join("corepool");
+    if args.no_build || !targets.contains(&TargetKind::Corepool) {
+        return Ok((bin, None));
+    }
+    let unavailable = build_corepool(release_dir).err().map(|e| format!("{e:#}"));
+    Ok((bin, unavailable))
+}
+
+/// `cargo build --release -p corepool` into the target directory this program was built in.
+fn build_corepool(release_dir: &Path) -> Result<()> {
+    let target_dir = release_dir
+        .parent()
+        .context("release directory has no parent")?;
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("compare-proxies: cargo build --release -p corepool");
+    let out = Command::new(cargo)
+        .args(["build", "--release", "-p", "corepool", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .output()
+        .context("run cargo")?;
+    if !out.status.success() {
+        let stderr = std::str::from_utf8(&out.stderr).unwrap_or("<non-UTF-8 output>");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .take(3)
+            .collect();
+        bail!(
+            "cargo build --release -p corepool failed: {}",
+            errors.join(" / ")
+        );
+    }
+    Ok(())
+}

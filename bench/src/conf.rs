@@ -1,0 +1,156 @@
+//! The configuration files the proxies are started with: pgbouncer.ini and pgpool.conf.
+//!
+//! Each proxy gets the smallest configuration that makes it a fair pooler for the benchmark:
+//! trust authentication, one backend, no health checks, no per-connection logging, and pools
+//! big enough for the largest workload so nobody queues for a server connection.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::targets::ProxyConfig;
+
+/// pgbouncer.ini for a PgBouncer on 127.0.0.1:`port` in `pool_mode` in front of
+/// 127.0.0.1:`backend_port`; its socket, pid file and userlist live in `dir`.
+pub fn pgbouncer(
+    dir: &Path,
+    port: u16,
+    backend_port: u16,
+    pool_mode: &str,
+    config: &ProxyConfig,
+) -> String {
+    let dir = dir.display();
+    format!(
+        "[databases]\n\
+         * = host=127.0.0.1 port={backend_port}\n\
+         \n\
+         [pgbouncer]\n\
+         listen_addr = 127.0.0.1\n\
+         listen_port = {port}\n\
+         unix_socket_dir = {dir}\n\
+         pidfile = {dir}/pgbouncer.pid\n\
+         auth_type = trust\n\
+         auth_file = {dir}/userlist.txt\n\
+         admin_users = postgres\n\
+         pool_mode = {pool_mode}\n\
+         default_pool_size = {pool}\n\
+         max_client_conn = {max_clients}\n\
+         max_db_connections = 0\n\
+         listen_backlog = 4096\n\
+         ignore_startup_parameters = extra_float_digits\n\
+         log_connections = 0\n\
+         log_disconnections = 0\n\
+         log_pooler_errors = 1\n",
+        pool = config.pool_size,
+        max_clients = config.max_clients,
+    )
+}
+
+/// pgpool.conf (Pgpool-II 4.3 names) for a pooler on 127.0.0.1:`port` with PCP on `pcp_port`,
+/// one backend at 127.0.0.1:`backend_port` in raw mode, and its sockets, pid file and status
+/// file in `dir`. corepool reads the same file.
+pub fn pgpool(
+    dir: &Path,
+    port: u16,
+    pcp_port: u16,
+    backend_port: u16,
+    config: &ProxyConfig,
+) -> String {
+    let raw_dir = dir.display().to_string();
+    let pid_file = quote(&format!("{raw_dir}/pgpool.pid"));
+    let dir = quote(&raw_dir);
+    let settings: &[(&str, String)] = &[
+        ("backend_clustering_mode", quote("raw")),
+        ("listen_addresses", quote("127.0.0.1")),
+        ("port", port.to_string()),
+        ("socket_dir", dir.clone()),
+        ("pcp_listen_addresses", quote("127.0.0.1")),
+        ("pcp_port", pcp_port.to_string()),
+        ("pcp_socket_dir", dir.clone()),
+        ("wd_ipc_socket_dir", dir.clone()),
+        ("backend_hostname0", quote("127.0.0.1")),
+        ("backend_port0", backend_port.to_string()),
+        ("backend_weight0", "1".into()),
+        // One backend: a failed connection must not detach it and leave nothing to serve.
+        ("backend_flag0", quote("DISALLOW_TO_FAILOVER")),
+        ("num_init_children", config.max_clients.to_string()),
+        ("max_pool", "1".into()),
+        ("reserved_connections", "0".into()),
+        ("listen_backlog_multiplier", "4".into()),
+        // Children never retire by age or count during a run.
+        ("child_life_time", "0".into()),
+        ("child_max_connections", "0".into()),
+        ("connection_life_time", "0".into()),
+        ("connection_cache", "on".into()),
+        ("load_balance_mode", "off".into()),
+        ("enable_pool_hba", "off".into()),
+        ("pool_passwd", quote("")),
+        ("pid_file_name", pid_file),
+        ("logdir", dir.clone()),
+        ("log_destination", quote("stderr")),
+        ("log_connections", "off".into()),
+        ("sr_check_period", "0".into()),
+        ("health_check_period", "0".into()),
+        ("failover_on_backend_error", "off".into()),
+        ("memory_cache_enabled", "off".into()),
+        ("use_watchdog", "off".into()),
+        ("ssl", "off".into()),
+    ];
+    let mut out = String::from("# Written by corepool-bench.\n");
+    for (name, value) in settings {
+        let _ = writeln!(out, "{name} = {value}");
+    }
+    out
+}
+
+/// Settings only corepool reads, appended to its copy of [`pgpool`].
+pub fn corepool_extras(config: &ProxyConfig) -> String {
+    match config.corepool_cores {
+        Some(cores) => format!("corepool_cores = {cores}\n"),
+        None => String::new(),
+    }
+}
+
+/// A pgpool.conf string value.
+fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ProxyConfig {
+        ProxyConfig {
+            max_clients: 80,
+            pool_size: 70,
+            corepool_cores: Some(2),
+            corepool_bin: "/nonexistent".into(),
+        }
+    }
+
+    #[test]
+    fn pgpool_conf_has_the_backend_and_sizes() {
+        let text = pgpool(Path::new("/tmp/x"), 7000, 7001, 5432, &config());
+        for line in [
+            "port = 7000",
+            "pcp_port = 7001",
+            "backend_port0 = 5432",
+            "num_init_children = 80",
+            "max_pool = 1",
+            "pid_file_name = '/tmp/x/pgpool.pid'",
+            "health_check_period = 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        assert_eq!(corepool_extras(&config()), "corepool_cores = 2\n");
+    }
+
+    #[test]
+    fn pgbouncer_ini_sizes_pools() {
+        let text = pgbouncer(Path::new("/tmp/x"), 7000, 5432, "transaction", &config());
+        assert!(text.contains("* = host=127.0.0.1 port=5432\n"));
+        assert!(text.contains("pool_mode = transaction\n"));
+        assert!(text.contains("default_pool_size = 70\n"));
+        assert!(text.contains("max_client_conn = 80\n"));
+    }
+}

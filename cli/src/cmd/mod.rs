@@ -1,0 +1,92 @@
+//! Subcommands and what they share: the command-line definition, logging, exit codes.
+
+mod demo;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// corepool: a PostgreSQL data plane — pooling proxy, parallel base backup, admin tools.
+#[derive(Debug, Parser)]
+#[command(name = "corepool", version, about)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Pgpool-II-compatible proxy.
+    Serve(serve::ServeArgs),
+    /// Start a local primary + streaming standby with corepool in front, for trying it out.
+    Demo(demo::DemoArgs),
+}
+
+/// A failed command: the message and the exit status.
+#[derive(Debug)]
+pub struct Failure {
+    error: anyhow::Error,
+    code: u8,
+}
+
+impl Failure {
+    /// Exit status for this failure (64 = usage/config, 69 = unavailable, 1 = other).
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+
+    fn config(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            error: error.into(),
+            code: 64,
+        }
+    }
+
+    fn unavailable(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            error: error.into(),
+            code: 69,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            write!(f, "{:#}", self.error)
+        } else {
+            write!(f, "{}", self.error)
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self { error, code: 1 }
+    }
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}
+
+/// Logs go to stderr; RUST_LOG wins over -v.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,50 @@
+//! A small PostgreSQL client on glommio.
+//!
+//! Made for corepool's own needs — `corepool basebackup` now; the engine's health checks,
+//! primary probe and replication-lag checks and `corepool ddl` later — so it does little:
+//! connect (TCP or UNIX socket) and authenticate (cleartext, md5, SCRAM-SHA-256 through the
+//! protocol crate's state machines), simple queries with text results, one-value binary queries
+//! over the extended protocol (`pg_read_binary_file`), COPY OUT streaming (`BASE_BACKUP`), and
+//! the replication commands with WAL streaming in COPY BOTH mode. No TLS, no pipelining API
+//! beyond [`Connection::send_binary`]/[`Connection::recv_binary`], no type conversions beyond
+//! text. Every future must run inside a glommio executor.
+//!
+//! # Layout
+//! - [`conn`]: [`ConnectOptions`], [`Connection::connect`], startup and authentication, reading
+//!   whole messages off a read buffer that is zero-filled once (`socket`).
+//! - [`query`]: [`Connection::simple_query`] → [`Row`]s, the streaming [`Response`] reader,
+//!   [`Connection::copy_data`], [`Connection::query_binary`].
+//! - [`repl`]: IDENTIFY_SYSTEM, slots, START_REPLICATION / standby status / end of COPY BOTH.
+//! - [`replication`]: pure parsing of XLogData and keepalives and writing of status updates.
+//! - [`pgpass`]: `.pgpass` lookup.
+//! - [`error`]: [`ClientError`], with [`ClientError::Server`] carrying the SQLSTATE.
+//!
+//! Bytes move one way: the socket fills the read buffer, a complete message is split off as
+//! `Bytes` and its values (rows, COPY payloads, binary results) are slices of it, never copies.
+//!
+//! # Example
+//! ```no_run
+//! use corepool_client::{ConnectOptions, Connection, Host};
+//! glommio::LocalExecutor::default().run(async {
+//!     let opts = ConnectOptions::new(Host::parse("127.0.0.1"), 5432, "postgres");
+//!     let mut conn = Connection::connect(&opts).await?;
+//!     let rows = conn.simple_query("SELECT 1").await?;
+//!     assert_eq!(rows[0].text(0)?, Some("1"));
+//!     Ok::<(), corepool_client::ClientError>(())
+//! }).unwrap();
+//! ```
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod conn;
+pub mod error;
+pub mod pgpass;
+pub mod query;
+pub mod repl;
+pub mod replication;
+mod socket;
+
+pub use conn::{ConnectOptions, Connection, Host, Notice, RawMessage, Replication};
+pub use error::ClientError;
+pub use query::{Response, Row};
+pub use repl::SystemInfo;

@@ -1,0 +1,138 @@
+//! The byte stream under a connection (TCP or UNIX-domain) and its read buffer.
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpStream, UnixStream};
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+/// A connected socket.
+pub(crate) enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Socket {
+    pub(crate) async fn connect_tcp(addr: &str, timeout: Duration) -> io::Result<Socket> {
+        let s = TcpStream::connect_timeout(addr, timeout)
+            .await
+            .map_err(to_io)?;
+        let _ = s.set_nodelay(true);
+        Ok(Socket::Tcp(s))
+    }
+
+    pub(crate) async fn connect_unix(path: &Path, timeout: Duration) -> io::Result<Socket> {
+        let connect = UnixStream::connect(path);
+        let timed = glommio::timer::timeout(timeout, async {
+            connect
+                .await
+                .map_err(|e| glommio::GlommioError::IoError(to_io(e)))
+        });
+        timed.await.map(Socket::Unix).map_err(to_io)
+    }
+
+    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.read(buf).await,
+            Socket::Unix(s) => s.read(buf).await,
+        }
+    }
+
+    pub(crate) async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.write_all(data).await,
+            Socket::Unix(s) => s.write_all(data).await,
+        }
+    }
+}
+
+fn to_io<T>(e: glommio::GlommioError<T>) -> io::Error {
+    match e {
+        glommio::GlommioError::IoError(e) => e,
+        glommio::GlommioError::TimedOut(_) => {
+            io::Error::new(io::ErrorKind::TimedOut, "timed out")
+        }
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+/// Bytes read and not yet consumed. `data` is always fully initialised: `data[..filled]` is
+/// pending, the rest is free space a read may overwrite, so reads never zero-fill (the same
+/// scheme as the engine's `ReadBuf`).
+pub(crate) struct ReadBuf {
+    data: BytesMut,
+    filled: usize,
+    chunk: usize,
+}
+
+impl ReadBuf {
+    pub(crate) fn new(chunk: usize) -> Self {
+        let mut data = BytesMut::with_capacity(chunk);
+        data.resize(chunk, 0);
+        ReadBuf {
+            data,
+            filled: 0,
+            chunk,
+        }
+    }
+
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.data[..self.filled]
+    }
+
+    /// Free space of at least `min` bytes (and at least one read chunk).
+    pub(crate) fn spare_mut(&mut self, min: usize) -> &mut [u8] {
+        let want = min.max(self.chunk);
+        if self.data.len() - self.filled < want {
+            self.data.reserve(self.filled + want - self.data.len());
+            let cap = self.data.capacity();
+            self.data.resize(cap, 0);
+        }
+        &mut self.data[self.filled..]
+    }
+
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.filled = (self.filled + n).min(self.data.len());
+    }
+
+    /// Splits the first `n` pending bytes off without copying.
+    pub(crate) fn split(&mut self, n: usize) -> Bytes {
+        let n = n.min(self.filled);
+        self.filled -= n;
+        let out = self.data.split_to(n).freeze();
+        if self.filled == 0 && self.data.len() < self.chunk {
+            self.data.clear();
+            self.data.reserve(self.chunk);
+            let cap = self.data.capacity();
+            self.data.resize(cap, 0);
+        }
+        out
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.filled);
+        self.data.advance(n);
+        self.filled -= n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_and_grow() {
+        let mut b = ReadBuf::new(8);
+        b.spare_mut(20)[..20].fill(7);
+        b.commit(20);
+        assert_eq!(b.pending().len(), 20);
+        let f = b.split(5);
+        assert_eq!(&f[..], &[7; 5]);
+        assert_eq!(b.pending().len(), 15);
+        b.split(15);
+        assert!(b.pending().is_empty());
+        assert!(b.spare_mut(0).len() >= 8);
+    }
+}

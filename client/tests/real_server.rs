@@ -1,0 +1,69 @@
+//! The client against a real PostgreSQL server: queries, binary reads, errors, replication.
+
+use corepool_client::replication::{parse_replication_message, ReplicationMessage};
+use corepool_client::{ConnectOptions, Connection, Host, Replication};
+use corepool_testkit::{AuthMethod, Cluster};
+
+fn run<F: std::future::Future<Output = ()> + 'static>(f: F) {
+    glommio::LocalExecutorBuilder::default()
+        .io_memory(1 << 20)
+        .make()
+        .unwrap()
+        .run(f);
+}
+
+#[test]
+fn queries_errors_and_replication() {
+    let cluster = Cluster::builder()
+        .host_auth(AuthMethod::ScramSha256)
+        .superuser_password("s3cret")
+        .start()
+        .unwrap();
+    let port = cluster.primary().port();
+    let socket_dir = cluster.primary().socket_dir().to_owned();
+    run(async move {
+        let mut opts = ConnectOptions::new(Host::parse("127.0.0.1"), port, "postgres");
+        opts.password = Some("wrong".into());
+        let err = Connection::connect(&opts).await.unwrap_err();
+        assert_eq!(err.code(), Some("28P01"), "{err}");
+        opts.password = Some("s3cret".into());
+        let mut c = Connection::connect(&opts).await.unwrap();
+        let rows = c.simple_query("SELECT 1 AS a, NULL::text AS b; SELECT 'x'").await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].text(0).unwrap(), Some("1"));
+        assert_eq!(rows[0].text(1).unwrap(), None);
+        assert_eq!(rows[0].columns()[1], "b");
+        let err = c.simple_query("SELECT 1/0").await.unwrap_err();
+        assert_eq!(err.code(), Some("22012"));
+        // Still usable after an error.
+        let v = c
+            .query_binary("SELECT pg_read_binary_file($1, $2, $3, true)", &[Some("PG_VERSION"), Some("0"), Some("100")])
+            .await
+            .unwrap();
+        assert_eq!(v.as_deref(), Some(&b"15\n"[..]));
+        let v = c
+            .query_binary("SELECT pg_read_binary_file($1, 0, 10, true)", &[Some("nope")])
+            .await
+            .unwrap();
+        assert_eq!(v, None);
+        c.close().await;
+
+        // UNIX socket, physical replication.
+        let mut opts = ConnectOptions::new(Host::Unix(socket_dir), port, "postgres");
+        opts.replication = Some(Replication::Physical);
+        let mut r = Connection::connect(&opts).await.unwrap();
+        let sys = r.identify_system().await.unwrap();
+        assert_eq!(sys.timeline, 1);
+        r.create_physical_slot("client_test", true).await.unwrap();
+        let pos = u64::from_str_radix(sys.xlogpos.split('/').nth(1).unwrap(), 16).unwrap();
+        r.start_replication(Some("client_test"), pos & !0xFF_FFFF, 1).await.unwrap();
+        let msg = r.copy_data().await.unwrap().unwrap();
+        match parse_replication_message(&msg).unwrap() {
+            ReplicationMessage::XLogData(x) => assert_eq!(x.start, pos & !0xFF_FFFF),
+            ReplicationMessage::Keepalive(_) => {}
+            other => panic!("{other:?}"),
+        }
+        r.end_copy_both().await.unwrap();
+        assert_eq!(r.show("wal_segment_size").await.unwrap(), "16MB");
+    });
+}

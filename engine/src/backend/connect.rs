@@ -1,0 +1,425 @@
+//! Opening an authenticated backend connection and collecting its start-up reply.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use corepool_protocol::auth::md5::Md5Hash;
+use corepool_protocol::auth::scram::ScramSha256;
+use corepool_protocol::auth::AuthError;
+use corepool_protocol::framing::{Header, Limits};
+use corepool_protocol::message::backend::{
+    Authentication, BackendKeyData, ErrorResponse, ParameterStatus, ReadyForQuery,
+};
+use corepool_protocol::message::tags::{
+    AUTHENTICATION_TAG, BACKEND_KEY_DATA_TAG, ERROR_RESPONSE_TAG, NEGOTIATE_PROTOCOL_VERSION_TAG,
+    NOTICE_RESPONSE_TAG, PARAMETER_STATUS_TAG, READY_FOR_QUERY_TAG,
+};
+use corepool_protocol::message::write;
+use corepool_protocol::message::TransactionStatus;
+
+use crate::cluster::{BackendKey, NodeAddress};
+use crate::pool::Pooled;
+use crate::runtime::{self, ReadBuf, Stream};
+
+/// The secret corepool presents to a backend for a user.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    /// Nothing: only `trust` backends accept the connection.
+    #[default]
+    None,
+    /// The clear-text password (from the client, or pool_passwd's TEXT/AES forms).
+    Password(String),
+    /// pool_passwd's md5 hash: enough for md5 backends, not for SCRAM ones.
+    Md5(Md5Hash),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credentials::None => "Credentials::None",
+            Credentials::Password(_) => "Credentials::Password(<redacted>)",
+            Credentials::Md5(_) => "Credentials::Md5(<redacted>)",
+        })
+    }
+}
+
+/// Why a backend connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// TCP/UNIX connect or I/O failed.
+    #[error("could not connect to backend node {node} ({address}): {source}")]
+    Io {
+        /// Node id.
+        node: usize,
+        /// host:port or socket path.
+        address: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The backend sent an ErrorResponse during start-up (wrong password, no such database …).
+    /// The raw message is kept so it can be forwarded to the client unchanged.
+    #[error("backend node {node} refused the connection: {message}")]
+    Refused {
+        /// Node id.
+        node: usize,
+        /// Its primary message text.
+        message: String,
+        /// SQLSTATE.
+        code: String,
+        /// The whole ErrorResponse as sent.
+        raw: Bytes,
+    },
+    /// The backend asked for a password corepool does not have, or a method it cannot do.
+    #[error("backend node {node}: {why}")]
+    Auth {
+        /// Node id.
+        node: usize,
+        /// What was missing or failed.
+        why: String,
+    },
+    /// The backend broke the protocol.
+    #[error("backend node {node} sent an invalid message: {source}")]
+    Protocol {
+        /// Node id.
+        node: usize,
+        /// The decoding error.
+        #[source]
+        source: corepool_protocol::Error,
+    },
+    /// Start-up did not finish in time.
+    #[error("backend node {node} did not finish start-up within {limit:?}")]
+    Timeout {
+        /// Node id.
+        node: usize,
+        /// The limit.
+        limit: Duration,
+    },
+}
+
+impl ConnectError {
+    /// True when the node itself looks unreachable (failover_on_backend_error counts these).
+    pub fn is_node_failure(&self) -> bool {
+        matches!(self, ConnectError::Io { .. } | ConnectError::Timeout { .. })
+    }
+}
+
+/// What the backend said during start-up, replayed to every client the connection serves.
+#[derive(Debug, Clone, Default)]
+pub struct StartupReply {
+    /// ParameterStatus values, latest per name.
+    pub parameters: Vec<(String, String)>,
+    /// The backend's own cancel key.
+    pub key: (i32, i32),
+}
+
+impl StartupReply {
+    /// Records a ParameterStatus (start-up, or later when a SET changes a reported setting).
+    pub fn set_parameter(&mut self, name: &str, value: &str) {
+        match self.parameters.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => {
+                v.clear();
+                v.push_str(value);
+            }
+            None => self.parameters.push((name.to_owned(), value.to_owned())),
+        }
+    }
+}
+
+/// An authenticated backend connection, idle at ReadyForQuery.
+pub struct BackendConn {
+    /// The socket.
+    pub stream: Stream,
+    /// Bytes read from the backend and not yet forwarded.
+    pub rbuf: ReadBuf,
+    /// Node id.
+    pub node: usize,
+    /// Parameters and cancel key from start-up.
+    pub reply: StartupReply,
+    /// Transaction status from the last ReadyForQuery.
+    pub status: TransactionStatus,
+    /// When it was opened.
+    pub opened: Instant,
+    /// Cluster generation it was opened under.
+    pub generation: u64,
+}
+
+impl BackendConn {
+    /// The key a CancelRequest needs to reach this backend.
+    pub fn cancel_key(&self) -> BackendKey {
+        BackendKey {
+            node: self.node as u32,
+            process_id: self.reply.key.0,
+            secret_key: self.reply.key.1,
+        }
+    }
+}
+
+impl Pooled for BackendConn {
+    fn created(&self) -> Instant {
+        self.opened
+    }
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// Opens a connection to `node`, sends the client's start-up parameters and authenticates with
+/// `creds`. Bounded by `limit` as a whole.
+pub async fn connect(
+    node: usize,
+    address: &NodeAddress,
+    params: &[(&str, &str)],
+    creds: &Credentials,
+    limits: &Limits,
+    limit: Duration,
+    generation: u64,
+) -> Result<BackendConn, ConnectError> {
+    match runtime::timeout(
+        limit,
+        connect_inner(node, address, params, creds, limits, limit, generation),
+    )
+    .await
+    {
+        Some(r) => r,
+        None => Err(ConnectError::Timeout { node, limit }),
+    }
+}
+
+async fn connect_inner(
+    node: usize,
+    address: &NodeAddress,
+    params: &[(&str, &str)],
+    creds: &Credentials,
+    limits: &Limits,
+    limit: Duration,
+    generation: u64,
+) -> Result<BackendConn, ConnectError> {
+    let io_err = |source: io::Error| ConnectError::Io {
+        node,
+        address: describe(address),
+        source,
+    };
+    let mut stream = match address {
+        NodeAddress::Tcp { host, port } => {
+            let addr = resolve(host, *port).map_err(io_err)?;
+            Stream::connect_tcp(addr, limit).await.map_err(io_err)?
+        }
+        NodeAddress::Unix { dir, port } => {
+            let path = PathBuf::from(dir).join(format!(".s.PGSQL.{port}"));
+            Stream::connect_unix(&path, limit).await.map_err(io_err)?
+        }
+    };
+    let mut out = BytesMut::with_capacity(256);
+    write::frontend::startup_message(params.iter().copied(), &mut out)
+        .map_err(|source| ConnectError::Protocol { node, source })?;
+    stream.write_all(&out).await.map_err(io_err)?;
+
+    let mut rbuf = ReadBuf::with_chunk(16 * 1024);
+    let mut reply = StartupReply::default();
+    let mut scram: Option<ScramSha256> = None;
+    loop {
+        let (tag, len) = next_message(&mut stream, &mut rbuf, limits, node).await?;
+        let frame = rbuf.split_frame(len);
+        let body = &frame[5..];
+        let protocol = |source| ConnectError::Protocol { node, source };
+        match tag {
+            AUTHENTICATION_TAG => {
+                out.clear();
+                match Authentication::parse(body).map_err(protocol)? {
+                    Authentication::Ok => continue,
+                    Authentication::CleartextPassword => match creds {
+                        Credentials::Password(p) => {
+                            write::frontend::password_message(p.as_bytes(), &mut out)
+                                .map_err(protocol)?
+                        }
+                        _ => return Err(auth_missing(node, "a clear-text password")),
+                    },
+                    Authentication::Md5Password { salt } => {
+                        let user = params
+                            .iter()
+                            .find(|(k, _)| *k == "user")
+                            .map(|(_, v)| *v)
+                            .unwrap_or("");
+                        let hash = match creds {
+                            Credentials::Password(p) => {
+                                Md5Hash::from_password(user.as_bytes(), p.as_bytes())
+                            }
+                            Credentials::Md5(h) => h.clone(),
+                            Credentials::None => return Err(auth_missing(node, "an md5 password")),
+                        };
+                        let response = hash.client_response(salt);
+                        write::frontend::password_message(response.as_bytes(), &mut out)
+                            .map_err(protocol)?;
+                    }
+                    Authentication::Sasl(mechanisms) => {
+                        let Credentials::Password(p) = creds else {
+                            return Err(auth_missing(node, "a clear-text password for SCRAM-SHA-256 (md5 hashes cannot do SCRAM)"));
+                        };
+                        let mechanism =
+                            corepool_protocol::auth::scram::select_mechanism(mechanisms)
+                                .map_err(|e| auth_failed(node, e))?;
+                        let client = ScramSha256::new(p.as_bytes());
+                        write::frontend::sasl_initial_response(
+                            mechanism,
+                            client.message(),
+                            &mut out,
+                        )
+                        .map_err(protocol)?;
+                        scram = Some(client);
+                    }
+                    Authentication::SaslContinue { data } => {
+                        let client = scram
+                            .as_mut()
+                            .ok_or_else(|| auth_failed_text(node, "unexpected SASLContinue"))?;
+                        client.update(data).map_err(|e| auth_failed(node, e))?;
+                        write::frontend::sasl_response(client.message(), &mut out)
+                            .map_err(protocol)?;
+                    }
+                    Authentication::SaslFinal { data } => {
+                        let mut client = scram
+                            .take()
+                            .ok_or_else(|| auth_failed_text(node, "unexpected SASLFinal"))?;
+                        client.finish(data).map_err(|e| auth_failed(node, e))?;
+                        continue;
+                    }
+                    other => {
+                        return Err(auth_failed_text(
+                            node,
+                            &format!(
+                                "unsupported authentication method (request code {})",
+                                other.code()
+                            ),
+                        ))
+                    }
+                }
+                stream.write_all(&out).await.map_err(io_err)?;
+            }
+            PARAMETER_STATUS_TAG => {
+                let p = ParameterStatus::parse(body).map_err(protocol)?;
+                reply.set_parameter(p.name(), p.value());
+            }
+            BACKEND_KEY_DATA_TAG => {
+                let k = BackendKeyData::parse(body).map_err(protocol)?;
+                reply.key = (k.process_id(), k.secret_key());
+            }
+            READY_FOR_QUERY_TAG => {
+                let r = ReadyForQuery::parse(body).map_err(protocol)?;
+                return Ok(BackendConn {
+                    stream,
+                    rbuf,
+                    node,
+                    reply,
+                    status: r.status(),
+                    opened: Instant::now(),
+                    generation,
+                });
+            }
+            ERROR_RESPONSE_TAG => {
+                let e = ErrorResponse::parse(body).map_err(protocol)?;
+                return Err(ConnectError::Refused {
+                    node,
+                    message: e.message().unwrap_or("").to_owned(),
+                    code: e.code().unwrap_or("").to_owned(),
+                    raw: frame,
+                });
+            }
+            NOTICE_RESPONSE_TAG | NEGOTIATE_PROTOCOL_VERSION_TAG => {}
+            other => {
+                return Err(ConnectError::Protocol {
+                    node,
+                    source: corepool_protocol::Error::UnknownTag {
+                        tag: other,
+                        sender: "backend",
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// Reads until a whole message is buffered; returns its tag and length (tag included).
+pub(crate) async fn next_message(
+    stream: &mut Stream,
+    rbuf: &mut ReadBuf,
+    limits: &Limits,
+    node: usize,
+) -> Result<(u8, usize), ConnectError> {
+    loop {
+        if let Some(h) = Header::parse(rbuf.pending())
+            .map_err(|source| ConnectError::Protocol { node, source })?
+        {
+            if h.len as usize > limits.max_message_len {
+                return Err(ConnectError::Protocol {
+                    node,
+                    source: corepool_protocol::Error::MessageTooLarge {
+                        tag: h.tag,
+                        len: h.len as usize,
+                        max: limits.max_message_len,
+                    },
+                });
+            }
+            if rbuf.len() >= h.frame_len() {
+                return Ok((h.tag, h.frame_len()));
+            }
+        }
+        let n = stream
+            .read_buf(rbuf)
+            .await
+            .map_err(|source| ConnectError::Io {
+                node,
+                address: String::new(),
+                source,
+            })?;
+        if n == 0 {
+            return Err(ConnectError::Io {
+                node,
+                address: String::new(),
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "server closed the connection unexpectedly",
+                ),
+            });
+        }
+    }
+}
+
+fn auth_missing(node: usize, what: &str) -> ConnectError {
+    ConnectError::Auth {
+        node,
+        why: format!("the server asks for {what}, and corepool has none for this user (add it to pool_passwd)"),
+    }
+}
+
+fn auth_failed(node: usize, e: AuthError) -> ConnectError {
+    ConnectError::Auth {
+        node,
+        why: format!("authentication failed: {e}"),
+    }
+}
+
+fn auth_failed_text(node: usize, why: &str) -> ConnectError {
+    ConnectError::Auth {
+        node,
+        why: why.to_owned(),
+    }
+}
+
+fn describe(address: &NodeAddress) -> String {
+    match address {
+        NodeAddress::Tcp { host, port } => format!("{host}:{port}"),
+        NodeAddress::Unix { dir, port } => format!("{dir}/.s.PGSQL.{port}"),
+    }
+}
+
+fn resolve(host: &str, port: u16) -> io::Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("could not resolve host \"{host}\""),
+        )
+    })
+}

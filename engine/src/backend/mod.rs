@@ -1,0 +1,11 @@
+//! Connections from corepool to PostgreSQL servers: connect, start up, authenticate, reset.
+//!
+//! corepool authenticates to a backend itself, with the secret it holds for the user (from
+//! pool_passwd, or the clear-text password the client gave), so that a cached connection can be
+//! handed to a later client who authenticated to corepool instead.
+
+mod connect;
+mod reset;
+
+pub use connect::{connect, BackendConn, ConnectError, Credentials, StartupReply};
+pub use reset::{reset, ResetError};

@@ -1,0 +1,192 @@
+//! Cluster state shared by every shard: nodes, the primary, sessions, shutdown — atomics only.
+//!
+//! Shards read this on the query path without locks. Writers (health check, failover, PCP) are
+//! rare and change one atomic at a time; a `generation` counter tells shards to drop pooled
+//! connections made before a topology change.
+
+pub mod cancel;
+mod node;
+
+pub use cancel::{BackendKey, CancelTable};
+pub use node::{Node, NodeAddress, NodeCounters, NodeRole, NodeStatus};
+
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+/// How the server is asked to stop (Pgpool-II's modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ShutdownMode {
+    /// Running.
+    None = 0,
+    /// SIGTERM: stop accepting, wait for clients to disconnect.
+    Smart = 1,
+    /// SIGINT: stop accepting, end sessions now.
+    Fast = 2,
+    /// SIGQUIT: exit at once.
+    Immediate = 3,
+}
+
+/// The state all shards share.
+#[derive(Debug)]
+pub struct ClusterState {
+    nodes: Box<[Node]>,
+    primary: AtomicI32,
+    generation: AtomicU64,
+    shutdown: AtomicU8,
+    reload: AtomicU64,
+    sessions: AtomicUsize,
+    max_sessions: usize,
+    /// Proxy-issued cancel keys.
+    pub cancel: CancelTable,
+}
+
+impl ClusterState {
+    /// State for `nodes`, with at most `max_sessions` concurrent client sessions over `shards`.
+    pub fn new(nodes: Vec<Node>, shards: usize, max_sessions: usize) -> Self {
+        Self {
+            nodes: nodes.into_boxed_slice(),
+            primary: AtomicI32::new(-1),
+            generation: AtomicU64::new(0),
+            shutdown: AtomicU8::new(ShutdownMode::None as u8),
+            reload: AtomicU64::new(0),
+            sessions: AtomicUsize::new(0),
+            max_sessions: max_sessions.max(1),
+            cancel: CancelTable::new(shards, max_sessions.max(1)),
+        }
+    }
+
+    /// Every configured node, by id.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// One node.
+    pub fn node(&self, id: usize) -> Option<&Node> {
+        self.nodes.get(id)
+    }
+
+    /// The primary's node id, if known.
+    pub fn primary(&self) -> Option<usize> {
+        usize::try_from(self.primary.load(Ordering::Acquire)).ok()
+    }
+
+    /// Records the primary (or none), bumping the generation when it changes.
+    pub fn set_primary(&self, id: Option<usize>) {
+        let new = id.map(|i| i as i32).unwrap_or(-1);
+        if self.primary.swap(new, Ordering::AcqRel) != new {
+            self.bump_generation();
+        }
+    }
+
+    /// Topology generation: pooled connections made under an older one are discarded.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks a topology change.
+    pub fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The requested shutdown mode.
+    pub fn shutdown(&self) -> ShutdownMode {
+        match self.shutdown.load(Ordering::Acquire) {
+            1 => ShutdownMode::Smart,
+            2 => ShutdownMode::Fast,
+            3 => ShutdownMode::Immediate,
+            _ => ShutdownMode::None,
+        }
+    }
+
+    /// Requests a shutdown; a stronger mode overrides a weaker one, never the reverse.
+    pub fn request_shutdown(&self, mode: ShutdownMode) {
+        self.shutdown.fetch_max(mode as u8, Ordering::AcqRel);
+    }
+
+    /// Reload counter: shards re-read their configuration when it moves.
+    pub fn reload_epoch(&self) -> u64 {
+        self.reload.load(Ordering::Acquire)
+    }
+
+    /// Announces a reloaded configuration.
+    pub fn announce_reload(&self) {
+        self.reload.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Takes a session slot; `false` when `max_sessions` are already connected.
+    pub fn try_begin_session(&self) -> bool {
+        self.sessions
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_sessions).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives a session slot back.
+    pub fn end_session(&self) {
+        let _ = self
+            .sessions
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Client sessions connected now, across all shards.
+    pub fn sessions(&self) -> usize {
+        self.sessions.load(Ordering::Acquire)
+    }
+
+    /// The session limit (`num_init_children`).
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(max: usize) -> ClusterState {
+        let n = Node::new(
+            0,
+            NodeAddress::Tcp {
+                host: "h".into(),
+                port: 1,
+            },
+            1.0,
+            NodeStatus::Waiting,
+        );
+        ClusterState::new(vec![n], 2, max)
+    }
+
+    #[test]
+    fn session_limit_is_enforced_and_released() {
+        let s = state(2);
+        assert!(s.try_begin_session());
+        assert!(s.try_begin_session());
+        assert!(!s.try_begin_session());
+        s.end_session();
+        assert!(s.try_begin_session());
+        assert_eq!(s.sessions(), 2);
+    }
+
+    #[test]
+    fn shutdown_only_escalates() {
+        let s = state(1);
+        s.request_shutdown(ShutdownMode::Fast);
+        s.request_shutdown(ShutdownMode::Smart);
+        assert_eq!(s.shutdown(), ShutdownMode::Fast);
+        s.request_shutdown(ShutdownMode::Immediate);
+        assert_eq!(s.shutdown(), ShutdownMode::Immediate);
+    }
+
+    #[test]
+    fn primary_change_bumps_generation() {
+        let s = state(1);
+        let g = s.generation();
+        s.set_primary(Some(0));
+        assert_eq!(s.primary(), Some(0));
+        assert!(s.generation() > g);
+        let g = s.generation();
+        s.set_primary(Some(0));
+        assert_eq!(s.generation(), g);
+    }
+}

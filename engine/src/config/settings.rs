@@ -1,0 +1,538 @@
+//! The typed configuration and its defaults: Pgpool-II 4.3's compiled defaults (PGB-2), in one place.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::kinds::{
+    BackendFlags, CheckTempTable, ClusteringMode, DisableLoadBalanceOnWrite, IdleLimitInRecovery,
+    LogErrorVerbosity, LogLevel, LogStandbyDelay,
+};
+
+/// Everything corepool reads from pgpool.conf. Field names are the parameter names.
+///
+/// Durations are stored exactly as Pgpool-II would use them (rounded to the parameter's base
+/// unit); a zero duration means "disabled" wherever Pgpool-II treats 0 that way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this configuration was loaded from; relative file parameters (`pool_passwd`)
+    /// are resolved against its directory. `None` for a configuration built in code.
+    pub source_file: Option<PathBuf>,
+
+    // ---- Connections (PGB-2.1) ----
+    /// Addresses the client listener binds: `*` for all, empty for no TCP (the UNIX socket is
+    /// always on).
+    pub listen_addresses: Vec<String>,
+    /// Client TCP port; also names the UNIX socket `.s.PGSQL.<port>`. 0 asks the kernel for a
+    /// free port (a corepool extension for tests; Pgpool-II requires 1024..=65535).
+    pub port: u16,
+    /// Directories holding the client UNIX socket (4.3 calls this `socket_dir`; both names work).
+    pub unix_socket_directories: Vec<String>,
+    /// Addresses the PCP admin listener binds, as for `listen_addresses`.
+    pub pcp_listen_addresses: Vec<String>,
+    /// PCP TCP port (0 = kernel-chosen, as for `port`).
+    pub pcp_port: u16,
+    /// Directories holding the PCP UNIX socket (4.3's `pcp_socket_dir`; both names work).
+    pub pcp_unix_socket_directories: Vec<String>,
+    /// Listen backlog = this × `num_init_children`: how many clients may wait in the kernel.
+    pub listen_backlog_multiplier: u32,
+    /// Pgpool-II serializes accept() across children; accepted for compatibility.
+    pub serialize_accept: bool,
+    /// Maximum concurrent client sessions (Pgpool-II's number of children).
+    pub num_init_children: u32,
+    /// When > 0, clients beyond `num_init_children - reserved_connections` are refused with
+    /// 53300 "Sorry, too many clients already" instead of waiting.
+    pub reserved_connections: u32,
+    /// Cached backend connection sets per session slot (distinct user/database pairs kept).
+    pub max_pool: u32,
+    /// A session slot with no client for this long drops its cached connections (0 = never).
+    pub child_life_time: Duration,
+    /// A session slot is recycled after serving this many clients (0 = never).
+    pub child_max_connections: u32,
+    /// Cached backend connections older than this are closed (0 = never).
+    pub connection_life_time: Duration,
+    /// Disconnect a client idle between queries this long (0 = never). SESSION parameter.
+    pub client_idle_limit: Duration,
+    /// Idle-client limit during online recovery's second stage. SESSION parameter.
+    pub client_idle_limit_in_recovery: IdleLimitInRecovery,
+    /// Keep backend connections for reuse after the client leaves.
+    pub connection_cache: bool,
+    /// Statements run on a cached connection when its client leaves (`;`-separated).
+    pub reset_query_list: Vec<String>,
+    /// A client that has not finished authenticating after this long is dropped (0 = never).
+    pub authentication_timeout: Duration,
+
+    // ---- Backends (PGB-1.10 to 1.15, 2.2) ----
+    /// How the backends replicate; decides where writes go.
+    pub backend_clustering_mode: ClusteringMode,
+    /// The PostgreSQL servers, indexed by node id (contiguous from 0).
+    pub backends: Vec<BackendConfig>,
+
+    // ---- Authentication and SSL (PGB-2.7) ----
+    /// Authenticate clients by pool_hba.conf rather than by mirroring the backend's method.
+    pub enable_pool_hba: bool,
+    /// The pool_passwd file, relative to the pgpool.conf directory; empty disables it.
+    pub pool_passwd: String,
+    /// With pool_hba off and no pool_passwd entry, ask the client for a clear-text password.
+    pub allow_clear_text_frontend_auth: bool,
+    /// Accept SSL from clients (SSLRequest answered `S`).
+    pub ssl: bool,
+    /// Server private key file for client SSL.
+    pub ssl_key: String,
+    /// Server certificate file for client SSL.
+    pub ssl_cert: String,
+    /// CA certificates used to verify client certificates (`cert` auth).
+    pub ssl_ca_cert: String,
+    /// Directory of CA certificates, as `ssl_ca_cert`.
+    pub ssl_ca_cert_dir: String,
+    /// Certificate revocation list for client certificates.
+    pub ssl_crl_file: String,
+    /// Allowed TLS cipher suites (OpenSSL syntax).
+    pub ssl_ciphers: String,
+    /// Prefer the server's cipher order over the client's.
+    pub ssl_prefer_server_ciphers: bool,
+    /// Curve for ECDH key exchange.
+    pub ssl_ecdh_curve: String,
+    /// Diffie-Hellman parameters file.
+    pub ssl_dh_params_file: String,
+    /// Command that prints the passphrase of an encrypted `ssl_key`.
+    pub ssl_passphrase_command: String,
+
+    // ---- Logging and files (PGB-2.9) ----
+    /// Where logs go: `stderr` and/or `syslog` (corepool logs to stderr).
+    pub log_destination: Vec<String>,
+    /// Prefix of each log line (printf-style escapes as in Pgpool-II).
+    pub log_line_prefix: String,
+    /// How much of each error is logged. SESSION parameter.
+    pub log_error_verbosity: LogErrorVerbosity,
+    /// Lowest severity sent to clients as NoticeResponse. SESSION parameter.
+    pub client_min_messages: LogLevel,
+    /// Lowest severity written to the log. SESSION parameter.
+    pub log_min_messages: LogLevel,
+    /// Log each client connection.
+    pub log_connections: bool,
+    /// Log each client disconnection with the session's duration.
+    pub log_disconnections: bool,
+    /// Log client host names instead of addresses.
+    pub log_hostname: bool,
+    /// Log every statement a client sends. SESSION parameter.
+    pub log_statement: bool,
+    /// Log every statement with the node it was sent to. SESSION parameter.
+    pub log_per_node_statement: bool,
+    /// Log every protocol message from clients. SESSION parameter.
+    pub log_client_messages: bool,
+    /// When the replication check logs standby delay.
+    pub log_standby_delay: LogStandbyDelay,
+    /// File holding the main process id.
+    pub pid_file_name: String,
+    /// Directory of the `pgpool_status` file that remembers node states across restarts.
+    pub logdir: String,
+
+    // ---- Load balancing and routing (PGB-2.3) ----
+    /// Send reads to standbys by weight; off sends everything to the primary.
+    pub load_balance_mode: bool,
+    /// Skip leading whitespace before classifying a statement.
+    pub ignore_leading_white_space: bool,
+    /// Let leading SQL comments not prevent load balancing. SESSION parameter.
+    pub allow_sql_comments: bool,
+    /// What a write does to later reads' load balancing.
+    pub disable_load_balance_on_write: DisableLoadBalanceOnWrite,
+    /// `table:dependent,...` relations for `dml_adaptive` (raw items).
+    pub dml_adaptive_object_relationship_list: Vec<String>,
+    /// Choose the load-balance node per statement rather than per session.
+    pub statement_level_load_balance: bool,
+    /// Regexes of functions that do not write; others make a SELECT a write.
+    pub read_only_function_list: Vec<String>,
+    /// Regexes of functions that write; others leave a SELECT a read.
+    pub write_function_list: Vec<String>,
+    /// Regexes of whole queries always sent to the primary (`;`-separated).
+    pub primary_routing_query_pattern_list: Vec<String>,
+    /// `db_regex:node(weight)` items choosing the load-balance node by database (raw items).
+    pub database_redirect_preference_list: Vec<String>,
+    /// `app_regex:node(weight)` items choosing the load-balance node by application_name.
+    pub app_name_redirect_preference_list: Vec<String>,
+    /// How temporary tables are recognised (their reads must go to the primary).
+    pub check_temp_table: CheckTempTable,
+    /// Look up unlogged tables (their reads must go to the primary). SESSION parameter.
+    pub check_unlogged_table: bool,
+
+    // ---- Streaming-replication check (PGB-2.4) ----
+    /// Interval of the replication-delay check (0 disables the delay check only).
+    pub sr_check_period: Duration,
+    /// User for the replication check and primary discovery.
+    pub sr_check_user: String,
+    /// Its password (md5/AES/TEXT forms; empty = look up pool_passwd).
+    pub sr_check_password: String,
+    /// Database the replication check connects to.
+    pub sr_check_database: String,
+    /// A standby more than this many WAL bytes behind gets no reads (0 = no limit).
+    pub delay_threshold: u64,
+    /// Pgpool-II 4.4: like `delay_threshold` but by replay lag time; overrides it when > 0.
+    pub delay_threshold_by_time: Duration,
+    /// When the chosen standby is too far behind, use the least-delayed standby, not the primary.
+    pub prefer_lower_delay_standby: bool,
+
+    // ---- Health check (PGB-2.5); per-node overrides live in `backends` ----
+    /// Health-check settings for nodes that do not override them.
+    pub health_check: HealthCheck,
+
+    // ---- Failover and failback (PGB-2.6) ----
+    /// Command run when a node is detached (`%d`, `%h`, ... placeholders).
+    pub failover_command: String,
+    /// Command run for each standby after a new primary is promoted.
+    pub follow_primary_command: String,
+    /// Command run when a node is re-attached.
+    pub failback_command: String,
+    /// A read/write error on a backend socket detaches that node (off: only the session ends).
+    pub failover_on_backend_error: bool,
+    /// A backend's 57P01/57P02 shutdown error detaches that node. Documented and later-4.3.x
+    /// default off (the 4.3.5 binary alone defaulted to on, PGB-9.1).
+    pub failover_on_backend_shutdown: bool,
+    /// Detach a primary that is not connected to all standbys.
+    pub detach_false_primary: bool,
+    /// Re-attach a down standby once it streams from the primary again.
+    pub auto_failback: bool,
+    /// Minimum time between automatic failbacks of a node.
+    pub auto_failback_interval: Duration,
+    /// How long to look for a new primary after failover (0 = forever).
+    pub search_primary_node_timeout: Duration,
+
+    // ---- Accepted for compatibility; only `off` is supported ----
+    /// Pgpool-II's query result cache; corepool has none (a warning is logged when on).
+    pub memory_cache_enabled: bool,
+    /// Pgpool-II's watchdog (HA of the proxy itself); corepool has none (warning when on).
+    pub use_watchdog: bool,
+
+    // ---- corepool extensions ----
+    /// Executor threads, one pinned per core; 0 = one per available core.
+    pub corepool_cores: u32,
+    /// After a session writes, send its reads to the primary until standbys have replayed the
+    /// write's LSN (read-your-writes across transactions).
+    pub corepool_read_your_writes: bool,
+    /// `host:port` serving Prometheus metrics over HTTP; empty = off.
+    pub corepool_metrics_address: String,
+    /// Largest protocol message accepted from a client or backend, in bytes; bigger ones end
+    /// the session instead of being buffered.
+    pub corepool_max_message_size: usize,
+}
+
+/// One PostgreSQL server (`backend_*N`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendConfig {
+    /// Host name or IP; a path starting with `/` is a UNIX socket directory; empty = `/tmp`.
+    pub hostname: String,
+    /// TCP port, also the UNIX socket's `.s.PGSQL.<port>`.
+    pub port: u16,
+    /// Relative load-balance weight (normalized over all nodes, see
+    /// [`Config::normalized_weights`]).
+    pub weight: f64,
+    /// The node's data directory, for the failover/failback commands' `%D`.
+    pub data_directory: String,
+    /// How failover treats this node.
+    pub flags: BackendFlags,
+    /// The standby's walreceiver `application_name`, matched against pg_stat_replication.
+    pub application_name: String,
+    /// Per-node health-check settings (`health_check_periodN`, ...); unset fields use
+    /// [`Config::health_check`].
+    pub health_check: HealthCheckOverrides,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            hostname: String::new(),
+            port: 5432,
+            weight: 1.0,
+            data_directory: String::new(),
+            flags: BackendFlags::default(),
+            application_name: String::new(),
+            health_check: HealthCheckOverrides::default(),
+        }
+    }
+}
+
+/// Health-check settings for one node (PGB-2.5.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Interval between checks; 0 disables health checking.
+    pub period: Duration,
+    /// A check not finished in this long fails (0 = no timeout).
+    pub timeout: Duration,
+    /// User the check connects as.
+    pub user: String,
+    /// Its password (md5/AES/TEXT forms; empty = look up pool_passwd).
+    pub password: String,
+    /// Database the check connects to; empty means `postgres`.
+    pub database: String,
+    /// Retries before a failed check triggers failover.
+    pub max_retries: u32,
+    /// Wait between retries.
+    pub retry_delay: Duration,
+    /// Timeout of every backend TCP connect, for checks and for pooled connections alike.
+    pub connect_timeout: Duration,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            period: Duration::ZERO,
+            timeout: Duration::from_secs(20),
+            user: "nobody".to_owned(),
+            password: String::new(),
+            database: String::new(),
+            max_retries: 0,
+            retry_delay: Duration::from_secs(1),
+            connect_timeout: Duration::from_millis(10_000),
+        }
+    }
+}
+
+impl HealthCheck {
+    /// The database to connect to: `health_check_database`, or `postgres` when empty.
+    pub fn database_or_default(&self) -> &str {
+        if self.database.is_empty() {
+            "postgres"
+        } else {
+            &self.database
+        }
+    }
+
+    /// These settings with a node's overrides applied.
+    pub fn with_overrides(&self, node: &HealthCheckOverrides) -> Self {
+        Self {
+            period: node.period.unwrap_or(self.period),
+            timeout: node.timeout.unwrap_or(self.timeout),
+            user: node.user.clone().unwrap_or_else(|| self.user.clone()),
+            password: node
+                .password
+                .clone()
+                .unwrap_or_else(|| self.password.clone()),
+            database: node
+                .database
+                .clone()
+                .unwrap_or_else(|| self.database.clone()),
+            max_retries: node.max_retries.unwrap_or(self.max_retries),
+            retry_delay: node.retry_delay.unwrap_or(self.retry_delay),
+            connect_timeout: node.connect_timeout.unwrap_or(self.connect_timeout),
+        }
+    }
+}
+
+/// A node's `health_check_*N` settings; `None` = use the global value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthCheckOverrides {
+    /// `health_check_periodN`.
+    pub period: Option<Duration>,
+    /// `health_check_timeoutN`.
+    pub timeout: Option<Duration>,
+    /// `health_check_userN`.
+    pub user: Option<String>,
+    /// `health_check_passwordN`.
+    pub password: Option<String>,
+    /// `health_check_databaseN`.
+    pub database: Option<String>,
+    /// `health_check_max_retriesN`.
+    pub max_retries: Option<u32>,
+    /// `health_check_retry_delayN`.
+    pub retry_delay: Option<Duration>,
+    /// `connect_timeoutN`.
+    pub connect_timeout: Option<Duration>,
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Default for Config {
+    /// Pgpool-II 4.3's compiled defaults (upstream, not Debian's patched socket/pid/log paths)
+    /// plus corepool's own, with no backends.
+    fn default() -> Self {
+        Self {
+            source_file: None,
+            listen_addresses: strings(&["localhost"]),
+            port: 9999,
+            unix_socket_directories: strings(&["/tmp"]),
+            pcp_listen_addresses: strings(&["localhost"]),
+            pcp_port: 9898,
+            pcp_unix_socket_directories: strings(&["/tmp"]),
+            listen_backlog_multiplier: 2,
+            serialize_accept: false,
+            num_init_children: 32,
+            reserved_connections: 0,
+            max_pool: 4,
+            child_life_time: Duration::from_secs(300),
+            child_max_connections: 0,
+            connection_life_time: Duration::ZERO,
+            client_idle_limit: Duration::ZERO,
+            client_idle_limit_in_recovery: IdleLimitInRecovery::Off,
+            connection_cache: true,
+            reset_query_list: strings(&["ABORT", "DISCARD ALL"]),
+            authentication_timeout: Duration::from_secs(60),
+
+            backend_clustering_mode: ClusteringMode::StreamingReplication,
+            backends: Vec::new(),
+
+            enable_pool_hba: false,
+            pool_passwd: "pool_passwd".to_owned(),
+            allow_clear_text_frontend_auth: false,
+            ssl: false,
+            ssl_key: String::new(),
+            ssl_cert: String::new(),
+            ssl_ca_cert: String::new(),
+            ssl_ca_cert_dir: String::new(),
+            ssl_crl_file: String::new(),
+            ssl_ciphers: "HIGH:MEDIUM:+3DES:!aNULL".to_owned(),
+            ssl_prefer_server_ciphers: false,
+            ssl_ecdh_curve: "prime256v1".to_owned(),
+            ssl_dh_params_file: String::new(),
+            ssl_passphrase_command: String::new(),
+
+            log_destination: strings(&["stderr"]),
+            log_line_prefix: "%m: %a pid %p: ".to_owned(),
+            log_error_verbosity: LogErrorVerbosity::Default,
+            client_min_messages: LogLevel::Notice,
+            log_min_messages: LogLevel::Warning,
+            log_connections: false,
+            log_disconnections: false,
+            log_hostname: false,
+            log_statement: false,
+            log_per_node_statement: false,
+            log_client_messages: false,
+            log_standby_delay: LogStandbyDelay::IfOverThreshold,
+            pid_file_name: "/var/run/pgpool/pgpool.pid".to_owned(),
+            logdir: "/tmp".to_owned(),
+
+            load_balance_mode: true,
+            ignore_leading_white_space: true,
+            allow_sql_comments: false,
+            disable_load_balance_on_write: DisableLoadBalanceOnWrite::Transaction,
+            dml_adaptive_object_relationship_list: Vec::new(),
+            statement_level_load_balance: false,
+            read_only_function_list: Vec::new(),
+            write_function_list: Vec::new(),
+            primary_routing_query_pattern_list: Vec::new(),
+            database_redirect_preference_list: Vec::new(),
+            app_name_redirect_preference_list: Vec::new(),
+            check_temp_table: CheckTempTable::Catalog,
+            check_unlogged_table: true,
+
+            sr_check_period: Duration::from_secs(10),
+            sr_check_user: "nobody".to_owned(),
+            sr_check_password: String::new(),
+            sr_check_database: "postgres".to_owned(),
+            delay_threshold: 0,
+            delay_threshold_by_time: Duration::ZERO,
+            prefer_lower_delay_standby: false,
+
+            health_check: HealthCheck::default(),
+
+            failover_command: String::new(),
+            follow_primary_command: String::new(),
+            failback_command: String::new(),
+            failover_on_backend_error: true,
+            failover_on_backend_shutdown: false,
+            detach_false_primary: false,
+            auto_failback: false,
+            auto_failback_interval: Duration::from_secs(60),
+            search_primary_node_timeout: Duration::from_secs(300),
+
+            memory_cache_enabled: false,
+            use_watchdog: false,
+
+            corepool_cores: 0,
+            corepool_read_your_writes: false,
+            corepool_metrics_address: String::new(),
+            corepool_max_message_size: 1 << 30,
+        }
+    }
+}
+
+impl Config {
+    /// The health-check settings in force for `node` (its overrides over the global ones).
+    pub fn health_check_for(&self, node: usize) -> HealthCheck {
+        match self.backends.get(node) {
+            Some(backend) => self.health_check.with_overrides(&backend.health_check),
+            None => self.health_check.clone(),
+        }
+    }
+
+    /// Each backend's weight as a fraction of the total (all 0 when every weight is 0), as
+    /// `SHOW pool_nodes` prints it.
+    pub fn normalized_weights(&self) -> Vec<f64> {
+        let total: f64 = self.backends.iter().map(|b| b.weight).sum();
+        self.backends
+            .iter()
+            .map(|b| if total > 0.0 { b.weight / total } else { 0.0 })
+            .collect()
+    }
+
+    /// The pool_passwd file: `None` when disabled, else resolved against the directory of
+    /// [`source_file`](Self::source_file).
+    pub fn pool_passwd_path(&self) -> Option<PathBuf> {
+        if self.pool_passwd.is_empty() {
+            return None;
+        }
+        let path = PathBuf::from(&self.pool_passwd);
+        match self.source_file.as_deref().and_then(|f| f.parent()) {
+            Some(dir) if path.is_relative() => Some(dir.join(path)),
+            _ => Some(path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_overrides_win_over_global_health_check_settings() {
+        let mut config = Config::default();
+        config.health_check.period = Duration::from_secs(30);
+        config.backends.push(BackendConfig::default());
+        config.backends.push(BackendConfig {
+            health_check: HealthCheckOverrides {
+                period: Some(Duration::from_secs(5)),
+                user: Some("hc".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        assert_eq!(config.health_check_for(0).period, Duration::from_secs(30));
+        assert_eq!(config.health_check_for(1).period, Duration::from_secs(5));
+        assert_eq!(config.health_check_for(1).user, "hc");
+        assert_eq!(config.health_check_for(1).timeout, Duration::from_secs(20));
+        assert_eq!(config.health_check_for(7), config.health_check);
+        assert_eq!(config.health_check.database_or_default(), "postgres");
+    }
+
+    #[test]
+    fn weights_are_normalized_over_all_nodes() {
+        let mut config = Config::default();
+        for weight in [1.0, 3.0] {
+            config.backends.push(BackendConfig {
+                weight,
+                ..Default::default()
+            });
+        }
+        assert_eq!(config.normalized_weights(), [0.25, 0.75]);
+        config.backends.iter_mut().for_each(|b| b.weight = 0.0);
+        assert_eq!(config.normalized_weights(), [0.0, 0.0]);
+    }
+
+    #[test]
+    fn pool_passwd_resolves_against_the_config_directory() {
+        let mut config = Config::default();
+        assert_eq!(
+            config.pool_passwd_path(),
+            Some(PathBuf::from("pool_passwd"))
+        );
+        config.source_file = Some(PathBuf::from("/etc/pgpool2/pgpool.conf"));
+        assert_eq!(
+            config.pool_passwd_path(),
+            Some(PathBuf::from("/etc/pgpool2/pool_passwd"))
+        );
+        config.pool_passwd = "/srv/pw".into();
+        assert_eq!(config.pool_passwd_path(), Some(PathBuf::from("/srv/pw")));
+        config.pool_passwd.clear();
+        assert_eq!(config.pool_passwd_path(), None);
+    }
+}

@@ -1,0 +1,229 @@
+//! The per-shard connection cache: idle backend connections keyed by who connected and how.
+//!
+//! A shard owns its pool outright (it is never touched from another core), so the map sits in a
+//! `RefCell` and no lock exists anywhere. A connection is cached only when it is clean: idle
+//! (ReadyForQuery 'I'), not in COPY, every result consumed, and `reset_query_list` run.
+
+mod key;
+
+pub use key::PoolKey;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Something a pool can hold: it knows its age and the topology generation it was made under.
+pub trait Pooled {
+    /// When the connection was opened.
+    fn created(&self) -> Instant;
+    /// The cluster generation at connect time.
+    fn generation(&self) -> u64;
+}
+
+/// Pool limits.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    /// Idle connections kept per key (Pgpool-II's max_pool, here per key per shard).
+    pub max_per_key: usize,
+    /// Close cached connections older than this (connection_life_time; `None` = never).
+    pub life_time: Option<Duration>,
+}
+
+/// The idle connections of one shard.
+pub struct Pool<C> {
+    idle: RefCell<HashMap<PoolKey, VecDeque<C>>>,
+    limits: RefCell<PoolLimits>,
+}
+
+impl<C: Pooled> Pool<C> {
+    /// An empty pool.
+    pub fn new(limits: PoolLimits) -> Self {
+        Self {
+            idle: RefCell::new(HashMap::new()),
+            limits: RefCell::new(limits),
+        }
+    }
+
+    /// Changes the limits (reload).
+    pub fn set_limits(&self, limits: PoolLimits) {
+        *self.limits.borrow_mut() = limits;
+    }
+
+    /// Takes the most recently returned usable connection for `key`. Connections from an older
+    /// generation or past their life time are dropped on the way.
+    pub fn take(&self, key: &PoolKey, generation: u64, now: Instant) -> Option<C> {
+        let life = self.limits.borrow().life_time;
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(key)?;
+        while let Some(c) = list.pop_back() {
+            if usable(&c, generation, life, now) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Returns a clean connection; the oldest is closed when the key is at its limit.
+    pub fn put(&self, key: PoolKey, conn: C) {
+        let max = self.limits.borrow().max_per_key;
+        if max == 0 {
+            return;
+        }
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(key).or_default();
+        while list.len() >= max {
+            list.pop_front();
+        }
+        list.push_back(conn);
+    }
+
+    /// Drops expired and stale connections; returns how many were closed.
+    pub fn prune(&self, generation: u64, now: Instant) -> usize {
+        let life = self.limits.borrow().life_time;
+        let mut closed = 0;
+        let mut idle = self.idle.borrow_mut();
+        idle.retain(|_, list| {
+            let before = list.len();
+            list.retain(|c| usable(c, generation, life, now));
+            closed += before - list.len();
+            !list.is_empty()
+        });
+        closed
+    }
+
+    /// Idle connections held, per key (for SHOW pool_pools and metrics).
+    pub fn idle_counts(&self) -> Vec<(PoolKey, usize)> {
+        self.idle
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len()))
+            .collect()
+    }
+
+    /// Total idle connections held.
+    pub fn idle_total(&self) -> usize {
+        self.idle.borrow().values().map(VecDeque::len).sum()
+    }
+
+    /// Closes everything (shutdown, failover).
+    pub fn clear(&self) {
+        self.idle.borrow_mut().clear();
+    }
+}
+
+fn usable<C: Pooled>(c: &C, generation: u64, life: Option<Duration>, now: Instant) -> bool {
+    if c.generation() != generation {
+        return false;
+    }
+    match life {
+        Some(l) => now.saturating_duration_since(c.created()) < l,
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake {
+        id: u32,
+        created: Instant,
+        generation: u64,
+    }
+
+    impl Pooled for Fake {
+        fn created(&self) -> Instant {
+            self.created
+        }
+        fn generation(&self) -> u64 {
+            self.generation
+        }
+    }
+
+    fn key(user: &str) -> PoolKey {
+        PoolKey::new(user, "db", &[])
+    }
+
+    #[test]
+    fn returns_most_recent_and_caps_per_key() {
+        let now = Instant::now();
+        let p = Pool::new(PoolLimits {
+            max_per_key: 2,
+            life_time: None,
+        });
+        for id in 0..3 {
+            p.put(
+                key("a"),
+                Fake {
+                    id,
+                    created: now,
+                    generation: 0,
+                },
+            );
+        }
+        assert_eq!(p.idle_total(), 2, "oldest closed at the limit");
+        assert_eq!(p.take(&key("a"), 0, now).map(|c| c.id), Some(2));
+        assert_eq!(p.take(&key("a"), 0, now).map(|c| c.id), Some(1));
+        assert!(p.take(&key("a"), 0, now).is_none());
+        assert!(p.take(&key("b"), 0, now).is_none());
+    }
+
+    #[test]
+    fn stale_generation_and_expired_connections_are_not_handed_out() {
+        let now = Instant::now();
+        let p = Pool::new(PoolLimits {
+            max_per_key: 4,
+            life_time: Some(Duration::from_secs(10)),
+        });
+        p.put(
+            key("a"),
+            Fake {
+                id: 1,
+                created: now,
+                generation: 0,
+            },
+        );
+        assert!(p.take(&key("a"), 1, now).is_none(), "generation moved on");
+        p.put(
+            key("a"),
+            Fake {
+                id: 2,
+                created: now,
+                generation: 1,
+            },
+        );
+        assert!(
+            p.take(&key("a"), 1, now + Duration::from_secs(11))
+                .is_none(),
+            "expired"
+        );
+        p.put(
+            key("a"),
+            Fake {
+                id: 3,
+                created: now,
+                generation: 1,
+            },
+        );
+        assert_eq!(p.prune(1, now + Duration::from_secs(11)), 1);
+        assert_eq!(p.idle_total(), 0);
+    }
+
+    #[test]
+    fn max_pool_zero_caches_nothing() {
+        let now = Instant::now();
+        let p = Pool::new(PoolLimits {
+            max_per_key: 0,
+            life_time: None,
+        });
+        p.put(
+            key("a"),
+            Fake {
+                id: 1,
+                created: now,
+                generation: 0,
+            },
+        );
+        assert_eq!(p.idle_total(), 0);
+    }
+}

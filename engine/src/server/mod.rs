@@ -1,0 +1,456 @@
+//! Starting and stopping the proxy: shards, listeners, signals, reload, the pid file.
+//!
+//! `serve` runs on the main thread: it checks the ports, builds the shared cluster state, starts
+//! one shard per core, waits until every shard has bound its listener, then waits for a stop
+//! signal. Each shard accepts on the same port (SO_REUSEPORT) and serves its own clients.
+
+mod auth_files;
+mod shard;
+mod signals;
+
+pub use auth_files::AuthFiles;
+pub use shard::Shard;
+pub use signals::{action_for, SignalAction};
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::cluster::{ClusterState, Node, NodeAddress, NodeRole, NodeStatus, ShutdownMode};
+use crate::config::{ClusteringMode, Config};
+use crate::runtime::{self, ExecutorSettings, Listener, StartGate, UnixListener};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listen address could not be bound (in use, or not an address of this host).
+    #[error("{0}")]
+    Bind(io::Error),
+    /// A shard failed to start.
+    #[error("could not start shard: {0}")]
+    Shard(String),
+    /// The configuration cannot be served (e.g. no backend).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Files (pid file, pool_passwd, pool_hba.conf) could not be read or written.
+    #[error("{0}")]
+    Io(io::Error),
+}
+
+/// What `serve` needs besides the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The pgpool.conf path, re-read on SIGHUP. `None`: reload keeps the current settings.
+    pub config_path: Option<PathBuf>,
+    /// pool_hba.conf; default `pool_hba.conf` beside pgpool.conf.
+    pub hba_file: Option<PathBuf>,
+    /// pcp.conf; default `pcp.conf` beside pgpool.conf.
+    pub pcp_file: Option<PathBuf>,
+    /// Ignore (and delete) the pgpool_status file: every node starts up.
+    pub discard_status: bool,
+}
+
+/// Where the running server listens (ports resolved, e.g. when port 0 was asked for in tests).
+#[derive(Debug, Clone)]
+pub struct Bound {
+    /// TCP listen addresses.
+    pub tcp: Vec<SocketAddr>,
+}
+
+/// Runs the proxy until a stop signal (or `state.request_shutdown`). Blocks the calling thread.
+pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
+    let started = start(config, options)?;
+    started.wait()
+}
+
+/// A started server: its shared state and shard threads.
+pub struct Running {
+    /// State shared by all shards; request_shutdown on it stops the server.
+    pub state: Arc<ClusterState>,
+    /// Bound addresses.
+    pub bound: Bound,
+    shards: Vec<runtime::ShardHandle>,
+    pid_file: Option<PathBuf>,
+}
+
+impl Running {
+    /// Waits for every shard to end, then removes the pid file.
+    pub fn wait(self) -> Result<(), ServeError> {
+        let mut first_err = None;
+        for s in self.shards {
+            if let Err(e) = s.join() {
+                first_err.get_or_insert(ServeError::Shard(e.to_string()));
+            }
+        }
+        if let Some(p) = self.pid_file {
+            let _ = std::fs::remove_file(p);
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Starts the proxy and returns once every shard listens.
+pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeError> {
+    if config.backends.is_empty() {
+        return Err(ServeError::Config(
+            "no backend node is configured (set backend_hostname0 and backend_port0)".into(),
+        ));
+    }
+    let addrs = listen_socket_addrs(&config)?;
+    for a in &addrs {
+        runtime::check_port_free(*a).map_err(ServeError::Bind)?;
+    }
+    match runtime::raise_fd_limit() {
+        Ok(n) => tracing::debug!(rlimit.nofile = n, "file descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the file descriptor limit"),
+    }
+    let auth =
+        Arc::new(AuthFiles::load(&config, options.hba_file.as_deref()).map_err(ServeError::Io)?);
+    let settings = ExecutorSettings {
+        shards: config.corepool_cores as usize,
+        ..ExecutorSettings::default()
+    };
+    let shards = settings.shard_count();
+    let nodes = build_nodes(&config);
+    let state = Arc::new(ClusterState::new(
+        nodes,
+        shards,
+        config.num_init_children.max(1) as usize,
+    ));
+    mark_primary(&state, &config);
+
+    let config = Arc::new(config);
+    let reload_box: Arc<Mutex<(Arc<Config>, Arc<AuthFiles>)>> =
+        Arc::new(Mutex::new((config.clone(), auth.clone())));
+    let (gate, reports) = StartGate::new();
+    let unix_dir = config
+        .unix_socket_directories
+        .first()
+        .cloned()
+        .filter(|d| !d.is_empty());
+
+    let handles = {
+        let state = state.clone();
+        let gate = gate.clone();
+        let reload_box = reload_box.clone();
+        let addrs = addrs.clone();
+        runtime::start_shards(&settings, move |id| {
+            let state = state.clone();
+            let gate = gate.clone();
+            let reload_box = reload_box.clone();
+            let addrs = addrs.clone();
+            let unix_dir = unix_dir.clone();
+            async move { run_shard(id, state, gate, reload_box, addrs, unix_dir).await }
+        })
+        .map_err(|e| ServeError::Shard(e.to_string()))?
+    };
+
+    // Wait for every shard's bind report, then open or close the gate.
+    let mut failure = None;
+    for _ in 0..shards {
+        match reports.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(_) => {
+                failure.get_or_insert("a shard did not report within 30 s".into());
+                break;
+            }
+        }
+    }
+    gate.decide(failure.is_none());
+    if let Some(e) = failure {
+        state.request_shutdown(ShutdownMode::Immediate);
+        for h in handles {
+            let _ = h.join();
+        }
+        return Err(ServeError::Bind(io::Error::other(e)));
+    }
+
+    let pid_file = (!config.pid_file_name.is_empty()).then(|| PathBuf::from(&config.pid_file_name));
+    if let Some(p) = &pid_file {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            tracing::warn!(path = %p.display(), error = %e, "could not write pid file");
+        }
+    }
+    let path = options.config_path.clone();
+    let hba_path = options.hba_file.clone();
+    let state_for_signals = state.clone();
+    let reload_target = reload_box.clone();
+    let reload_state = state.clone();
+    signals::spawn_signal_thread(state_for_signals, move || {
+        reload(
+            path.as_deref(),
+            hba_path.as_deref(),
+            &reload_target,
+            &reload_state,
+        );
+    })
+    .map_err(ServeError::Io)?;
+    tracing::info!(shards, addresses = ?addrs, "corepool is accepting connections");
+    Ok(Running {
+        state,
+        bound: Bound { tcp: addrs },
+        shards: handles,
+        pid_file,
+    })
+}
+
+type ReloadBox = Arc<Mutex<(Arc<Config>, Arc<AuthFiles>)>>;
+
+fn reload(path: Option<&Path>, hba_path: Option<&Path>, target: &ReloadBox, state: &ClusterState) {
+    let Some(path) = path else {
+        tracing::info!("no configuration file to reload");
+        return;
+    };
+    match Config::load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            let config = loaded.config;
+            let auth = match AuthFiles::load(&config, hba_path) {
+                Ok(a) => Arc::new(a),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload failed: authentication files could not be read");
+                    return;
+                }
+            };
+            for (node, b) in state.nodes().iter().zip(&config.backends) {
+                node.set_weight(b.weight);
+            }
+            if let Ok(mut slot) = target.lock() {
+                *slot = (Arc::new(config), auth);
+            }
+            state.announce_reload();
+            tracing::info!("configuration reloaded");
+        }
+        Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),
+    }
+}
+
+async fn run_shard(
+    id: usize,
+    state: Arc<ClusterState>,
+    gate: Arc<StartGate>,
+    reload_box: ReloadBox,
+    addrs: Vec<SocketAddr>,
+    unix_dir: Option<String>,
+) {
+    let (config, auth) = match reload_box.lock() {
+        Ok(g) => g.clone(),
+        Err(_) => {
+            gate.report(Err("configuration lock poisoned".into()));
+            return;
+        }
+    };
+    let mut listeners = Vec::new();
+    for a in &addrs {
+        match Listener::bind(*a) {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                gate.report(Err(format!("shard {id}: could not bind {a}: {e}")));
+                return;
+            }
+        }
+    }
+    let mut unix = None;
+    if id == 0 {
+        if let Some(dir) = &unix_dir {
+            let path = Path::new(dir).join(format!(".s.PGSQL.{}", config.port));
+            match UnixListener::bind(&path) {
+                Ok(l) => unix = Some((l, path)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not listen on UNIX socket")
+                }
+            }
+        }
+    }
+    gate.report(Ok(()));
+    if !gate.wait().await {
+        return;
+    }
+    let shard = Rc::new(Shard::new(id, state.clone(), config, auth));
+    let reserved = shard.config().reserved_connections > 0;
+    for l in listeners {
+        let shard = shard.clone();
+        runtime::spawn(accept_loop(shard, AnyListener::Tcp(l), reserved));
+    }
+    if let Some((l, path)) = unix {
+        let shard = shard.clone();
+        runtime::spawn(async move {
+            accept_loop(shard, AnyListener::Unix(l), reserved).await;
+            let _ = std::fs::remove_file(path);
+        });
+    }
+
+    // Housekeeping until shutdown.
+    let mut reload_seen = state.reload_epoch();
+    loop {
+        runtime::sleep(Duration::from_millis(100)).await;
+        shard.tick();
+        let epoch = state.reload_epoch();
+        if epoch != reload_seen {
+            reload_seen = epoch;
+            if let Ok(g) = reload_box.lock() {
+                shard.apply_reload(g.0.clone(), g.1.clone());
+            }
+        }
+        match state.shutdown() {
+            ShutdownMode::None => {}
+            ShutdownMode::Smart => {
+                if state.sessions() == 0 {
+                    break;
+                }
+            }
+            ShutdownMode::Fast | ShutdownMode::Immediate => {
+                shard.stop_sessions();
+                if state.sessions() == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    shard.pool.clear();
+}
+
+enum AnyListener {
+    Tcp(Listener),
+    Unix(UnixListener),
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: AnyListener, reject_when_full: bool) {
+    while shard.state.shutdown() == ShutdownMode::None {
+        // The timeout lets the loop notice a shutdown while no client arrives.
+        let accepted = runtime::timeout(Duration::from_millis(250), async {
+            match &listener {
+                AnyListener::Tcp(l) => l.accept().await,
+                AnyListener::Unix(l) => l.accept().await,
+            }
+        })
+        .await;
+        match accepted {
+            None => {}
+            Some(Ok(stream)) => runtime::spawn(admit(shard.clone(), stream, reject_when_full)),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "accept failed");
+                runtime::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Serves a client once a session slot is free. Pgpool-II's children stop accepting when all are
+/// busy, so new clients wait; with reserved_connections > 0 they are refused instead.
+async fn admit(shard: Rc<Shard>, mut stream: runtime::Stream, reject_when_full: bool) {
+    while !shard.state.try_begin_session() {
+        if reject_when_full {
+            let _ = crate::session::errors::send_fatal(
+                &mut stream,
+                "53300",
+                "Sorry, too many clients already",
+            )
+            .await;
+            return;
+        }
+        if shard.state.shutdown() != ShutdownMode::None {
+            return;
+        }
+        runtime::sleep(Duration::from_millis(5)).await;
+    }
+    crate::session::serve(shard.clone(), stream).await;
+    shard.state.end_session();
+}
+
+fn build_nodes(config: &Config) -> Vec<Node> {
+    config
+        .backends
+        .iter()
+        .enumerate()
+        .map(|(id, b)| {
+            let address = if b.hostname.is_empty() {
+                NodeAddress::Unix {
+                    dir: "/tmp".into(),
+                    port: b.port,
+                }
+            } else if b.hostname.starts_with('/') {
+                NodeAddress::Unix {
+                    dir: b.hostname.clone(),
+                    port: b.port,
+                }
+            } else {
+                NodeAddress::Tcp {
+                    host: b.hostname.clone(),
+                    port: b.port,
+                }
+            };
+            Node::new(id, address, b.weight, NodeStatus::Waiting)
+        })
+        .collect()
+}
+
+/// Raw mode: node 0 is the main node. Streaming replication: an ALWAYS_PRIMARY node, else node 0
+/// until the primary probe (streaming-replication checks) says otherwise.
+fn mark_primary(state: &ClusterState, config: &Config) {
+    let primary = match config.backend_clustering_mode {
+        ClusteringMode::StreamingReplication => config
+            .backends
+            .iter()
+            .position(|b| b.flags.always_primary)
+            .unwrap_or(0),
+        _ => 0,
+    };
+    for n in state.nodes() {
+        n.set_role(if n.id == primary {
+            NodeRole::Primary
+        } else {
+            NodeRole::Standby
+        });
+    }
+    state.set_primary(Some(primary));
+}
+
+/// listen_addresses → socket addresses: `*` is every IPv4 and IPv6 address, `localhost` the
+/// loopback, anything else an IP (host names are resolved).
+fn listen_socket_addrs(config: &Config) -> Result<Vec<SocketAddr>, ServeError> {
+    let mut out = Vec::new();
+    for a in &config.listen_addresses {
+        let a = a.trim();
+        match a {
+            "" => {}
+            "*" => out.push(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                config.port,
+            )),
+            "localhost" => out.push(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                config.port,
+            )),
+            "::" => out.push(SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                config.port,
+            )),
+            other => match other.parse::<IpAddr>() {
+                Ok(ip) => out.push(SocketAddr::new(ip, config.port)),
+                Err(_) => {
+                    use std::net::ToSocketAddrs;
+                    let resolved = (other, config.port).to_socket_addrs().map_err(|e| {
+                        ServeError::Config(format!(
+                            "listen_addresses: could not resolve \"{other}\": {e}"
+                        ))
+                    })?;
+                    out.extend(resolved.take(1));
+                }
+            },
+        }
+    }
+    out.dedup();
+    Ok(out)
+}

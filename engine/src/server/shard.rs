@@ -1,0 +1,253 @@
+//! One shard: a core's listener, its pool, its sessions and their bookkeeping.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use corepool_protocol::auth::StoredPassword;
+use corepool_protocol::framing::Limits;
+use corepool_protocol::message::write;
+
+use super::AuthFiles;
+use crate::backend::BackendConn;
+use crate::cluster::{ClusterState, NodeAddress};
+use crate::config::{ClusteringMode, Config};
+use crate::pool::{Pool, PoolLimits};
+use crate::runtime::{self, Stream};
+use crate::session::client_auth::{ClientIdent, Method};
+
+/// A core's share of the proxy. Owned by one executor thread; only `state` is shared.
+pub struct Shard {
+    /// Shard number.
+    pub id: usize,
+    /// Cluster state shared with every shard.
+    pub state: Arc<ClusterState>,
+    config: RefCell<Arc<Config>>,
+    auth: RefCell<Arc<AuthFiles>>,
+    /// Idle backend connections of this shard.
+    pub pool: Pool<BackendConn>,
+    free_slots: RefCell<Vec<usize>>,
+    slot_base: usize,
+    wakers: RefCell<Vec<Option<Waker>>>,
+    stopping: Cell<bool>,
+}
+
+impl Shard {
+    /// A shard with its slice of the cancel table.
+    pub fn new(
+        id: usize,
+        state: Arc<ClusterState>,
+        config: Arc<Config>,
+        auth: Arc<AuthFiles>,
+    ) -> Self {
+        let range = state.cancel.shard_range(id);
+        let slot_base = range.start;
+        let free_slots: Vec<usize> = range.clone().rev().collect();
+        let wakers = vec![None; range.len()];
+        let pool = Pool::new(pool_limits(&config));
+        Self {
+            id,
+            state,
+            config: RefCell::new(config),
+            auth: RefCell::new(auth),
+            pool,
+            free_slots: RefCell::new(free_slots),
+            slot_base,
+            wakers: RefCell::new(wakers),
+            stopping: Cell::new(false),
+        }
+    }
+
+    /// The configuration in force on this shard.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// Installs a reloaded configuration (new sessions see it; running ones keep theirs).
+    pub fn apply_reload(&self, config: Arc<Config>, auth: Arc<AuthFiles>) {
+        self.pool.set_limits(pool_limits(&config));
+        *self.config.borrow_mut() = config;
+        *self.auth.borrow_mut() = auth;
+    }
+
+    /// Message size limits for this shard's sessions.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_message_len: self.config.borrow().corepool_max_message_size,
+        }
+    }
+
+    /// Takes a cancel slot for a new session.
+    pub fn claim_slot(&self) -> Option<usize> {
+        self.free_slots.borrow_mut().pop()
+    }
+
+    /// Returns a session's cancel slot.
+    pub fn release_slot(&self, slot: usize) {
+        self.state.cancel.release(slot);
+        self.free_slots.borrow_mut().push(slot);
+    }
+
+    /// Called by a session's relay on every wake-up: remembers its waker (so a fast shutdown can
+    /// wake it) and says whether it must stop.
+    pub fn session_should_stop(&self, slot: usize, waker: &Waker) -> bool {
+        if let Some(w) = self.wakers.borrow_mut().get_mut(slot - self.slot_base) {
+            match w {
+                Some(old) if old.will_wake(waker) => {}
+                _ => *w = Some(waker.clone()),
+            }
+        }
+        self.stopping.get()
+    }
+
+    /// Drops a finished session's waker.
+    pub fn forget_waker(&self, slot: usize) {
+        if let Some(w) = self.wakers.borrow_mut().get_mut(slot - self.slot_base) {
+            *w = None;
+        }
+    }
+
+    /// Ends every session of this shard (fast shutdown).
+    pub fn stop_sessions(&self) {
+        self.stopping.set(true);
+        for w in self.wakers.borrow_mut().iter_mut() {
+            if let Some(w) = w.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// The node writes go to: node 0's successor rules in raw mode (the first valid node), the
+    /// primary in streaming-replication mode.
+    pub fn write_node(&self) -> Option<usize> {
+        let mode = self.config.borrow().backend_clustering_mode;
+        match mode {
+            ClusteringMode::StreamingReplication => self
+                .state
+                .primary()
+                .filter(|p| self.state.node(*p).is_some_and(|n| n.status().is_valid())),
+            _ => self
+                .state
+                .nodes()
+                .iter()
+                .find(|n| n.status().is_valid())
+                .map(|n| n.id),
+        }
+    }
+
+    /// Which method authenticates this client, and the user's pool_passwd secret.
+    pub fn auth_rule(
+        &self,
+        who: &ClientIdent<'_>,
+        local: bool,
+    ) -> (Method, Option<StoredPassword>) {
+        let config = self.config.borrow();
+        let auth = self.auth.borrow();
+        let secret = auth.secret(who.user);
+        if config.enable_pool_hba {
+            let method = auth.hba_method(who, local, false).unwrap_or(Method::Reject);
+            return (method, secret);
+        }
+        // Without pool_hba, Pgpool-II follows the backend's method using pool_passwd: corepool
+        // asks for what the stored secret can verify, and trusts the backend otherwise.
+        let method = match &secret {
+            Some(StoredPassword::Md5(_)) => Method::Md5,
+            Some(_) => Method::ScramSha256,
+            None if config.allow_clear_text_frontend_auth => Method::Password,
+            None => Method::Trust,
+        };
+        (method, secret)
+    }
+
+    /// Sends a client's CancelRequest to the backend serving it, wherever its session runs.
+    pub async fn forward_cancel(&self, process_id: i32, secret_key: i32) {
+        let Some(key) = self.state.cancel.lookup(process_id, secret_key) else {
+            tracing::debug!(process_id, "cancel request for an unknown key ignored");
+            return;
+        };
+        let Some(node) = self.state.node(key.node as usize) else {
+            return;
+        };
+        let mut out = BytesMut::with_capacity(16);
+        write::frontend::cancel_request(key.process_id, key.secret_key, &mut out);
+        let limit = Duration::from_secs(5);
+        let stream = match &node.address {
+            NodeAddress::Tcp { host, port } => match (host.as_str(), *port).to_socket_addrs_first()
+            {
+                Some(addr) => Stream::connect_tcp(addr, limit).await,
+                None => return,
+            },
+            NodeAddress::Unix { dir, port } => {
+                Stream::connect_unix(
+                    &std::path::Path::new(dir).join(format!(".s.PGSQL.{port}")),
+                    limit,
+                )
+                .await
+            }
+        };
+        match stream {
+            Ok(mut s) => {
+                let _ = s.write_all(&out).await;
+                // The server closes the connection after reading the request.
+                let mut scratch = [0u8; 1];
+                let _ = runtime::timeout(
+                    limit,
+                    futures_lite::AsyncReadExt::read(&mut s, &mut scratch),
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::warn!(node = key.node, error = %e, "could not forward cancel request")
+            }
+        }
+    }
+
+    /// A connection attempt to `node` failed as if the node were down.
+    pub fn report_node_failure(&self, node: usize) {
+        let config = self.config.borrow();
+        if config.failover_on_backend_error {
+            tracing::warn!(
+                node,
+                "connection to backend failed (failover_on_backend_error is on)"
+            );
+        }
+    }
+
+    /// A session's backend connection broke.
+    pub fn report_backend_lost(&self, node: usize) {
+        tracing::debug!(node, "backend connection lost");
+    }
+
+    /// Periodic housekeeping: pool expiry.
+    pub fn tick(&self) {
+        let closed = self.pool.prune(self.state.generation(), Instant::now());
+        if closed > 0 {
+            tracing::debug!(shard = self.id, closed, "closed expired pooled connections");
+        }
+    }
+}
+
+fn pool_limits(config: &Config) -> PoolLimits {
+    PoolLimits {
+        max_per_key: if config.connection_cache {
+            config.max_pool as usize
+        } else {
+            0
+        },
+        life_time: (!config.connection_life_time.is_zero()).then_some(config.connection_life_time),
+    }
+}
+
+/// Resolves a host and port to its first address (IP literals need no lookup).
+trait FirstAddr {
+    fn to_socket_addrs_first(self) -> Option<std::net::SocketAddr>;
+}
+
+impl FirstAddr for (&str, u16) {
+    fn to_socket_addrs_first(self) -> Option<std::net::SocketAddr> {
+        use std::net::ToSocketAddrs;
+        self.to_socket_addrs().ok()?.next()
+    }
+}
