@@ -83,14 +83,28 @@
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod compress;
 pub mod error;
 pub mod exclude;
+pub mod listing;
 pub mod lsn;
 pub mod manifest;
 pub mod options;
+pub mod output;
+pub mod parallel;
+pub mod progress;
 pub mod plan;
 pub mod recovery;
+pub mod session;
+pub mod sink;
+pub mod stream_mode;
 pub mod tablespace;
 pub mod tar;
+pub mod tar_out;
+pub mod wal;
+pub mod worker;
 
+pub use corepool_client as client;
 pub use error::Error;
+pub use options::{BackupOptions, Checkpoint, Compression, Format, WalMethod};
+pub use session::{run, Outcome, INCOMPLETE_MARKER};

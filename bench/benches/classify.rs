@@ -5,6 +5,13 @@
 //! Groups: `simple` (the two statements every pgbench/ORM workload is made of, alone),
 //! `mix` (24 real statements classified in turn; reported per statement), `split` (the mix
 //! joined into one multi-statement string) and `lex` (the lexer alone over the mix).
+//!
+//! `simple_best` and `mix_best` time the same work in chunks of 256 iterations and report the
+//! fastest chunk: on a shared, oversubscribed host (the development box runs at load 10-50 on 2
+//! cores) preempted chunks inflate the wall-clock means several times over, and the best chunk
+//! is the closer estimate of what the code costs on an idle core.
+
+use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -12,7 +19,10 @@ use corepool_protocol::sql::{classify, split, Lexer};
 
 const SIMPLE: &[(&str, &str)] = &[
     ("select_star_where_id", "SELECT * FROM t WHERE id = 1"),
-    ("pgbench_select", "SELECT abalance FROM pgbench_accounts WHERE aid = $1"),
+    (
+        "pgbench_select",
+        "SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+    ),
 ];
 
 const MIX: &[&str] = &[
@@ -48,12 +58,42 @@ const MIX: &[&str] = &[
     "CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT a + 1; END",
 ];
 
+/// `iters` runs of `f`, timed as `iters` times the fastest per-run time over 256-run chunks.
+fn best_of_chunks(iters: u64, mut f: impl FnMut()) -> Duration {
+    const CHUNK: u64 = 256;
+    let mut best = f64::MAX;
+    let mut done = 0;
+    while done < iters {
+        let n = CHUNK.min(iters - done);
+        let start = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        best = best.min(start.elapsed().as_secs_f64() / n as f64);
+        done += n;
+    }
+    Duration::from_secs_f64(best * iters as f64)
+}
+
 fn bench_simple(c: &mut Criterion) {
     let mut group = c.benchmark_group("simple");
     group.throughput(Throughput::Elements(1));
     for (name, sql) in SIMPLE {
         group.bench_with_input(BenchmarkId::new("classify", name), sql, |b, sql| {
             b.iter(|| classify(black_box(sql)).map(|c| c.kind))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("simple_best");
+    group.throughput(Throughput::Elements(1));
+    for (name, sql) in SIMPLE {
+        group.bench_with_input(BenchmarkId::new("classify", name), sql, |b, sql| {
+            b.iter_custom(|iters| {
+                best_of_chunks(iters, || {
+                    let _ = black_box(classify(black_box(sql)).map(|c| c.kind));
+                })
+            })
         });
     }
     group.finish();
@@ -78,10 +118,25 @@ fn bench_mix(c: &mut Criterion) {
     });
     group.finish();
 
+    let mut group = c.benchmark_group("mix_best");
+    group.throughput(Throughput::Elements(MIX.len() as u64));
+    group.bench_function("classify", |b| {
+        b.iter_custom(|iters| {
+            best_of_chunks(iters, || {
+                for sql in MIX {
+                    let _ = black_box(classify(black_box(sql)));
+                }
+            })
+        })
+    });
+    group.finish();
+
     let joined = MIX.join("\n;\n");
     let mut group = c.benchmark_group("split");
     group.throughput(Throughput::Bytes(joined.len() as u64));
-    group.bench_function("mix_joined", |b| b.iter(|| split(black_box(&joined)).count()));
+    group.bench_function("mix_joined", |b| {
+        b.iter(|| split(black_box(&joined)).count())
+    });
     group.finish();
 }
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use corepool_testkit::Cluster;
 
-use crate::idle;
-use crate::pgbench::{self, Workload, DATABASE, USER};
-use crate::report::{self, Entry, IdleOutcome, IdleRow, Run, Throughput};
+use crate::memory;
+use crate::pgbench::{self, Workload, DATABASE};
+use crate::report::{self, Entry, IdleRow, Run, Throughput};
 use crate::stop::Stop;
 use crate::sys;
 use crate::targets::{self, Proxy, ProxyConfig, TargetKind};
@@ -22,10 +22,6 @@ const PGBOUNCER_MAX_CLIENTS: u32 = 11_000;
 
 /// Pause between runs, so one run's stragglers do not bleed into the next.
 const SETTLE: Duration = Duration::from_millis(500);
-
-/// The most idle clients tried against a proxy that holds a backend per client: each is a
-/// PostgreSQL process, and the primary's `max_connections` must be raised to match.
-const BACKEND_PER_CLIENT_LIMIT: usize = 1_000;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -38,6 +34,8 @@ pub struct Options {
     pub scale: u32,
     /// Targets, in table order.
     pub targets: Vec<TargetKind>,
+    /// Whether to run the pgbench phase.
+    pub throughput: bool,
     /// Idle-client counts for the memory phase (empty: skip it).
     pub idle_clients: Vec<usize>,
     /// The primary's `max_connections` during the throughput phase.
@@ -68,13 +66,16 @@ impl Report {
         for line in &self.setup {
             out.push_str(&format!("- {line}\n"));
         }
-        out.push_str("\n## Throughput (pgbench -S, select-only)\n\n");
-        out.push_str(&report::render_throughput(&self.throughput));
+        if !self.throughput.workloads.is_empty() {
+            out.push_str("\n## Throughput (pgbench -S, select-only)\n\n");
+            out.push_str(&report::render_throughput(&self.throughput));
+        }
         if !self.idle.is_empty() {
-            out.push_str("## Memory per idle client\n\n");
+            out.push_str("\n## Memory per idle client\n\n");
             out.push_str(
                 "(RSS after − RSS before) / clients, over the proxy's processes; PSS splits \
-                 pages shared between Pgpool-II's forked children.\n\n",
+                 pages shared between Pgpool-II's forked children. \"PG backends\" is how many \
+                 more client backends PostgreSQL had with the idle clients open.\n\n",
             );
             out.push_str(&report::render_idle(&self.idle));
         }
@@ -85,7 +86,10 @@ impl Report {
 /// Runs the whole comparison. Everything started is stopped before this returns, also on error.
 pub fn run(opts: &Options, stop: &Stop) -> Result<Report> {
     let nofile = sys::raise_nofile_limit().context("raise RLIMIT_NOFILE")?;
-    eprintln!("compare: starting PostgreSQL (max_connections {})", opts.max_connections);
+    eprintln!(
+        "compare: starting PostgreSQL (max_connections {})",
+        opts.max_connections
+    );
     let cluster = Cluster::builder()
         .setting("max_connections", opts.max_connections.to_string())
         .setting("shared_buffers", "256MB")
@@ -98,8 +102,12 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<Report> {
     eprintln!("compare: pgbench -i -s {}", opts.scale);
     pgbench::initialize(&cluster, primary.port(), opts.scale)?;
     let setup = describe_setup(&cluster, opts, nofile);
-    let throughput = run_throughput(&cluster, opts, stop)?;
-    let idle = run_idle(&cluster, opts, stop)?;
+    let throughput = if opts.throughput {
+        run_throughput(&cluster, opts, stop)?
+    } else {
+        Throughput::new(Vec::new(), opts.targets.clone())
+    };
+    let idle = memory::run(&cluster, opts, stop)?;
     Ok(Report {
         setup,
         throughput,
@@ -160,8 +168,9 @@ fn run_throughput(cluster: &Cluster, opts: &Options, stop: &Stop) -> Result<Thro
     Ok(results)
 }
 
-/// Starts `target`'s proxy (`None` for direct).
-fn start_proxy(
+/// Starts `target`'s proxy (`None` for direct), sized for `clients` (Pgpool-II and corepool;
+/// PgBouncer always takes 11,000).
+pub(crate) fn start_proxy(
     cluster: &Cluster,
     target: TargetKind,
     opts: &Options,
@@ -231,109 +240,14 @@ fn describe(outcome: &Result<Run, String>) -> String {
     }
 }
 
-fn run_idle(cluster: &Cluster, opts: &Options, stop: &Stop) -> Result<Vec<IdleRow>> {
-    let proxies: Vec<TargetKind> = opts
-        .targets
-        .iter()
-        .copied()
-        .filter(|&t| t != TargetKind::Direct)
-        .collect();
-    let needed_backends = opts
-        .idle_clients
-        .iter()
-        .copied()
-        .filter(|&n| n <= BACKEND_PER_CLIENT_LIMIT)
-        .max()
-        .filter(|_| proxies.iter().any(|t| t.backend_per_client()));
-    if let Some(n) = needed_backends {
-        let max_connections = (n + 100).max(opts.max_connections as usize);
-        eprintln!("compare: restarting PostgreSQL with max_connections {max_connections}");
-        let primary = cluster.primary();
-        primary
-            .psql(
-                DATABASE,
-                &format!("ALTER SYSTEM SET max_connections = {max_connections}"),
-            )
-            .and_then(|_| primary.restart())
-            .context("raise max_connections for the idle-client phase")?;
-    }
-    let mut rows = Vec::new();
-    for &clients in &opts.idle_clients {
-        for &target in &proxies {
-            stop.check()?;
-            let outcome = if target.backend_per_client() && clients > BACKEND_PER_CLIENT_LIMIT {
-                IdleOutcome::NotApplicable(backend_per_client_reason(target, clients))
-            } else {
-                measure_idle(cluster, target, clients, opts, stop)?
-            };
-            eprintln!("compare: idle {clients} → {target}: {outcome:?}");
-            rows.push(IdleRow {
-                target,
-                clients,
-                outcome,
-            });
-        }
-    }
-    Ok(rows)
-}
-
-fn backend_per_client_reason(target: TargetKind, clients: usize) -> String {
-    let who = match target {
-        TargetKind::Pgpool => {
-            "Pgpool-II serves one client per forked child, so this needs num_init_children = \
-             {n} (as many processes) and each child holds a PostgreSQL backend"
-        }
-        _ => "corepool authenticates each client by connecting its own PostgreSQL backend",
-    };
-    format!(
-        "{}; {clients} idle clients would need max_connections ≥ {clients} and {clients} \
-         backend processes on a 2-core machine",
-        who.replace("{n}", &clients.to_string())
-    )
-}
-
-/// Starts a fresh proxy sized for `clients`, samples its memory, opens the idle clients, samples
-/// again. A failure to start or to open every client is a [`IdleOutcome::Failed`], not an error.
-fn measure_idle(
-    cluster: &Cluster,
-    target: TargetKind,
-    clients: usize,
-    opts: &Options,
-    stop: &Stop,
-) -> Result<IdleOutcome> {
-    let capacity = u32::try_from(clients + 16).unwrap_or(u32::MAX);
-    let mut proxy = match start_proxy(cluster, target, opts, capacity) {
-        Ok(Some(proxy)) => proxy,
-        Ok(None) => return Ok(IdleOutcome::NotApplicable("no proxy".into())),
-        Err(e) => return Ok(IdleOutcome::Failed(format!("start: {e:#}"))),
-    };
-    thread::sleep(Duration::from_secs(1));
-    let processes = proxy.processes();
-    let before = processes.memory()?;
-    let sockets = match idle::open_idle(proxy.port(), USER, DATABASE, clients, stop) {
-        Ok(sockets) => sockets,
-        Err(e) => {
-            stop.check()?;
-            let alive = proxy.check_alive().err().map(|e| format!("; {e:#}"));
-            return Ok(IdleOutcome::Failed(format!(
-                "{e:#}{}",
-                alive.unwrap_or_default()
-            )));
-        }
-    };
-    thread::sleep(Duration::from_secs(1));
-    let after = processes.memory()?;
-    drop(sockets);
-    Ok(IdleOutcome::Measured { before, after })
-}
-
 fn describe_setup(cluster: &Cluster, opts: &Options, nofile: u64) -> Vec<String> {
     let version = |program: &str, arg: &str| -> String {
+        // Pgpool-II prints its version on stderr.
         Command::new(program)
             .arg(arg)
             .output()
             .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|o| String::from_utf8([o.stdout, o.stderr].concat()).ok())
             .and_then(|s| s.lines().next().map(str::to_owned))
             .unwrap_or_else(|| format!("{program}: unknown version"))
     };
@@ -369,7 +283,11 @@ fn describe_setup(cluster: &Cluster, opts: &Options, nofile: u64) -> Vec<String>
             opts.corepool_cores.map_or("all".into(), |c| c.to_string())
         ),
         format!(
-            "{cores} CPU cores shared by PostgreSQL, the proxy and pgbench; RLIMIT_NOFILE {nofile}"
+            "{cores} CPU cores shared by PostgreSQL, the proxy and pgbench; load average at \
+             start {}; RLIMIT_NOFILE {nofile}",
+            std::fs::read_to_string("/proc/loadavg")
+                .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|_| "?".into())
         ),
         "proxy CPU = utime+stime from /proc (Pgpool-II: summed over its process tree), \
          sampled around each run, divided by transactions"

@@ -140,7 +140,10 @@ mod tests {
             "pid_file_name = '/tmp/x/pgpool.pid'",
             "health_check_period = 0",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
         assert_eq!(corepool_extras(&config()), "corepool_cores = 2\n");
     }

@@ -33,7 +33,9 @@ pub fn connect(port: u16, user: &str, database: &str) -> Result<TcpStream> {
 /// Completes a start-up and then sends Terminate: is the proxy (and its backend) serving?
 pub fn ping(port: u16, user: &str, database: &str) -> Result<()> {
     let mut stream = connect(port, user, database)?;
-    stream.write_all(&[b'X', 0, 0, 0, 4]).context("send Terminate")?;
+    stream
+        .write_all(&[b'X', 0, 0, 0, 4])
+        .context("send Terminate")?;
     Ok(())
 }
 
@@ -124,7 +126,9 @@ fn read_until_ready(stream: &mut TcpStream) -> Result<()> {
             b'Z' => return Ok(()),
             b'E' => bail!("server error: {}", error_message(&body)),
             b'R' => {
-                let code = body.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                let code = body
+                    .get(..4)
+                    .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
                 if code != Some(0) {
                     bail!("server asked for authentication (request {code:?}); expected trust");
                 }

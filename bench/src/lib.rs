@@ -10,13 +10,16 @@
 //! and ratios and leaves the conclusions to the reader.
 //!
 //! # Layout
-//! - [`compare`]: the run itself: cluster, proxies, rounds, the idle phase, the [`compare::Report`].
+//! - [`compare`]: the run itself: cluster, proxies, interleaved pgbench rounds, the
+//!   [`compare::Report`].
+//! - [`memory`]: the idle-client phase: memory and backends held per idle client.
 //! - [`targets`]: what a run is pointed at ([`targets::TargetKind`]) and starting and stopping
 //!   each proxy ([`targets::Proxy`]), with its configuration from [`conf`].
 //! - [`pgbench`]: the workloads, running `pgbench` as the cluster's user and parsing its summary.
 //! - [`procs`]: CPU time and memory of a proxy's processes from `/proc`.
 //! - [`idle`]: a tiny blocking client that completes start-up and stays idle.
 //! - [`report`]: medians, ratios and the markdown tables.
+//! - [`build`]: finds and builds the release `corepool` binary.
 //! - [`stop`]: Ctrl-C as a flag, so guards get to clean up.
 //! - [`sys`]: the only `unsafe` (rlimits, signals, CLK_TCK).
 //!
@@ -25,9 +28,11 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod compare;
 pub mod conf;
 pub mod idle;
+pub mod memory;
 pub mod pgbench;
 pub mod procs;
 pub mod report;

@@ -132,7 +132,12 @@ pub fn initialize(cluster: &Cluster, port: u16, scale: u32) -> Result<()> {
 }
 
 /// Runs `workload` for `duration` against 127.0.0.1:`port` and parses the summary.
-pub fn run(cluster: &Cluster, port: u16, workload: &Workload, duration: Duration) -> Result<Summary> {
+pub fn run(
+    cluster: &Cluster,
+    port: u16,
+    workload: &Workload,
+    duration: Duration,
+) -> Result<Summary> {
     let mut cmd = command(cluster, port);
     cmd.args(workload.args(duration)).arg(DATABASE);
     let out = output_within(&mut cmd, duration + GRACE)?;

@@ -62,13 +62,12 @@ impl Throughput {
 
     /// Records one round's outcome.
     pub fn push(&mut self, workload: usize, target: TargetKind, run: Result<Run, String>) {
-        match self
+        if let Entry::Runs(runs) = self
             .entries
             .entry((workload, target))
             .or_insert_with(|| Entry::Runs(Vec::new()))
         {
-            Entry::Runs(runs) => runs.push(run),
-            _ => {}
+            runs.push(run);
         }
     }
 
@@ -231,6 +230,8 @@ pub enum IdleOutcome {
         before: Memory,
         /// With every idle client open.
         after: Memory,
+        /// How many more client backends PostgreSQL had with the clients open.
+        backends: Option<i64>,
     },
     /// Not attempted, and why.
     NotApplicable(String),
@@ -258,6 +259,7 @@ pub fn render_idle(rows: &[IdleRow]) -> String {
         "RSS after MiB",
         "RSS KiB/client",
         "PSS KiB/client",
+        "PG backends",
     ];
     let mut notes = Vec::new();
     let body: Vec<Vec<String>> = rows
@@ -265,13 +267,18 @@ pub fn render_idle(rows: &[IdleRow]) -> String {
         .map(|r| {
             let mut cells = vec![r.target.name().to_string(), r.clients.to_string()];
             match &r.outcome {
-                IdleOutcome::Measured { before, after } => {
+                IdleOutcome::Measured {
+                    before,
+                    after,
+                    backends,
+                } => {
                     let per = |a: u64, b: u64| (a as f64 - b as f64) / r.clients as f64;
                     cells.extend([
                         format!("{:.1}", before.rss_kib as f64 / 1024.0),
                         format!("{:.1}", after.rss_kib as f64 / 1024.0),
                         format!("{:.1}", per(after.rss_kib, before.rss_kib)),
                         format!("{:.1}", per(after.pss_kib, before.pss_kib)),
+                        backends.map_or("?".into(), |b| b.to_string()),
                     ]);
                 }
                 IdleOutcome::NotApplicable(why) => {
@@ -279,7 +286,12 @@ pub fn render_idle(rows: &[IdleRow]) -> String {
                     cells.push("n/a".into());
                 }
                 IdleOutcome::Failed(why) => {
-                    notes.push(format!("{} at {}: failed — {}", r.target, r.clients, one_line(why)));
+                    notes.push(format!(
+                        "{} at {}: failed — {}",
+                        r.target,
+                        r.clients,
+                        one_line(why)
+                    ));
                     cells.push("failed".into());
                 }
             }
@@ -358,18 +370,29 @@ mod tests {
         let w = Workload::standard();
         let mut t = Throughput::new(
             w[..1].to_vec(),
-            vec![TargetKind::Direct, TargetKind::PgbouncerSession, TargetKind::Corepool],
+            vec![
+                TargetKind::Direct,
+                TargetKind::PgbouncerSession,
+                TargetKind::Corepool,
+            ],
         );
         for tps in [900.0, 1000.0, 1100.0] {
             t.push(0, TargetKind::Direct, run(tps * 2.0, 0));
             t.push(0, TargetKind::PgbouncerSession, run(tps, 20));
         }
-        t.set(0, TargetKind::Corepool, Entry::Unavailable("no binary".into()));
+        t.set(
+            0,
+            TargetKind::Corepool,
+            Entry::Unavailable("no binary".into()),
+        );
         let text = render_throughput(&t);
         assert!(text.contains("| pgbouncer-session | 1000"), "{text}");
         assert!(text.contains("| 20.0 "), "{text}");
         assert!(text.contains("0.50×"), "{text}");
-        assert!(text.contains("corepool: failed to start — no binary"), "{text}");
+        assert!(
+            text.contains("corepool: failed to start — no binary"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -386,6 +409,7 @@ mod tests {
                     rss_kib: 6000,
                     pss_kib: 4000,
                 },
+                backends: Some(1),
             },
         }];
         let text = render_idle(&rows);

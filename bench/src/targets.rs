@@ -67,16 +67,20 @@ impl TargetKind {
             .find(|k| k.name() == name.trim())
             .ok_or_else(|| {
                 let names: Vec<_> = TargetKind::ALL.iter().map(|k| k.name()).collect();
-                anyhow!("unknown target {name:?}; expected one of {}", names.join(", "))
+                anyhow!(
+                    "unknown target {name:?}; expected one of {}",
+                    names.join(", ")
+                )
             })
     }
 
     /// Why `workload` cannot run against this target, if it cannot.
     pub fn unsupported(self, workload: &Workload) -> Option<&'static str> {
-        (self == TargetKind::PgbouncerTransaction && workload.mode == QueryMode::Prepared).then_some(
-            "PgBouncer 1.18 transaction pooling cannot carry named prepared statements \
+        (self == TargetKind::PgbouncerTransaction && workload.mode == QueryMode::Prepared)
+            .then_some(
+                "PgBouncer 1.18 transaction pooling cannot carry named prepared statements \
              (max_prepared_statements arrived in 1.21)",
-        )
+            )
     }
 
     /// Whether every client session holds its own backend connection from start-up on (Pgpool-II
@@ -224,7 +228,10 @@ pub fn start(cluster: &Cluster, kind: TargetKind, config: &ProxyConfig) -> Resul
         TargetKind::Pgpool => {
             let pgpool_conf = conf::pgpool(&dir, port, free_port(), backend_port, config);
             write(&dir.join("pgpool.conf"), &pgpool_conf)?;
-            write(&dir.join("pcp.conf"), "# no PCP users: the benchmark does not use PCP\n")?;
+            write(
+                &dir.join("pcp.conf"),
+                "# no PCP users: the benchmark does not use PCP\n",
+            )?;
             let args = ["-n", "-f"]
                 .map(Into::into)
                 .into_iter()
@@ -237,7 +244,12 @@ pub fn start(cluster: &Cluster, kind: TargetKind, config: &ProxyConfig) -> Resul
             let mut text = conf::pgpool(&dir, port, free_port(), backend_port, config);
             text.push_str(&conf::corepool_extras(config));
             write(&dir.join("pgpool.conf"), &text)?;
-            let args = vec!["serve".into(), "-n".into(), "-f".into(), dir.join("pgpool.conf").into()];
+            let args = vec![
+                "serve".into(),
+                "-n".into(),
+                "-f".into(),
+                dir.join("pgpool.conf").into(),
+            ];
             if !config.corepool_bin.is_file() {
                 bail!("no corepool binary at {}", config.corepool_bin.display());
             }
@@ -309,6 +321,8 @@ mod tests {
         assert!(TargetKind::PgbouncerTransaction
             .unsupported(&prepared)
             .is_some());
-        assert!(TargetKind::PgbouncerSession.unsupported(&prepared).is_none());
+        assert!(TargetKind::PgbouncerSession
+            .unsupported(&prepared)
+            .is_none());
     }
 }

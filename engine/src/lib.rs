@@ -11,6 +11,10 @@
 //! - [`backend`]: opening and authenticating backend connections, resetting them for reuse.
 //! - [`session`]: one client from start-up to Terminate: auth, a backend, the relay.
 //! - [`server`]: start-up, shards and their accept loops, signals, reload, stop modes.
+//! - [`failover`]: node down/up/promote as state changes over [`cluster::ClusterState`], the
+//!   failover/follow_primary/failback commands and the `pgpool_status` file.
+//! - [`pcp`]: the PCP admin server on its own threads; reads `cluster`, changes it through
+//!   `failover`, stops and reloads through the same paths as signals.
 //!
 //! Data moves: `server` accepts a client on some shard → `session` reads its start-up and
 //! authenticates it → `pool` or `backend` provides a backend connection → the session's relay
@@ -21,7 +25,10 @@ pub mod auth;
 pub mod backend;
 pub mod cluster;
 pub mod config;
+pub mod failover;
 pub mod pool;
+pub mod router;
 pub mod runtime;
+pub mod pcp;
 pub mod server;
 pub mod session;

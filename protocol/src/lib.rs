@@ -13,6 +13,8 @@
 //!   (client to proxy), and PostgreSQL's stored verifier formats.
 //! - [`sql`]: a lexer for PostgreSQL's SQL text, a statement splitter and the read/write
 //!   classifier the router uses.
+//! - [`ddl`]: HighGo's sharding DDL (inline partitions, `WITH PUSHDOWN`, `INCLUDE REMOTE`)
+//!   parsed from [`sql`] tokens and planned as standard PostgreSQL 15 + `postgres_fdw` steps.
 //! - [`sqlstate`]: SQLSTATE error codes as named constants.
 //! - [`pcp`]: Pgpool-II's PCP admin protocol (framing, typed requests and replies, md5 login).
 //! - [`error`]: the crate's error type for wire decoding.
@@ -24,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod ddl;
 pub mod error;
 pub mod framing;
 pub mod message;

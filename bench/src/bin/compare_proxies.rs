@@ -1,12 +1,13 @@
 //! `compare-proxies`: pgbench throughput, proxy CPU per transaction and memory per idle client
 //! for PostgreSQL direct, PgBouncer (session, transaction), Pgpool-II and corepool.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
+use corepool_bench::build;
 use corepool_bench::compare::{self, Options};
 use corepool_bench::stop::Stop;
 use corepool_bench::targets::TargetKind;
@@ -43,6 +44,9 @@ struct Args {
     /// The corepool binary (default: `corepool` next to this program, built first).
     #[arg(long)]
     corepool_bin: Option<PathBuf>,
+    /// Skip the pgbench phase (only measure idle-client memory).
+    #[arg(long)]
+    no_throughput: bool,
     /// Do not run `cargo build --release -p corepool` first.
     #[arg(long)]
     no_build: bool,
@@ -67,6 +71,7 @@ fn run(args: Args) -> Result<()> {
         duration: Duration::from_secs(args.duration.max(1)),
         scale: args.scale.max(1),
         targets,
+        throughput: !args.no_throughput,
         idle_clients: args.idle_clients.into_iter().filter(|&n| n > 0).collect(),
         max_connections: args.max_connections,
         corepool_cores: args.corepool_cores,
@@ -102,44 +107,10 @@ fn locate_corepool(args: &Args, targets: &[TargetKind]) -> Result<(PathBuf, Opti
     if let Some(bin) = &args.corepool_bin {
         return Ok((bin.clone(), None));
     }
-    let exe = std::env::current_exe().context("locate this program")?;
-    let Some(release_dir) = exe.parent() else {
-        bail!("{} has no parent directory", exe.display());
-    };
-    let bin = release_dir.join("corepool");
+    let bin = build::default_corepool_path()?;
     if args.no_build || !targets.contains(&TargetKind::Corepool) {
         return Ok((bin, None));
     }
-    let unavailable = build_corepool(release_dir).err().map(|e| format!("{e:#}"));
+    let unavailable = build::build_corepool(&bin).err().map(|e| format!("{e:#}"));
     Ok((bin, unavailable))
-}
-
-/// `cargo build --release -p corepool` into the target directory this program was built in.
-fn build_corepool(release_dir: &Path) -> Result<()> {
-    let target_dir = release_dir
-        .parent()
-        .context("release directory has no parent")?;
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("compare-proxies: cargo build --release -p corepool");
-    let out = Command::new(cargo)
-        .args(["build", "--release", "-p", "corepool", "--manifest-path"])
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .output()
-        .context("run cargo")?;
-    if !out.status.success() {
-        let stderr = std::str::from_utf8(&out.stderr).unwrap_or("<non-UTF-8 output>");
-        let errors: Vec<&str> = stderr
-            .lines()
-            .filter(|l| l.starts_with("error"))
-            .take(3)
-            .collect();
-        bail!(
-            "cargo build --release -p corepool failed: {}",
-            errors.join(" / ")
-        );
-    }
-    Ok(())
 }

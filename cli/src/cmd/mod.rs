@@ -1,6 +1,8 @@
 //! Subcommands and what they share: the command-line definition, logging, exit codes.
 
+mod basebackup;
 mod demo;
+mod pcp;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +24,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Start a local primary + streaming standby with corepool in front, for trying it out.
     Demo(demo::DemoArgs),
+    /// Take a pg_basebackup-compatible base backup, in parallel with -j N.
+    Basebackup(basebackup::BasebackupArgs),
+    /// Pgpool-II's PCP commands (node-info, detach-node, ...) against corepool or Pgpool-II.
+    Pcp(pcp::PcpArgs),
 }
 
 /// A failed command: the message and the exit status.
@@ -73,6 +79,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Basebackup(args) => basebackup::run(args, cli.verbose > 0),
+        Command::Pcp(args) => pcp::run(args, cli.verbose > 0),
     }
 }
 

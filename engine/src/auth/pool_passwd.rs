@@ -225,6 +225,20 @@ fn parse_line(line: &str) -> Result<PoolPasswdEntry, PasswdParseError> {
     if !line.contains(':') {
         return Err(PasswdParseError::MissingColon);
     }
+    // A SCRAM verifier contains ':' itself (`…$<iter>:<salt>$<StoredKey>:<ServerKey>`): it is
+    // the rest of the line, with no backend mapping after it.
+    if let Some(at) = line.find(":SCRAM-SHA-256$") {
+        let user = split_escaped(&line[..at]).into_iter().next().unwrap_or_default();
+        if user.is_empty() {
+            return Err(PasswdParseError::EmptyUser);
+        }
+        return Ok(PoolPasswdEntry {
+            user,
+            password: PasswordEntry::parse(&line[at + 1..])?,
+            backend_user: None,
+            backend_password: None,
+        });
+    }
     let mut fields = split_escaped(line).into_iter();
     let (user, password, backend) = match (
         fields.next(),
@@ -255,6 +269,13 @@ fn parse_line(line: &str) -> Result<PoolPasswdEntry, PasswdParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scram_verifier_keeps_its_colons() {
+        let v = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy";
+        let f = PoolPasswd::parse(&format!("app:{v}\n"), Path::new("pool_passwd")).unwrap();
+        assert_eq!(f.get("app").unwrap().password, PasswordEntry::ScramSha256(v.into()));
+    }
 
     #[test]
     fn secrets_are_recognised_by_prefix() {

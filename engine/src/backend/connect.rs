@@ -1,12 +1,17 @@
 //! Opening an authenticated backend connection and collecting its start-up reply.
+//!
+//! With `ssl = on` a TCP connection first sends an SSLRequest, as Pgpool-II does: `S` runs a
+//! TLS handshake, `N` goes on in clear (libpq's `sslmode=prefer`). UNIX-domain sockets never
+//! ask: PostgreSQL refuses SSL on them.
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use corepool_protocol::auth::md5::Md5Hash;
-use corepool_protocol::auth::scram::ScramSha256;
+use corepool_protocol::auth::scram::{ClientKey, ScramSha256};
 use corepool_protocol::auth::AuthError;
 use corepool_protocol::framing::{Header, Limits};
 use corepool_protocol::message::backend::{
@@ -21,6 +26,7 @@ use corepool_protocol::message::TransactionStatus;
 
 use crate::cluster::{BackendKey, NodeAddress};
 use crate::pool::Pooled;
+use crate::runtime::tls::{ClientConfig, ServerName};
 use crate::runtime::{self, ReadBuf, Stream};
 
 /// The secret corepool presents to a backend for a user.
@@ -33,6 +39,14 @@ pub enum Credentials {
     Password(String),
     /// pool_passwd's md5 hash: enough for md5 backends, not for SCRAM ones.
     Md5(Md5Hash),
+    /// SCRAM keys recovered from the client's own proof (pass-through): they log in to a
+    /// backend whose verifier is the one pool_passwd holds (same salt and iteration count).
+    ScramKeys {
+        /// The client's ClientKey.
+        client_key: ClientKey,
+        /// The verifier's ServerKey, to check the backend's signature.
+        server_key: [u8; 32],
+    },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -41,6 +55,7 @@ impl std::fmt::Debug for Credentials {
             Credentials::None => "Credentials::None",
             Credentials::Password(_) => "Credentials::Password(<redacted>)",
             Credentials::Md5(_) => "Credentials::Md5(<redacted>)",
+            Credentials::ScramKeys { .. } => "Credentials::ScramKeys(<redacted>)",
         })
     }
 }
@@ -88,6 +103,16 @@ pub enum ConnectError {
         /// The decoding error.
         #[source]
         source: corepool_protocol::Error,
+    },
+    /// The backend accepted SSL but the TLS handshake failed (or it answered the SSLRequest
+    /// with something other than `S` or `N`).
+    #[error("SSL connection to backend node {node} failed: {source}")]
+    Tls {
+        /// Node id.
+        node: usize,
+        /// The handshake error.
+        #[source]
+        source: io::Error,
     },
     /// Start-up did not finish in time.
     #[error("backend node {node} did not finish start-up within {limit:?}")]
@@ -144,6 +169,8 @@ pub struct BackendConn {
     pub opened: Instant,
     /// Cluster generation it was opened under.
     pub generation: u64,
+    /// Where relaying to the client stands, and what the backend still owes.
+    pub side: crate::session::relay::BackendSide,
 }
 
 impl BackendConn {
@@ -167,7 +194,9 @@ impl Pooled for BackendConn {
 }
 
 /// Opens a connection to `node`, sends the client's start-up parameters and authenticates with
-/// `creds`. Bounded by `limit` as a whole.
+/// `creds`. Bounded by `limit` as a whole. `tls` (present when `ssl = on`) asks a TCP backend
+/// for SSL first.
+#[allow(clippy::too_many_arguments)]
 pub async fn connect(
     node: usize,
     address: &NodeAddress,
@@ -176,10 +205,11 @@ pub async fn connect(
     limits: &Limits,
     limit: Duration,
     generation: u64,
+    tls: Option<&Arc<ClientConfig>>,
 ) -> Result<BackendConn, ConnectError> {
     match runtime::timeout(
         limit,
-        connect_inner(node, address, params, creds, limits, limit, generation),
+        connect_inner(node, address, params, creds, limits, limit, generation, tls),
     )
     .await
     {
@@ -188,6 +218,7 @@ pub async fn connect(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn connect_inner(
     node: usize,
     address: &NodeAddress,
@@ -196,6 +227,7 @@ async fn connect_inner(
     limits: &Limits,
     limit: Duration,
     generation: u64,
+    tls: Option<&Arc<ClientConfig>>,
 ) -> Result<BackendConn, ConnectError> {
     let io_err = |source: io::Error| ConnectError::Io {
         node,
@@ -205,7 +237,20 @@ async fn connect_inner(
     let mut stream = match address {
         NodeAddress::Tcp { host, port } => {
             let addr = resolve(host, *port).map_err(io_err)?;
-            Stream::connect_tcp(addr, limit).await.map_err(io_err)?
+            let mut stream = Stream::connect_tcp(addr, limit).await.map_err(io_err)?;
+            if let Some(config) = tls {
+                // A name for SNI; the certificate's names are not checked (see runtime::tls).
+                let name = ServerName::try_from(host.as_str())
+                    .map(|n| n.to_owned())
+                    .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()));
+                negotiate_tls(&mut stream, config, name, node)
+                    .await
+                    .map_err(|e| match e {
+                        Negotiation::Io(source) => io_err(source),
+                        Negotiation::Tls(source) => ConnectError::Tls { node, source },
+                    })?;
+            }
+            stream
         }
         NodeAddress::Unix { dir, port } => {
             let path = PathBuf::from(dir).join(format!(".s.PGSQL.{port}"));
@@ -248,20 +293,30 @@ async fn connect_inner(
                                 Md5Hash::from_password(user.as_bytes(), p.as_bytes())
                             }
                             Credentials::Md5(h) => h.clone(),
-                            Credentials::None => return Err(auth_missing(node, "an md5 password")),
+                            Credentials::None | Credentials::ScramKeys { .. } => {
+                                return Err(auth_missing(node, "an md5 password"))
+                            }
                         };
                         let response = hash.client_response(salt);
                         write::frontend::password_message(response.as_bytes(), &mut out)
                             .map_err(protocol)?;
                     }
                     Authentication::Sasl(mechanisms) => {
-                        let Credentials::Password(p) = creds else {
-                            return Err(auth_missing(node, "a clear-text password for SCRAM-SHA-256 (md5 hashes cannot do SCRAM)"));
+                        let client = match creds {
+                            Credentials::Password(p) => ScramSha256::new(p.as_bytes()),
+                            Credentials::ScramKeys { client_key, server_key } => {
+                                ScramSha256::from_client_key(client_key.clone(), *server_key)
+                            }
+                            _ => {
+                                return Err(auth_missing(
+                                    node,
+                                    "a clear-text password or SCRAM verifier for SCRAM-SHA-256 (md5 hashes cannot do SCRAM)",
+                                ))
+                            }
                         };
                         let mechanism =
                             corepool_protocol::auth::scram::select_mechanism(mechanisms)
                                 .map_err(|e| auth_failed(node, e))?;
-                        let client = ScramSha256::new(p.as_bytes());
                         write::frontend::sasl_initial_response(
                             mechanism,
                             client.message(),
@@ -315,6 +370,7 @@ async fn connect_inner(
                     status: r.status(),
                     opened: Instant::now(),
                     generation,
+                    side: Default::default(),
                 });
             }
             ERROR_RESPONSE_TAG => {
@@ -340,8 +396,52 @@ async fn connect_inner(
     }
 }
 
+enum Negotiation {
+    Io(io::Error),
+    Tls(io::Error),
+}
+
+/// Sends an SSLRequest; on `S` runs the handshake, on `N` leaves the stream in clear.
+async fn negotiate_tls(
+    stream: &mut Stream,
+    config: &Arc<ClientConfig>,
+    name: ServerName<'static>,
+    node: usize,
+) -> Result<(), Negotiation> {
+    let mut out = BytesMut::with_capacity(8);
+    write::frontend::ssl_request(&mut out);
+    stream.write_all(&out).await.map_err(Negotiation::Io)?;
+    let mut answer = [0u8; 1];
+    // One byte and no more: the server sends nothing else before the handshake.
+    let n = futures_lite::AsyncReadExt::read(stream, &mut answer)
+        .await
+        .map_err(Negotiation::Io)?;
+    match (n, answer[0]) {
+        (0, _) => Err(Negotiation::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "server closed the connection during SSL negotiation",
+        ))),
+        (_, b'S') => {
+            let r = stream.connect_tls(config.clone(), name).await;
+            tracing::debug!(node, ok = r.is_ok(), "backend SSL handshake");
+            r.map_err(Negotiation::Tls)
+        }
+        (_, b'N') => {
+            tracing::debug!(node, "backend does not support SSL; continuing in clear");
+            Ok(())
+        }
+        (_, other) => Err(Negotiation::Tls(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "received invalid response to SSL negotiation: {:?}",
+                char::from(other)
+            ),
+        ))),
+    }
+}
+
 /// Reads until a whole message is buffered; returns its tag and length (tag included).
-pub(crate) async fn next_message(
+pub async fn next_message(
     stream: &mut Stream,
     rbuf: &mut ReadBuf,
     limits: &Limits,

@@ -5,7 +5,9 @@
 //! handed to a later client who authenticated to corepool instead.
 
 mod connect;
+mod query;
 mod reset;
 
-pub use connect::{connect, BackendConn, ConnectError, Credentials, StartupReply};
+pub use connect::{connect, next_message, BackendConn, ConnectError, Credentials, StartupReply};
+pub use query::{internal_query, quote_literal, Rows};
 pub use reset::{reset, ResetError};

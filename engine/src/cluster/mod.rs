@@ -6,9 +6,11 @@
 
 pub mod cancel;
 mod node;
+pub mod sessions;
 
 pub use cancel::{BackendKey, CancelTable};
 pub use node::{Node, NodeAddress, NodeCounters, NodeRole, NodeStatus};
+pub use sessions::{SessionInfo, SessionRegistry};
 
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
@@ -38,6 +40,8 @@ pub struct ClusterState {
     max_sessions: usize,
     /// Proxy-issued cancel keys.
     pub cancel: CancelTable,
+    /// Who is connected, per cancel slot (PCP process info).
+    pub registry: SessionRegistry,
 }
 
 impl ClusterState {
@@ -52,6 +56,7 @@ impl ClusterState {
             sessions: AtomicUsize::new(0),
             max_sessions: max_sessions.max(1),
             cancel: CancelTable::new(shards, max_sessions.max(1)),
+            registry: SessionRegistry::new(shards, max_sessions.max(1)),
         }
     }
 

@@ -31,7 +31,7 @@ pub struct PoolLimits {
 
 /// The idle connections of one shard.
 pub struct Pool<C> {
-    idle: RefCell<HashMap<PoolKey, VecDeque<C>>>,
+    idle: RefCell<HashMap<(PoolKey, usize), VecDeque<C>>>,
     limits: RefCell<PoolLimits>,
 }
 
@@ -49,12 +49,12 @@ impl<C: Pooled> Pool<C> {
         *self.limits.borrow_mut() = limits;
     }
 
-    /// Takes the most recently returned usable connection for `key`. Connections from an older
-    /// generation or past their life time are dropped on the way.
-    pub fn take(&self, key: &PoolKey, generation: u64, now: Instant) -> Option<C> {
+    /// Takes the most recently returned usable connection to `node` for `key`. Connections from
+    /// an older generation or past their life time are dropped on the way.
+    pub fn take(&self, key: &PoolKey, node: usize, generation: u64, now: Instant) -> Option<C> {
         let life = self.limits.borrow().life_time;
         let mut idle = self.idle.borrow_mut();
-        let list = idle.get_mut(key)?;
+        let list = idle.get_mut(&(key.clone(), node))?;
         while let Some(c) = list.pop_back() {
             if usable(&c, generation, life, now) {
                 return Some(c);
@@ -63,14 +63,14 @@ impl<C: Pooled> Pool<C> {
         None
     }
 
-    /// Returns a clean connection; the oldest is closed when the key is at its limit.
-    pub fn put(&self, key: PoolKey, conn: C) {
+    /// Returns a clean connection to `node`; the oldest is closed when the key is at its limit.
+    pub fn put(&self, key: PoolKey, node: usize, conn: C) {
         let max = self.limits.borrow().max_per_key;
         if max == 0 {
             return;
         }
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(key).or_default();
+        let list = idle.entry((key, node)).or_default();
         while list.len() >= max {
             list.pop_front();
         }
@@ -91,12 +91,12 @@ impl<C: Pooled> Pool<C> {
         closed
     }
 
-    /// Idle connections held, per key (for SHOW pool_pools and metrics).
-    pub fn idle_counts(&self) -> Vec<(PoolKey, usize)> {
+    /// Idle connections held, per key and node (for SHOW pool_pools and metrics).
+    pub fn idle_counts(&self) -> Vec<(PoolKey, usize, usize)> {
         self.idle
             .borrow()
             .iter()
-            .map(|(k, v)| (k.clone(), v.len()))
+            .map(|((k, n), v)| (k.clone(), *n, v.len()))
             .collect()
     }
 
@@ -154,6 +154,7 @@ mod tests {
         for id in 0..3 {
             p.put(
                 key("a"),
+                0,
                 Fake {
                     id,
                     created: now,
@@ -162,10 +163,11 @@ mod tests {
             );
         }
         assert_eq!(p.idle_total(), 2, "oldest closed at the limit");
-        assert_eq!(p.take(&key("a"), 0, now).map(|c| c.id), Some(2));
-        assert_eq!(p.take(&key("a"), 0, now).map(|c| c.id), Some(1));
-        assert!(p.take(&key("a"), 0, now).is_none());
-        assert!(p.take(&key("b"), 0, now).is_none());
+        assert_eq!(p.take(&key("a"), 0, 0, now).map(|c| c.id), Some(2));
+        assert_eq!(p.take(&key("a"), 0, 0, now).map(|c| c.id), Some(1));
+        assert!(p.take(&key("a"), 0, 0, now).is_none());
+        assert!(p.take(&key("b"), 0, 0, now).is_none());
+        assert!(p.take(&key("a"), 1, 0, now).is_none(), "another node's connections are separate");
     }
 
     #[test]
@@ -177,15 +179,17 @@ mod tests {
         });
         p.put(
             key("a"),
+            0,
             Fake {
                 id: 1,
                 created: now,
                 generation: 0,
             },
         );
-        assert!(p.take(&key("a"), 1, now).is_none(), "generation moved on");
+        assert!(p.take(&key("a"), 0, 1, now).is_none(), "generation moved on");
         p.put(
             key("a"),
+            0,
             Fake {
                 id: 2,
                 created: now,
@@ -193,12 +197,13 @@ mod tests {
             },
         );
         assert!(
-            p.take(&key("a"), 1, now + Duration::from_secs(11))
+            p.take(&key("a"), 0, 1, now + Duration::from_secs(11))
                 .is_none(),
             "expired"
         );
         p.put(
             key("a"),
+            0,
             Fake {
                 id: 3,
                 created: now,
@@ -218,6 +223,7 @@ mod tests {
         });
         p.put(
             key("a"),
+            0,
             Fake {
                 id: 1,
                 created: now,

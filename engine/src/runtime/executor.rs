@@ -167,6 +167,8 @@ fn fit_io_memory(wanted: usize, shards: usize) -> usize {
     fitted.max(64 * 1024)
 }
 
+// rlim_t is u64 here but u32 on 32-bit targets, hence the casts.
+#[allow(clippy::unnecessary_cast)]
 fn get_rlimit(resource: libc::__rlimit_resource_t) -> io::Result<(u64, u64)> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

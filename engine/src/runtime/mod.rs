@@ -2,11 +2,12 @@
 //!
 //! Everything above this module (sessions, pools, health checks) sees only [`Listener`],
 //! [`Stream`], [`sleep`], [`timeout`] and [`spawn`]; glommio is named nowhere else in the engine's
-//! query path. That keeps a later move of the hot path to raw io_uring operations (multishot recv,
+//! query path. [`tls`] layers rustls over a [`Stream`]: a TLS session is one more variant. That keeps a later move of the hot path to raw io_uring operations (multishot recv,
 //! provided buffers, send_zc through the `io-uring` crate) a change of this module only.
 
 mod executor;
 mod readbuf;
+pub mod tls;
 
 pub use executor::{
     check_port_free, raise_fd_limit, start_shards, ExecutorSettings, ShardHandle, StartGate,
@@ -77,6 +78,12 @@ pub enum Stream {
     Tcp(glommio::net::TcpStream),
     /// A UNIX-domain socket.
     Unix(glommio::net::UnixStream),
+    /// TLS over one of the others, as either side ([`Stream::accept_tls`],
+    /// [`Stream::connect_tls`]).
+    Tls(Box<tls::TlsStream>),
+    /// Nothing: what is left when a TLS handshake took the stream and failed (or was dropped).
+    /// Reads and writes fail with `NotConnected`.
+    Closed,
 }
 
 impl Stream {
@@ -102,13 +109,18 @@ impl Stream {
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok(),
-            Stream::Unix(_) => None,
+            Stream::Tls(t) => t.plain().peer_addr(),
+            Stream::Unix(_) | Stream::Closed => None,
         }
     }
 
-    /// True for a UNIX-domain socket (pool_hba's `local` lines).
+    /// True for a UNIX-domain socket (pool_hba's `local` lines), with or without TLS.
     pub fn is_local(&self) -> bool {
-        matches!(self, Stream::Unix(_))
+        match self {
+            Stream::Unix(_) => true,
+            Stream::Tls(t) => t.plain().is_local(),
+            Stream::Tcp(_) | Stream::Closed => false,
+        }
     }
 
     /// Reads once into `buf`'s free space; `Ok(0)` is end of stream.
@@ -118,9 +130,10 @@ impl Stream {
         Ok(n)
     }
 
-    /// Writes all of `data`.
+    /// Writes all of `data` and flushes it (TLS may otherwise keep the last record).
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        AsyncWriteExt::write_all(self, data).await
+        AsyncWriteExt::write_all(self, data).await?;
+        AsyncWriteExt::flush(self).await
     }
 
     /// Polls one read into `buf`'s free space.
@@ -148,6 +161,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(t) => t.poll_read(cx, buf),
+            Stream::Closed => Poll::Ready(Err(not_connected())),
         }
     }
 }
@@ -161,6 +176,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(t) => t.poll_write(cx, buf),
+            Stream::Closed => Poll::Ready(Err(not_connected())),
         }
     }
 
@@ -168,6 +185,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(t) => t.poll_flush(cx),
+            Stream::Closed => Poll::Ready(Err(not_connected())),
         }
     }
 
@@ -175,6 +194,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_close(cx),
             Stream::Unix(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(t) => t.poll_close(cx),
+            Stream::Closed => Poll::Ready(Ok(())),
         }
     }
 }
@@ -196,6 +217,10 @@ pub async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option
 /// Spawns a task on the current shard and lets it run detached.
 pub fn spawn(fut: impl Future<Output = ()> + 'static) {
     glommio::spawn_local(fut).detach();
+}
+
+fn not_connected() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the stream was closed")
 }
 
 fn to_io(e: glommio::GlommioError<()>) -> io::Error {

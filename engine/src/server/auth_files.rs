@@ -1,4 +1,5 @@
-//! The authentication files a shard consults: pool_hba.conf rules and pool_passwd secrets.
+//! The files a shard consults to admit clients: pool_hba.conf rules, pool_passwd secrets, and
+//! the TLS certificates and keys of `ssl = on`.
 
 use std::collections::HashMap;
 use std::io;
@@ -11,19 +12,23 @@ use crate::auth::hba::{ConnInfo, HbaFile, Method};
 use crate::auth::pool_key::PoolKey;
 use crate::auth::pool_passwd::{PasswordEntry, PoolPasswd};
 use crate::config::Config;
+use crate::runtime::tls::{TlsFiles, TlsSettings};
 use crate::session::client_auth::ClientIdent;
 
-/// pool_hba.conf and pool_passwd as loaded at start or reload. Immutable once built.
+/// pool_hba.conf, pool_passwd and the TLS configurations as loaded at start or reload.
+/// Immutable once built.
 #[derive(Debug, Default)]
 pub struct AuthFiles {
     hba: Option<HbaFile>,
     secrets: HashMap<String, StoredPassword>,
+    tls: TlsSettings,
 }
 
 impl AuthFiles {
     /// Loads pool_hba.conf (when `enable_pool_hba` is on; `hba_path` or `pool_hba.conf` beside
     /// pgpool.conf) and pool_passwd (when set; a missing file is logged, not fatal, as in
-    /// Pgpool-II). AES entries are decrypted with `~/.pgpoolkey` or `$PGPOOLKEYFILE`.
+    /// Pgpool-II). AES entries are decrypted with `~/.pgpoolkey` or `$PGPOOLKEYFILE`. With
+    /// `ssl = on`, builds the TLS configurations from `ssl_cert`, `ssl_key`, `ssl_ca_cert` ….
     pub fn load(config: &Config, hba_path: Option<&Path>) -> io::Result<Self> {
         let hba = if config.enable_pool_hba {
             let path = hba_path
@@ -52,12 +57,22 @@ impl AuthFiles {
                 tracing::warn!(path = %path.display(), "pool_passwd file does not exist");
             }
         }
-        Ok(Self { hba, secrets })
+        let tls = load_tls(config)?;
+        Ok(Self { hba, secrets, tls })
     }
 
-    /// An instance from parts (tests).
+    /// An instance from parts (tests); no TLS.
     pub fn from_parts(hba: Option<HbaFile>, secrets: HashMap<String, StoredPassword>) -> Self {
-        Self { hba, secrets }
+        Self {
+            hba,
+            secrets,
+            tls: TlsSettings::default(),
+        }
+    }
+
+    /// The TLS configurations: empty unless `ssl = on`.
+    pub fn tls(&self) -> &TlsSettings {
+        &self.tls
     }
 
     /// The user's pool_passwd secret.
@@ -78,6 +93,37 @@ impl AuthFiles {
         };
         Some(hba.method_for(&info))
     }
+}
+
+/// `ssl = on` → TLS for clients (when ssl_cert and ssl_key are set) and for backends. Relative
+/// paths are taken from pgpool.conf's directory, as Pgpool-II does.
+fn load_tls(config: &Config) -> io::Result<TlsSettings> {
+    if !config.ssl {
+        return Ok(TlsSettings::default());
+    }
+    let path = |value: &str| -> Option<PathBuf> {
+        if value.is_empty() {
+            return None;
+        }
+        let p = PathBuf::from(value);
+        Some(match config.source_file.as_deref().and_then(Path::parent) {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p,
+        })
+    };
+    let files = TlsFiles {
+        cert: path(&config.ssl_cert),
+        key: path(&config.ssl_key),
+        ca: path(&config.ssl_ca_cert),
+        ca_dir: path(&config.ssl_ca_cert_dir),
+        crl: path(&config.ssl_crl_file),
+        prefer_server_ciphers: config.ssl_prefer_server_ciphers,
+    };
+    let tls = TlsSettings::build(&files).map_err(io::Error::other)?;
+    if tls.server.is_none() {
+        tracing::warn!("ssl is on but ssl_cert and ssl_key are not set: clients cannot use SSL");
+    }
+    Ok(tls)
 }
 
 fn beside(config: &Config, name: &str) -> PathBuf {

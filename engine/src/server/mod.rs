@@ -5,10 +5,12 @@
 //! signal. Each shard accepts on the same port (SO_REUSEPORT) and serves its own clients.
 
 mod auth_files;
+mod catalog_cache;
 mod shard;
 mod signals;
 
 pub use auth_files::AuthFiles;
+pub use catalog_cache::CatalogCache;
 pub use shard::Shard;
 pub use signals::{action_for, SignalAction};
 
@@ -58,6 +60,10 @@ pub struct ServeOptions {
 pub struct Bound {
     /// TCP listen addresses.
     pub tcp: Vec<SocketAddr>,
+    /// PCP TCP addresses (empty when PCP is off: no pcp.conf).
+    pub pcp: Vec<SocketAddr>,
+    /// The PCP UNIX socket file, if bound.
+    pub pcp_unix: Option<PathBuf>,
 }
 
 /// Runs the proxy until a stop signal (or `state.request_shutdown`). Blocks the calling thread.
@@ -72,6 +78,9 @@ pub struct Running {
     pub state: Arc<ClusterState>,
     /// Bound addresses.
     pub bound: Bound,
+    /// Failover, failback and promotion over `state` (PCP and the health check use it).
+    pub failover: Arc<crate::failover::Failover>,
+    pcp: Option<crate::pcp::PcpHandle>,
     shards: Vec<runtime::ShardHandle>,
     pid_file: Option<PathBuf>,
 }
@@ -84,6 +93,9 @@ impl Running {
             if let Err(e) = s.join() {
                 first_err.get_or_insert(ServeError::Shard(e.to_string()));
             }
+        }
+        if let Some(pcp) = self.pcp {
+            pcp.join();
         }
         if let Some(p) = self.pid_file {
             let _ = std::fs::remove_file(p);
@@ -124,6 +136,7 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
         config.num_init_children.max(1) as usize,
     ));
     mark_primary(&state, &config);
+    crate::failover::status_file::load_at_start(&state, &config.logdir, options.discard_status);
 
     let config = Arc::new(config);
     let reload_box: Arc<Mutex<(Arc<Config>, Arc<AuthFiles>)>> =
@@ -185,25 +198,85 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
     let state_for_signals = state.clone();
     let reload_target = reload_box.clone();
     let reload_state = state.clone();
-    signals::spawn_signal_thread(state_for_signals, move || {
+    let reload_now: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         reload(
             path.as_deref(),
             hba_path.as_deref(),
             &reload_target,
             &reload_state,
         );
-    })
-    .map_err(ServeError::Io)?;
+    });
+    let (failover, pcp) = match start_admin(&state, &reload_box, &options, &config, &reload_now) {
+        Ok(started) => started,
+        Err(e) => {
+            state.request_shutdown(ShutdownMode::Immediate);
+            for h in handles {
+                let _ = h.join();
+            }
+            return Err(e);
+        }
+    };
+    let on_signal = reload_now.clone();
+    signals::spawn_signal_thread(state_for_signals, move || on_signal())
+        .map_err(ServeError::Io)?;
     tracing::info!(shards, addresses = ?addrs, "corepool is accepting connections");
+    let (pcp_tcp, pcp_unix) = pcp
+        .as_ref()
+        .map(|p| (p.tcp.clone(), p.unix.clone()))
+        .unwrap_or_default();
     Ok(Running {
         state,
-        bound: Bound { tcp: addrs },
+        bound: Bound {
+            tcp: addrs,
+            pcp: pcp_tcp,
+            pcp_unix,
+        },
+        failover,
+        pcp,
         shards: handles,
         pid_file,
     })
 }
 
 type ReloadBox = Arc<Mutex<(Arc<Config>, Arc<AuthFiles>)>>;
+
+/// Builds the failover machinery and starts the PCP server (when a pcp.conf exists:
+/// `options.pcp_file`, else `pcp.conf` beside pgpool.conf).
+fn start_admin(
+    state: &Arc<ClusterState>,
+    reload_box: &ReloadBox,
+    options: &ServeOptions,
+    config: &Config,
+    reload_now: &Arc<dyn Fn() + Send + Sync>,
+) -> Result<(Arc<crate::failover::Failover>, Option<crate::pcp::PcpHandle>), ServeError> {
+    let source = reload_box.clone();
+    let config_source: crate::failover::ConfigSource = Arc::new(move || match source.lock() {
+        Ok(g) => g.0.clone(),
+        Err(p) => p.into_inner().0.clone(),
+    });
+    let failover = Arc::new(crate::failover::Failover::new(
+        state.clone(),
+        config_source,
+        Arc::new(crate::failover::probe::ClientProbe),
+    ));
+    let pcp_file = options.pcp_file.clone().or_else(|| {
+        let dir = options
+            .config_path
+            .as_deref()
+            .or(config.source_file.as_deref())?
+            .parent()?;
+        Some(dir.join("pcp.conf"))
+    });
+    let Some(pcp_file) = pcp_file.filter(|p| p.exists()) else {
+        tracing::info!("no pcp.conf: the PCP server is off");
+        return Ok((failover, None));
+    };
+    let reload = reload_now.clone();
+    let ctx = crate::pcp::PcpContext::new(failover.clone(), pcp_file, Box::new(move || reload()))
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    let handle = crate::pcp::start(Arc::new(ctx), config).map_err(ServeError::Bind)?;
+    Ok((failover, Some(handle)))
+}
 
 fn reload(path: Option<&Path>, hba_path: Option<&Path>, target: &ReloadBox, state: &ClusterState) {
     let Some(path) = path else {

@@ -1,6 +1,7 @@
 //! One shard: a core's listener, its pool, its sessions and their bookkeeping.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -10,11 +11,13 @@ use corepool_protocol::auth::StoredPassword;
 use corepool_protocol::framing::Limits;
 use corepool_protocol::message::write;
 
-use super::AuthFiles;
+use super::{AuthFiles, CatalogCache};
 use crate::backend::BackendConn;
 use crate::cluster::{ClusterState, NodeAddress};
 use crate::config::{ClusteringMode, Config};
 use crate::pool::{Pool, PoolLimits};
+use crate::router::Rules;
+use crate::runtime::tls::TlsSettings;
 use crate::runtime::{self, Stream};
 use crate::session::client_auth::{ClientIdent, Method};
 
@@ -32,6 +35,8 @@ pub struct Shard {
     slot_base: usize,
     wakers: RefCell<Vec<Option<Waker>>>,
     stopping: Cell<bool>,
+    rules: RefCell<Rc<Rules>>,
+    catalog: Rc<CatalogCache>,
 }
 
 impl Shard {
@@ -47,6 +52,7 @@ impl Shard {
         let free_slots: Vec<usize> = range.clone().rev().collect();
         let wakers = vec![None; range.len()];
         let pool = Pool::new(pool_limits(&config));
+        let rules = Rc::new(Rules::from_config(&config));
         Self {
             id,
             state,
@@ -57,6 +63,8 @@ impl Shard {
             slot_base,
             wakers: RefCell::new(wakers),
             stopping: Cell::new(false),
+            rules: RefCell::new(rules),
+            catalog: Rc::new(CatalogCache::default()),
         }
     }
 
@@ -68,8 +76,20 @@ impl Shard {
     /// Installs a reloaded configuration (new sessions see it; running ones keep theirs).
     pub fn apply_reload(&self, config: Arc<Config>, auth: Arc<AuthFiles>) {
         self.pool.set_limits(pool_limits(&config));
+        *self.rules.borrow_mut() = Rc::new(Rules::from_config(&config));
+        self.catalog.clear();
         *self.config.borrow_mut() = config;
         *self.auth.borrow_mut() = auth;
+    }
+
+    /// The routing rules compiled from the configuration in force.
+    pub fn rules(&self) -> Rc<Rules> {
+        self.rules.borrow().clone()
+    }
+
+    /// This shard's catalog facts (function volatility, unlogged tables).
+    pub fn catalog(&self) -> Rc<CatalogCache> {
+        self.catalog.clone()
     }
 
     /// Message size limits for this shard's sessions.
@@ -137,17 +157,24 @@ impl Shard {
         }
     }
 
-    /// Which method authenticates this client, and the user's pool_passwd secret.
+    /// The TLS configurations in force (client side and backend side).
+    pub fn tls(&self) -> TlsSettings {
+        self.auth.borrow().tls().clone()
+    }
+
+    /// Which method authenticates this client, and the user's pool_passwd secret. `ssl`: the
+    /// client connection runs over TLS (pool_hba's `hostssl`/`hostnossl`).
     pub fn auth_rule(
         &self,
         who: &ClientIdent<'_>,
         local: bool,
+        ssl: bool,
     ) -> (Method, Option<StoredPassword>) {
         let config = self.config.borrow();
         let auth = self.auth.borrow();
         let secret = auth.secret(who.user);
         if config.enable_pool_hba {
-            let method = auth.hba_method(who, local, false).unwrap_or(Method::Reject);
+            let method = auth.hba_method(who, local, ssl).unwrap_or(Method::Reject);
             return (method, secret);
         }
         // Without pool_hba, Pgpool-II follows the backend's method using pool_passwd: corepool

@@ -42,6 +42,14 @@ pub enum AuthFailure {
         /// Database.
         database: String,
     },
+    /// The `cert` method: no verified client certificate, or its CN is not the user (28000).
+    #[error("certificate authentication failed for user \"{user}\": {why}")]
+    Certificate {
+        /// The user.
+        user: String,
+        /// What was wrong with the certificate.
+        why: &'static str,
+    },
     /// The client broke the exchange (08P01).
     #[error("invalid authentication message: {0}")]
     Protocol(String),
@@ -55,7 +63,9 @@ impl AuthFailure {
     pub fn sqlstate(&self) -> &'static str {
         match self {
             AuthFailure::WrongPassword { .. } => "28P01",
-            AuthFailure::NoSecret { .. } | AuthFailure::Rejected { .. } => "28000",
+            AuthFailure::NoSecret { .. }
+            | AuthFailure::Rejected { .. }
+            | AuthFailure::Certificate { .. } => "28000",
             AuthFailure::Protocol(_) | AuthFailure::Io(_) => "08P01",
         }
     }
@@ -93,10 +103,21 @@ pub async fn authenticate(
             database: who.database.to_owned(),
         }),
         Method::Trust => Ok(credentials_from(secret)),
-        Method::Cert => Err(AuthFailure::NoSecret {
-            method: "cert",
-            user: user.to_owned(),
-        }),
+        Method::Cert => {
+            // A certificate here was verified against ssl_ca_cert during the handshake.
+            let why = match client.peer_certificate() {
+                None => "the connection requires a valid client certificate",
+                Some(der) => match crate::runtime::tls::common_name(der) {
+                    Some(cn) if cn == user => return Ok(credentials_from(secret)),
+                    Some(_) => "the certificate's common name does not match the user name",
+                    None => "the certificate has no usable common name",
+                },
+            };
+            Err(AuthFailure::Certificate {
+                user: user.to_owned(),
+                why,
+            })
+        }
         Method::Password => {
             write::backend::authentication_cleartext_password(&mut out);
             client.write_all(&out).await?;
@@ -186,7 +207,14 @@ pub async fn authenticate(
             write::backend::authentication_sasl_final(server.message(), &mut out)
                 .map_err(|e| AuthFailure::Protocol(e.to_string()))?;
             client.write_all(&out).await?;
-            Ok(credentials_from(secret))
+            // With only a verifier in pool_passwd, the keys from the client's proof are what
+            // corepool can present to backends holding the same verifier.
+            match (secret, server.client_key()) {
+                (Some(StoredPassword::Scram(v)), Some(key)) => {
+                    Ok(Credentials::ScramKeys { client_key: key.clone(), server_key: *v.server_key() })
+                }
+                _ => Ok(credentials_from(secret)),
+            }
         }
     }
 }

@@ -1,33 +1,46 @@
-//! One client session: start-up, authentication, a backend from the pool, the relay, clean-up.
+//! One client session: start-up, authentication, backends from the pool, the relay, clean-up.
 //!
 //! # Layout
-//! - [`startup`]: SSL/GSS refusal, CancelRequest, StartupMessage.
+//! - [`startup`]: SSL/GSS negotiation, CancelRequest, StartupMessage.
 //! - [`client_auth`]: pool_hba methods run against the client.
 //! - [`walker`]: header walking that decides how many bytes may be forwarded.
-//! - [`relay`]: the duplex forwarding loop.
+//! - [`relay`]: the duplex forwarding loop over one backend, resumable at request boundaries.
+//! - [`route`]: per-request routing decisions (streaming replication with load balancing).
+//! - [`act`]: carrying out a routing decision (switch, broadcast, re-parse, catalog lookup).
+//! - [`backends`]: the session's backend connections by node.
+//! - [`inband`]: `SHOW pool_*` and `PGPOOL …`, answered by corepool.
 //! - [`errors`]: the ErrorResponses corepool itself sends, with PostgreSQL's SQLSTATEs.
 
+mod act;
+pub mod backends;
 pub mod client_auth;
 pub mod errors;
+pub mod inband;
 pub mod relay;
+pub mod route;
 pub mod startup;
 pub mod walker;
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
 use corepool_protocol::message::write;
 use corepool_protocol::message::TransactionStatus;
 
-use crate::backend::{self, ConnectError};
+use crate::backend::{self, BackendConn, ConnectError, Credentials};
 use crate::cluster::CancelTable;
+use crate::config::{ClusteringMode, Config};
 use crate::pool::PoolKey;
+use crate::router::choose_node;
 use crate::runtime::{self, ReadBuf, Stream};
 use crate::server::Shard;
+use backends::Backends;
 use client_auth::{AuthFailure, ClientIdent};
 use errors::{fatal, send_fatal};
-use relay::{Relay, RelayEnd};
+use relay::{ClientSide, Relay, RelayEnd};
+use route::SessionRouter;
 use startup::{Opening, Startup};
 
 /// Databases whose connections Pgpool-II never caches.
@@ -38,7 +51,7 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
     let config = shard.config();
     let opening = runtime::timeout(
         config.authentication_timeout,
-        startup::read_opening(&mut client),
+        startup::read_opening(&mut client, shard.tls().server.as_ref()),
     )
     .await;
     let startup = match opening {
@@ -48,15 +61,12 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
         }
         Some(Err(e)) => {
             tracing::debug!(error = %e, "start-up failed");
-            if let startup::StartupError::Protocol(_) | startup::StartupError::NoUser = e {
-                let _ = send_fatal(&mut client, "08P01", &e.to_string()).await;
+            if let Some(code) = e.fatal_code() {
+                let _ = send_fatal(&mut client, code, &e.to_string()).await;
             }
             return;
         }
-        Some(Ok(Opening::Cancel {
-            process_id,
-            secret_key,
-        })) => {
+        Some(Ok(Opening::Cancel { process_id, secret_key })) => {
             shard.forward_cancel(process_id, secret_key).await;
             return;
         }
@@ -67,13 +77,10 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
         let _ = send_fatal(&mut client, "53300", "Sorry, too many clients already").await;
         return;
     };
-    let session = Session {
-        shard: shard.clone(),
-        slot,
-        startup,
-    };
+    let session = Session { shard: shard.clone(), slot, startup };
     session.run(client).await;
     shard.release_slot(slot);
+    shard.state.registry.close(slot);
 }
 
 struct Session {
@@ -82,14 +89,25 @@ struct Session {
     startup: Startup,
 }
 
+/// What a running session carries besides its sockets.
+pub(crate) struct Live<'s> {
+    shard: &'s Rc<Shard>,
+    config: Arc<Config>,
+    /// The session's own copy once PGPOOL SET changed something.
+    session_config: Option<Config>,
+    params: Vec<(&'s str, &'s str)>,
+    creds: Credentials,
+    key: PoolKey,
+    slot: usize,
+    backends: Backends,
+    router: SessionRouter,
+}
+
 impl Session {
     async fn run(self, mut client: Stream) {
         let shard = &self.shard;
         let config = shard.config();
-        let host = client
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "[local]".into());
+        let host = client.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "[local]".into());
         let span = tracing::info_span!("session", shard = shard.id, user = %self.startup.user, database = %self.startup.database, client = %host);
         let _enter = span.enter();
         if config.log_connections {
@@ -98,12 +116,8 @@ impl Session {
 
         // Authenticate the client.
         let mut cbuf = ReadBuf::with_chunk(8 * 1024);
-        let who = ClientIdent {
-            host: &host,
-            user: &self.startup.user,
-            database: &self.startup.database,
-        };
-        let (method, secret) = shard.auth_rule(&who, client.is_local());
+        let who = ClientIdent { host: &host, user: &self.startup.user, database: &self.startup.database };
+        let (method, secret) = shard.auth_rule(&who, client.is_local(), client.is_tls());
         let auth = runtime::timeout(
             config.authentication_timeout,
             client_auth::authenticate(&mut client, &mut cbuf, &who, method, secret.as_ref()),
@@ -123,161 +137,222 @@ impl Session {
             Some(Ok(c)) => c,
         };
 
-        // A backend: cached, or new.
-        let params = self.startup.param_pairs();
-        let key = PoolKey::new(&self.startup.user, &self.startup.database, &params);
-        let generation = shard.state.generation();
-        let Some(node) = shard.write_node() else {
+        let Some(primary) = shard.write_node() else {
             let _ = send_fatal(&mut client, "08006", "no valid backend node is available").await;
             return;
         };
-        let cached = if config.connection_cache {
-            shard.pool.take(&key, generation, Instant::now())
+        let params = self.startup.param_pairs();
+        let key = PoolKey::new(&self.startup.user, &self.startup.database, &params);
+        let routing = config.backend_clustering_mode == ClusteringMode::StreamingReplication
+            && config.load_balance_mode
+            && shard.state.nodes().iter().filter(|n| n.status().is_valid()).count() > 1;
+        let lb_node = if routing {
+            choose_node(&shard.state, rand::random::<f64>(), None).unwrap_or(primary)
         } else {
-            None
+            primary
         };
-        let mut conn = match cached {
-            Some(c) => c,
-            None => {
-                let Some(n) = shard.state.node(node) else {
-                    return;
-                };
-                let limits = shard.limits();
-                match backend::connect(
-                    node,
-                    &n.address,
-                    &params,
-                    &creds,
-                    &limits,
-                    config
-                        .health_check
-                        .connect_timeout
-                        .max(std::time::Duration::from_secs(10)),
-                    generation,
-                )
-                .await
-                {
-                    Ok(c) => {
-                        n.mark_connected();
-                        c
-                    }
-                    Err(ConnectError::Refused { raw, .. }) => {
-                        let _ = client.write_all(&raw).await;
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "backend connection failed");
-                        if e.is_node_failure() {
-                            shard.report_node_failure(node);
-                        }
-                        let _ = send_fatal(&mut client, "08006", &e.to_string()).await;
-                        return;
-                    }
+        let router = if routing {
+            SessionRouter::new(
+                shard.rules(),
+                shard.state.clone(),
+                shard.catalog(),
+                primary,
+                lb_node,
+                config.statement_level_load_balance,
+                config.delay_threshold,
+                config.prefer_lower_delay_standby,
+            )
+        } else {
+            SessionRouter::passthrough(shard.rules(), shard.state.clone(), shard.catalog(), primary)
+        };
+        let mut live = Live {
+            shard,
+            config: config.clone(),
+            session_config: None,
+            params,
+            creds,
+            key,
+            slot: self.slot,
+            backends: Backends::default(),
+            router,
+        };
+
+        // The primary first: its start-up reply is what the client sees.
+        if let Err(e) = live.ensure(primary).await {
+            match e {
+                ConnectError::Refused { raw, .. } => {
+                    let _ = client.write_all(&raw).await;
+                }
+                e => {
+                    let _ = send_fatal(&mut client, "08006", &e.to_string()).await;
                 }
             }
-        };
+            return;
+        }
+        // Pgpool-II connects the load-balance node at session start too; corepool does so when
+        // it differs from the primary (statement-level balancing connects on first use).
+        if lb_node != primary && live.ensure(lb_node).await.is_err() {
+            live.router.lb_node = primary;
+        }
 
         // Greet the client as PostgreSQL would, with corepool's own cancel key.
         let secret: u32 = rand::random::<u32>().max(1);
         shard.state.cancel.claim(self.slot, secret);
-        shard.state.cancel.bind(self.slot, Some(conn.cancel_key()));
-        let mut out = BytesMut::with_capacity(512);
-        write::backend::authentication_ok(&mut out);
-        for (name, value) in &conn.reply.parameters {
-            let value = if name == "application_name" {
-                self.startup.get("application_name").unwrap_or(value)
-            } else {
-                value
-            };
-            let _ = write::backend::parameter_status(name, value, &mut out);
-        }
-        write::backend::backend_key_data(
-            CancelTable::process_id(self.slot),
-            secret as i32,
-            &mut out,
-        );
-        write::backend::ready_for_query(TransactionStatus::Idle, &mut out);
+        let out = {
+            let Some(conn) = live.backends.get_mut(primary) else { return };
+            shard.state.cancel.bind(self.slot, Some(conn.cancel_key()));
+            let backend_key = conn.cancel_key();
+            shard.state.registry.open(self.slot, &self.startup.user, &self.startup.database, primary, backend_key.process_id);
+            greeting(conn, &self.startup, CancelTable::process_id(self.slot), secret)
+        };
         if client.write_all(&out).await.is_err() {
-            shard.state.cancel.release(self.slot);
+            live.finish(RelayEnd::ClientGone, &mut client, &self.startup.database).await;
             return;
         }
 
-        let node_state = shard.state.node(conn.node);
-        if let Some(n) = node_state {
-            n.in_flight
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        let limits = shard.limits();
-        let slot = self.slot;
-        let end;
-        let tally;
-        {
-            let stop = |w: &std::task::Waker| shard.session_should_stop(slot, w);
-            let mut relay = Relay::new(&mut client, &mut cbuf, &mut conn, &limits, stop);
-            end = relay.run().await;
-            tally = relay.tally;
-        }
-        if let Some(n) = node_state {
-            n.in_flight
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        shard.state.cancel.release(self.slot);
-        shard.forget_waker(slot);
-
-        match end {
-            RelayEnd::ClientTerminated => {
-                let reusable = config.connection_cache
-                    && tally.in_flight == 0
-                    && !tally.copy_both
-                    && conn.rbuf.is_empty()
-                    && !UNCACHED_DATABASES.contains(&self.startup.database.as_str());
-                if reusable {
-                    match backend::reset(&mut conn, &config.reset_query_list, &limits).await {
-                        Ok(()) if conn.status == TransactionStatus::Idle => {
-                            shard.pool.put(key, conn)
-                        }
-                        Ok(()) => {}
-                        Err(e) => {
-                            tracing::debug!(error = %e, "reset failed; closing backend connection")
-                        }
+        let mut side = ClientSide::default();
+        let end = loop {
+            let node = live.router.current;
+            let limits = shard.limits();
+            let slot = self.slot;
+            let end = {
+                let Some(conn) = live.backends.get_mut(node) else { break RelayEnd::BackendGone { error: None, fatal_seen: false } };
+                if let Some(n) = shard.state.node(node) {
+                    n.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                let stop = |w: &std::task::Waker| shard.session_should_stop(slot, w);
+                let router = &mut live.router;
+                let hook = |buf: &[u8], seen: relay::Observed| router.on_request(buf, seen);
+                let end = Relay::new(&mut client, &mut cbuf, &mut side, conn, &limits, stop, Some(hook)).run().await;
+                if let Some(n) = shard.state.node(node) {
+                    n.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                end
+            };
+            match end {
+                RelayEnd::Request => {
+                    if let Err(end) = live.act(&mut client, &mut cbuf, &mut side).await {
+                        break end;
                     }
                 }
+                other => break other,
             }
-            RelayEnd::ClientGone => {}
-            RelayEnd::ClientProtocol(e) => {
-                let _ = send_fatal(
-                    &mut client,
-                    "08P01",
-                    &format!("invalid frontend message: {e}"),
-                )
-                .await;
-            }
-            RelayEnd::BackendGone { error, fatal_seen } => {
-                tracing::warn!(node = conn.node, error = ?error, "backend connection lost");
-                if !fatal_seen {
-                    let msg = format!(
-                        "backend node {} closed the connection unexpectedly",
-                        conn.node
-                    );
-                    let _ = client.write_all(&fatal("57P01", &msg)).await;
-                }
-                shard.report_backend_lost(conn.node);
-            }
-            RelayEnd::BackendProtocol(e) => {
-                let msg = format!("invalid message from backend node {}: {e}", conn.node);
-                let _ = client.write_all(&fatal("08P01", &msg)).await;
-            }
-            RelayEnd::Stopped => {
-                let _ = client
-                    .write_all(&fatal(
-                        "57P01",
-                        "terminating connection due to administrator command",
-                    ))
-                    .await;
-            }
-        }
+        };
+        shard.forget_waker(self.slot);
+        live.finish(end, &mut client, &self.startup.database).await;
         if config.log_disconnections {
             tracing::info!("disconnected");
         }
     }
+}
+
+impl Live<'_> {
+    /// Opens a connection to `node` unless the session has one: from the shard's pool when
+    /// connection_cache is on, else a new one.
+    pub(crate) async fn ensure(&mut self, node: usize) -> Result<(), ConnectError> {
+        if self.backends.has(node) {
+            return Ok(());
+        }
+        let generation = self.shard.state.generation();
+        if self.config.connection_cache {
+            if let Some(c) = self.shard.pool.take(&self.key, node, generation, Instant::now()) {
+                self.backends.insert(c);
+                return Ok(());
+            }
+        }
+        let Some(n) = self.shard.state.node(node) else {
+            return Err(ConnectError::Auth { node, why: "no such backend node".into() });
+        };
+        let limit = self.config.health_check.connect_timeout.max(std::time::Duration::from_secs(10));
+        match backend::connect(
+            node,
+            &n.address,
+            &self.params,
+            &self.creds,
+            &self.shard.limits(),
+            limit,
+            generation,
+            self.shard.tls().client.as_ref(),
+        )
+        .await
+        {
+            Ok(c) => {
+                n.mark_connected();
+                self.backends.insert(c);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "backend connection failed");
+                if e.is_node_failure() {
+                    self.shard.report_node_failure(node);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the session: tells the client why when corepool must, then pools what is clean.
+    async fn finish(&mut self, end: RelayEnd, client: &mut Stream, database: &str) {
+        let shard = self.shard;
+        shard.state.cancel.release(self.slot);
+        let clean_exit = matches!(end, RelayEnd::ClientTerminated);
+        match end {
+            RelayEnd::ClientProtocol(e) => {
+                let _ = send_fatal(client, "08P01", &format!("invalid frontend message: {e}")).await;
+            }
+            RelayEnd::BackendGone { error, fatal_seen } => {
+                let node = self.router.current;
+                tracing::warn!(node, error = ?error, "backend connection lost");
+                if !fatal_seen {
+                    let msg = format!("backend node {node} closed the connection unexpectedly");
+                    let _ = client.write_all(&fatal("57P01", &msg)).await;
+                }
+                self.backends.remove(node);
+                shard.report_backend_lost(node);
+            }
+            RelayEnd::BackendProtocol(e) => {
+                let node = self.router.current;
+                let msg = format!("invalid message from backend node {node}: {e}");
+                let _ = client.write_all(&fatal("08P01", &msg)).await;
+                self.backends.remove(node);
+            }
+            RelayEnd::Stopped => {
+                let _ = client.write_all(&fatal("57P01", "terminating connection due to administrator command")).await;
+            }
+            _ => {}
+        }
+        let cacheable = clean_exit && self.config.connection_cache && !UNCACHED_DATABASES.contains(&database);
+        let limits = shard.limits();
+        let conns: Vec<BackendConn> = self.backends.drain().collect();
+        for mut conn in conns {
+            if !cacheable || !conn.side.is_quiet() || conn.side.copy_both || !conn.rbuf.is_empty() {
+                continue;
+            }
+            if backends::discard_owed(&mut conn, &limits).await.is_err() {
+                continue;
+            }
+            match backend::reset(&mut conn, &self.config.reset_query_list, &limits).await {
+                Ok(()) if conn.status == TransactionStatus::Idle => {
+                    let node = conn.node;
+                    shard.pool.put(self.key.clone(), node, conn);
+                }
+                Ok(()) => {}
+                Err(e) => tracing::debug!(error = %e, "reset failed; closing backend connection"),
+            }
+        }
+    }
+}
+
+/// AuthenticationOk, the backend's ParameterStatus values (application_name as the client set
+/// it), corepool's BackendKeyData and ReadyForQuery.
+fn greeting(conn: &BackendConn, startup: &Startup, process_id: i32, secret: u32) -> BytesMut {
+    let mut out = BytesMut::with_capacity(512);
+    write::backend::authentication_ok(&mut out);
+    for (name, value) in &conn.reply.parameters {
+        let value = if name == "application_name" { startup.get("application_name").unwrap_or(value) } else { value };
+        let _ = write::backend::parameter_status(name, value, &mut out);
+    }
+    write::backend::backend_key_data(process_id, secret as i32, &mut out);
+    write::backend::ready_for_query(TransactionStatus::Idle, &mut out);
+    out
 }

@@ -1,22 +1,27 @@
-//! The duplex relay between a client and its backend: both directions in one task, no copies.
+//! The duplex relay between a client and one backend: both directions in one task, no copies.
 //!
 //! Each direction forwards straight out of its read buffer: bytes are read from one socket,
 //! message headers are walked, and the walked bytes are written to the other socket from the same
 //! buffer. A direction stops reading while it has unwritten bytes, so a slow reader slows its
 //! writer (backpressure) without blocking the other direction. Only the few messages corepool
 //! must look into are held until complete: ReadyForQuery, ParameterStatus and ErrorResponse from
-//! the backend; Terminate from the client.
+//! the backend; Terminate — and, when routing, the first message of each request — from the
+//! client.
+//!
+//! The relay keeps no state of its own: where each direction stands lives in [`ClientSide`] and
+//! in each backend connection's [`BackendSide`], so a session can stop the relay at a request
+//! boundary, switch backends, and start it again.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use corepool_protocol::framing::Limits;
-use corepool_protocol::message::backend::{ErrorResponse, ParameterStatus};
+use corepool_protocol::message::backend::ParameterStatus;
 use corepool_protocol::message::tags::{
-    COPY_BOTH_RESPONSE_TAG, ERROR_RESPONSE_TAG, FUNCTION_CALL_TAG, PARAMETER_STATUS_TAG, QUERY_TAG,
-    READY_FOR_QUERY_TAG, SYNC_TAG, TERMINATE_TAG,
+    COPY_BOTH_RESPONSE_TAG, ERROR_RESPONSE_TAG, FUNCTION_CALL_TAG, PARAMETER_STATUS_TAG,
+    PARSE_COMPLETE_TAG, QUERY_TAG, READY_FOR_QUERY_TAG, SYNC_TAG, TERMINATE_TAG,
 };
 use corepool_protocol::message::TransactionStatus;
 use futures_lite::AsyncWrite;
@@ -25,7 +30,7 @@ use super::walker::{Stop, Walker};
 use crate::backend::BackendConn;
 use crate::runtime::{ReadBuf, Stream};
 
-/// Why the relay ended.
+/// Why the relay returned.
 #[derive(Debug)]
 pub enum RelayEnd {
     /// The client sent Terminate (it was not forwarded).
@@ -46,135 +51,237 @@ pub enum RelayEnd {
     BackendProtocol(corepool_protocol::Error),
     /// The shard asked the session to stop (fast shutdown).
     Stopped,
+    /// The client's next request starts at the front of the client buffer and the session's
+    /// hook asked to decide where it goes (everything before it was forwarded).
+    Request,
+    /// Drain mode: the backend owes nothing more and everything it sent was forwarded.
+    Drained,
 }
 
-/// What the relay learned about the backend, for the pool decision afterwards.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct BackendTally {
+/// Where the client → backend direction stands between relay runs.
+#[derive(Debug, Default)]
+pub struct ClientSide {
+    walker: Walker,
+    /// Bytes at the front of the client buffer already walked and due to the backend.
+    ready: usize,
+    /// Terminate seen: end after forwarding what came before it.
+    terminated: bool,
+    /// An extended-protocol request (Parse … Sync) is open: its messages follow its first one.
+    extended_open: bool,
+    /// The message at the front was just routed: do not ask the hook about it again.
+    routed_front: bool,
+}
+
+impl ClientSide {
+    /// Marks the request at the front of the buffer as routed, so the relay forwards it.
+    pub fn mark_routed(&mut self) {
+        self.routed_front = true;
+    }
+}
+
+/// Where the backend → client direction of one backend connection stands between relay runs,
+/// and what the backend still owes.
+#[derive(Debug, Default)]
+pub struct BackendSide {
+    walker: Walker,
+    /// Bytes at the front of the backend buffer already walked and due to the client.
+    ready: usize,
     /// Requests forwarded that still owe a ReadyForQuery (Query, Sync, FunctionCall).
     pub in_flight: u32,
+    /// ErrorResponses seen.
+    pub errors: u32,
+    /// A FATAL or PANIC was seen.
+    pub fatal_seen: bool,
     /// The backend entered COPY BOTH (replication): never reusable.
     pub copy_both: bool,
+    /// ParseComplete replies to drop (for Parses corepool re-sent on its own).
+    pub swallow_parse_complete: u32,
+    /// Replies to requests corepool sent on its own (a statement run on every backend) that are
+    /// read and dropped, not forwarded: the number of ReadyForQuery still to come.
+    pub discard_pending: u32,
+    skip_at: Option<(usize, usize)>,
 }
 
-/// Relays until one side ends. `stop` is called on every wake-up with the task's waker (so the
-/// shard can wake idle sessions for a fast shutdown) and returns true to end the relay.
-pub struct Relay<'a, S: Fn(&std::task::Waker) -> bool> {
-    client: &'a mut Stream,
-    cbuf: &'a mut ReadBuf,
-    backend: &'a mut BackendConn,
-    limits: &'a Limits,
-    stop: S,
-    c_walker: Walker,
-    c_ready: usize,
-    b_walker: Walker,
-    b_ready: usize,
-    client_terminated: bool,
-    fatal_seen: bool,
-    /// What the backend still owes, kept across calls.
-    pub tally: BackendTally,
+impl BackendSide {
+    /// True when nothing is owed or half-forwarded: the connection is between requests.
+    pub fn is_quiet(&self) -> bool {
+        self.in_flight == 0 && self.ready == 0 && !self.walker.mid_message() && self.skip_at.is_none()
+    }
+}
+
+/// What the hook learns about the backend the relay runs on.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed {
+    /// Its node.
+    pub node: usize,
+    /// Its transaction status from the last ReadyForQuery.
+    pub status: TransactionStatus,
+    /// It owes nothing: `status` is up to date.
+    pub quiet: bool,
+}
+
+/// What the session's hook answers for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookAnswer {
+    /// Forward it to the current backend.
+    Forward,
+    /// Stop the relay: the session handles the request.
+    Stop,
 }
 
 /// Writes per poll before yielding to other sessions of the shard.
 const POLL_BUDGET: usize = 32;
 
-impl<'a, S: Fn(&std::task::Waker) -> bool> Relay<'a, S> {
-    /// A relay over a client (with bytes it already sent in `cbuf`) and its backend.
+/// One run of the relay. `stop` is called on every wake-up with the task's waker (so the shard
+/// can wake idle sessions for a fast shutdown) and returns true to end the relay. `hook`, when
+/// routing is on, is asked about each request's first message (given the buffered bytes from
+/// that message on).
+pub struct Relay<'a, S, H> {
+    client: &'a mut Stream,
+    cbuf: &'a mut ReadBuf,
+    side: &'a mut ClientSide,
+    backend: &'a mut BackendConn,
+    limits: &'a Limits,
+    stop: S,
+    hook: Option<H>,
+    drain: bool,
+}
+
+impl<'a, S, H> Relay<'a, S, H>
+where
+    S: Fn(&Waker) -> bool,
+    H: FnMut(&[u8], Observed) -> HookAnswer,
+{
+    /// A relay over a client (with bytes it already sent in `cbuf`) and one backend.
     pub fn new(
         client: &'a mut Stream,
         cbuf: &'a mut ReadBuf,
+        side: &'a mut ClientSide,
         backend: &'a mut BackendConn,
         limits: &'a Limits,
         stop: S,
+        hook: Option<H>,
     ) -> Self {
-        Self {
-            client,
-            cbuf,
-            backend,
-            limits,
-            stop,
-            c_walker: Walker::default(),
-            c_ready: 0,
-            b_walker: Walker::default(),
-            b_ready: 0,
-            client_terminated: false,
-            fatal_seen: false,
-            tally: BackendTally::default(),
-        }
+        Self { client, cbuf, side, backend, limits, stop, hook, drain: false }
+    }
+
+    /// Only forwards what the backend still owes, without reading the client, and returns
+    /// [`RelayEnd::Drained`] once nothing is owed.
+    pub fn draining(mut self) -> Self {
+        self.drain = true;
+        self
     }
 
     /// Walks new backend bytes: updates status and parameters, marks what may be forwarded.
     fn walk_backend(&mut self) -> Result<(), corepool_protocol::Error> {
+        let side = &mut self.backend.side;
         loop {
             let buf = self.backend.rbuf.pending();
-            let (fwd, stop) = self.b_walker.walk(
+            let swallow = side.swallow_parse_complete > 0;
+            let (fwd, stop) = side.walker.walk(
                 buf,
-                self.b_ready,
+                side.ready,
                 self.limits,
                 |t| {
-                    matches!(
-                        t,
-                        READY_FOR_QUERY_TAG
-                            | PARAMETER_STATUS_TAG
-                            | ERROR_RESPONSE_TAG
-                            | COPY_BOTH_RESPONSE_TAG
-                    )
+                    matches!(t, READY_FOR_QUERY_TAG | PARAMETER_STATUS_TAG | ERROR_RESPONSE_TAG | COPY_BOTH_RESPONSE_TAG)
+                        || (swallow && t == PARSE_COMPLETE_TAG)
                 },
                 |_| {},
             )?;
-            self.b_ready = fwd;
-            let Stop::Inspect { at, len, tag } = stop else {
-                return Ok(());
-            };
+            side.ready = fwd;
+            let Stop::Inspect { at, len, tag } = stop else { return Ok(()) };
             let body = &buf[at + 5..at + len];
             match tag {
                 READY_FOR_QUERY_TAG => {
                     if let Some(s) = body.first().and_then(|b| TransactionStatus::from_byte(*b)) {
                         self.backend.status = s;
                     }
-                    self.tally.in_flight = self.tally.in_flight.saturating_sub(1);
+                    side.in_flight = side.in_flight.saturating_sub(1);
+                    side.swallow_parse_complete = 0;
                 }
                 PARAMETER_STATUS_TAG => {
-                    let p = ParameterStatus::parse(body)?;
-                    self.backend.reply.set_parameter(p.name(), p.value());
-                }
-                ERROR_RESPONSE_TAG => {
-                    let e = ErrorResponse::parse(body)?;
-                    if matches!(
-                        e.severity_nonlocalized().or(e.severity()),
-                        Some("FATAL" | "PANIC")
-                    ) {
-                        self.fatal_seen = true;
+                    // Text in the client's encoding need not be UTF-8: such values are forwarded
+                    // but not remembered.
+                    if let Ok(p) = ParameterStatus::parse(body) {
+                        self.backend.reply.set_parameter(p.name(), p.value());
                     }
                 }
-                _ => self.tally.copy_both = true,
+                ERROR_RESPONSE_TAG => {
+                    side.errors += 1;
+                    if is_fatal(body) {
+                        side.fatal_seen = true;
+                    }
+                }
+                PARSE_COMPLETE_TAG => {
+                    // The reply to a Parse corepool re-sent itself: the client never asked.
+                    side.swallow_parse_complete -= 1;
+                    side.skip_at = Some((at, len));
+                    return Ok(());
+                }
+                _ => side.copy_both = true,
             }
-            self.b_ready = at + len;
+            side.ready = at + len;
         }
     }
 
-    /// Walks new client bytes: counts requests, stops at Terminate.
-    fn walk_client(&mut self) -> Result<(), corepool_protocol::Error> {
-        if self.client_terminated {
-            return Ok(());
+    /// Walks new client bytes: counts requests, stops at Terminate and, with a hook, at each
+    /// request's first message.
+    fn walk_client(&mut self) -> Result<Option<RelayEnd>, corepool_protocol::Error> {
+        let routing = self.hook.is_some();
+        loop {
+            if self.side.terminated {
+                return Ok(None);
+            }
+            let in_flight = &mut self.backend.side.in_flight;
+            let extended_open = std::cell::Cell::new(self.side.extended_open);
+            let routed_front = std::cell::Cell::new(self.side.routed_front);
+            let (fwd, stop) = self.side.walker.walk(
+                self.cbuf.pending(),
+                self.side.ready,
+                self.limits,
+                |t| {
+                    t == TERMINATE_TAG
+                        || (routing && !routed_front.get() && starts_request(t, extended_open.get()))
+                },
+                |t| {
+                    routed_front.set(false);
+                    match t {
+                        QUERY_TAG | FUNCTION_CALL_TAG => *in_flight += 1,
+                        SYNC_TAG => {
+                            *in_flight += 1;
+                            extended_open.set(false);
+                        }
+                        b'P' | b'B' | b'D' | b'E' | b'C' | b'H' => extended_open.set(true),
+                        _ => {}
+                    }
+                },
+            )?;
+            self.side.extended_open = extended_open.get();
+            self.side.routed_front = routed_front.get();
+            self.side.ready = fwd;
+            let Stop::Inspect { at, tag, .. } = stop else { return Ok(None) };
+            if tag == TERMINATE_TAG {
+                self.side.terminated = true;
+                return Ok(None);
+            }
+            if at > 0 {
+                // Forward what precedes the request first; ask the hook once it is at the front.
+                return Ok(None);
+            }
+            let observed = Observed {
+                node: self.backend.node,
+                status: self.backend.status,
+                quiet: self.backend.side.is_quiet(),
+            };
+            let answer = match self.hook.as_mut() {
+                Some(h) => h(self.cbuf.pending(), observed),
+                None => HookAnswer::Forward,
+            };
+            match answer {
+                HookAnswer::Forward => self.side.routed_front = true,
+                HookAnswer::Stop => return Ok(Some(RelayEnd::Request)),
+            }
         }
-        let tally = &mut self.tally;
-        let (fwd, stop) = self.c_walker.walk(
-            self.cbuf.pending(),
-            self.c_ready,
-            self.limits,
-            |t| t == TERMINATE_TAG,
-            |t| {
-                if matches!(t, QUERY_TAG | SYNC_TAG | FUNCTION_CALL_TAG) {
-                    tally.in_flight += 1;
-                }
-            },
-        )?;
-        self.c_ready = fwd;
-        if let Stop::Inspect { .. } = stop {
-            self.client_terminated = true;
-        }
-        Ok(())
     }
 
     fn poll_relay(&mut self, cx: &mut Context<'_>) -> Poll<RelayEnd> {
@@ -185,29 +292,37 @@ impl<'a, S: Fn(&std::task::Waker) -> bool> Relay<'a, S> {
             let mut progress = false;
 
             // Backend → client.
-            if self.b_ready > 0 {
-                let out = &self.backend.rbuf.pending()[..self.b_ready];
+            if self.backend.side.ready > 0 {
+                let out = &self.backend.rbuf.pending()[..self.backend.side.ready];
                 match Pin::new(&mut *self.client).poll_write(cx, out) {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         self.backend.rbuf.consume(n);
-                        self.b_ready -= n;
+                        self.backend.side.ready -= n;
+                        if let Some((at, len)) = self.backend.side.skip_at.as_mut() {
+                            *at -= n;
+                            let _ = len;
+                        }
                         progress = true;
                     }
                     Poll::Ready(_) => return Poll::Ready(RelayEnd::ClientGone),
                     Poll::Pending => {}
                 }
             }
-            if self.b_ready == 0 {
-                match self
-                    .backend
-                    .stream
-                    .poll_read_buf(cx, &mut self.backend.rbuf)
-                {
+            if self.backend.side.ready == 0 {
+                if let Some((_, len)) = self.backend.side.skip_at.take() {
+                    // A swallowed message is at the front now: drop it and walk on.
+                    self.backend.rbuf.consume(len);
+                    if let Err(e) = self.walk_backend() {
+                        return Poll::Ready(RelayEnd::BackendProtocol(e));
+                    }
+                    continue;
+                }
+                if self.drain && self.backend.side.in_flight == 0 && !self.backend.side.walker.mid_message() {
+                    return Poll::Ready(RelayEnd::Drained);
+                }
+                match self.backend.stream.poll_read_buf(cx, &mut self.backend.rbuf) {
                     Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(RelayEnd::BackendGone {
-                            error: None,
-                            fatal_seen: self.fatal_seen,
-                        })
+                        return Poll::Ready(RelayEnd::BackendGone { error: None, fatal_seen: self.backend.side.fatal_seen })
                     }
                     Poll::Ready(Ok(_)) => {
                         if let Err(e) = self.walk_backend() {
@@ -216,53 +331,52 @@ impl<'a, S: Fn(&std::task::Waker) -> bool> Relay<'a, S> {
                         progress = true;
                     }
                     Poll::Ready(Err(e)) => {
-                        return Poll::Ready(RelayEnd::BackendGone {
-                            error: Some(e),
-                            fatal_seen: self.fatal_seen,
-                        })
+                        return Poll::Ready(RelayEnd::BackendGone { error: Some(e), fatal_seen: self.backend.side.fatal_seen })
                     }
                     Poll::Pending => {}
                 }
+            }
+            if self.drain {
+                if !progress {
+                    return Poll::Pending;
+                }
+                continue;
             }
 
             // Client → backend.
-            if self.c_ready > 0 {
-                let out = &self.cbuf.pending()[..self.c_ready];
+            if self.side.ready > 0 {
+                let out = &self.cbuf.pending()[..self.side.ready];
                 match Pin::new(&mut self.backend.stream).poll_write(cx, out) {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         self.cbuf.consume(n);
-                        self.c_ready -= n;
+                        self.side.ready -= n;
                         progress = true;
                     }
                     Poll::Ready(Ok(_)) => {
-                        return Poll::Ready(RelayEnd::BackendGone {
-                            error: None,
-                            fatal_seen: self.fatal_seen,
-                        })
+                        return Poll::Ready(RelayEnd::BackendGone { error: None, fatal_seen: self.backend.side.fatal_seen })
                     }
                     Poll::Ready(Err(e)) => {
-                        return Poll::Ready(RelayEnd::BackendGone {
-                            error: Some(e),
-                            fatal_seen: self.fatal_seen,
-                        })
+                        return Poll::Ready(RelayEnd::BackendGone { error: Some(e), fatal_seen: self.backend.side.fatal_seen })
                     }
                     Poll::Pending => {}
                 }
             }
-            if self.c_ready == 0 {
-                if self.client_terminated {
+            if self.side.ready == 0 {
+                if self.side.terminated {
                     return Poll::Ready(RelayEnd::ClientTerminated);
                 }
+                // Bytes already buffered (left by an earlier run) are walked before reading more.
+                match self.walk_client() {
+                    Err(e) => return Poll::Ready(RelayEnd::ClientProtocol(e)),
+                    Ok(Some(end)) => return Poll::Ready(end),
+                    Ok(None) => {}
+                }
+                if self.side.ready > 0 || self.side.terminated {
+                    continue;
+                }
                 match self.client.poll_read_buf(cx, self.cbuf) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                        return Poll::Ready(RelayEnd::ClientGone)
-                    }
-                    Poll::Ready(Ok(_)) => {
-                        if let Err(e) = self.walk_client() {
-                            return Poll::Ready(RelayEnd::ClientProtocol(e));
-                        }
-                        progress = true;
-                    }
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(RelayEnd::ClientGone),
+                    Poll::Ready(Ok(_)) => progress = true,
                     Poll::Pending => {}
                 }
             }
@@ -276,23 +390,74 @@ impl<'a, S: Fn(&std::task::Waker) -> bool> Relay<'a, S> {
         Poll::Pending
     }
 
-    /// Runs the relay to its end. Bytes the client already sent (in `cbuf`) go first.
-    pub async fn run(&mut self) -> RelayEnd {
-        if let Err(e) = self.walk_client() {
-            return RelayEnd::ClientProtocol(e);
-        }
-        RelayFuture { relay: self }.await
+    /// Runs the relay until it ends or stops at a request.
+    pub async fn run(mut self) -> RelayEnd {
+        RelayFuture { relay: &mut self }.await
     }
 }
 
-struct RelayFuture<'r, 'a, S: Fn(&std::task::Waker) -> bool> {
-    relay: &'r mut Relay<'a, S>,
+/// True when an ErrorResponse body says FATAL or PANIC. Reads the raw fields: messages are in
+/// the client's encoding, which need not be UTF-8, and only the ASCII severity matters here.
+fn is_fatal(body: &[u8]) -> bool {
+    let mut fields = body;
+    while let Some((&kind, rest)) = fields.split_first() {
+        if kind == 0 {
+            break;
+        }
+        let end = memchr::memchr(0, rest).unwrap_or(rest.len());
+        let value = &rest[..end];
+        if (kind == b'V' || kind == b'S') && (value == b"FATAL" || value == b"PANIC") {
+            return true;
+        }
+        fields = rest.get(end + 1..).unwrap_or(&[]);
+    }
+    false
 }
 
-impl<S: Fn(&std::task::Waker) -> bool> Future for RelayFuture<'_, '_, S> {
+/// True when a message with this tag begins a new request (the router decides per request).
+fn starts_request(tag: u8, extended_open: bool) -> bool {
+    match tag {
+        QUERY_TAG | FUNCTION_CALL_TAG => true,
+        b'P' | b'B' | b'D' | b'E' | b'C' | b'H' | SYNC_TAG => !extended_open,
+        _ => false,
+    }
+}
+
+struct RelayFuture<'r, 'a, S, H> {
+    relay: &'r mut Relay<'a, S, H>,
+}
+
+impl<S, H> Future for RelayFuture<'_, '_, S, H>
+where
+    S: Fn(&Waker) -> bool,
+    H: FnMut(&[u8], Observed) -> HookAnswer,
+{
     type Output = RelayEnd;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<RelayEnd> {
         self.get_mut().relay.poll_relay(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_is_read_from_raw_fields_in_any_encoding() {
+        assert!(is_fatal(b"SFATAL\0VFATAL\0C57P01\0Mterminating\0\0"));
+        assert!(is_fatal(b"SPANIK\0VPANIC\0\0"));
+        assert!(!is_fatal(b"SERROR\0VERROR\0C22012\0Mcaf\xe9\0\0"));
+        assert!(!is_fatal(b""));
+        assert!(!is_fatal(b"SFAT"));
+    }
+
+    #[test]
+    fn requests_start_at_queries_and_outside_open_extended_runs() {
+        assert!(starts_request(b'Q', false));
+        assert!(starts_request(b'Q', true));
+        assert!(starts_request(b'P', false));
+        assert!(!starts_request(b'B', true));
+        assert!(!starts_request(b'd', false));
     }
 }

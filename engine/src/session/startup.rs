@@ -1,12 +1,14 @@
 //! The client's start-up phase: SSL/GSS negotiation, CancelRequest, and the StartupMessage.
 
 use std::io;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use corepool_protocol::framing::{split_startup, StartupFrame};
 use corepool_protocol::message::frontend::StartupMessage;
 use futures_lite::AsyncReadExt;
 
+use crate::runtime::tls::ServerConfig;
 use crate::runtime::Stream;
 
 /// What a new client connection turned out to be.
@@ -62,17 +64,64 @@ pub enum StartupError {
     /// No user name.
     #[error("no PostgreSQL user name specified in startup packet")]
     NoUser,
+    /// Bytes followed the SSLRequest before the handshake: they were not encrypted, and may
+    /// have been injected by a man in the middle (PostgreSQL's CVE-2021-23214 check).
+    #[error("received unencrypted data after SSL request")]
+    UnencryptedAfterSsl,
+    /// An SSLRequest or GSSENCRequest on a connection that is already encrypted.
+    #[error("unsupported frontend protocol {0}: the connection is already encrypted")]
+    AlreadyEncrypted(&'static str),
+    /// The TLS handshake failed (a client that is not speaking TLS, a bad certificate …).
+    #[error("SSL handshake failed: {0}")]
+    Tls(#[source] io::Error),
 }
 
-/// Reads the start-up phase: answers SSLRequest and GSSENCRequest with `N` (no encryption) until
-/// a StartupMessage or CancelRequest arrives.
-pub async fn read_opening(client: &mut Stream) -> Result<Opening, StartupError> {
+impl StartupError {
+    /// The SQLSTATE of the FATAL the client is sent, or `None` when nothing can be sent (the
+    /// socket is gone or in the middle of a TLS handshake).
+    pub fn fatal_code(&self) -> Option<&'static str> {
+        match self {
+            StartupError::Io(_) | StartupError::Tls(_) => None,
+            StartupError::Protocol(_)
+            | StartupError::NoUser
+            | StartupError::UnencryptedAfterSsl
+            | StartupError::AlreadyEncrypted(_) => Some("08P01"),
+        }
+    }
+}
+
+/// Reads the start-up phase until a StartupMessage or CancelRequest arrives. An SSLRequest is
+/// answered `S` and the TLS handshake run when `tls` is set (`ssl = on` with a certificate),
+/// `N` otherwise; GSSENCRequest is always answered `N`.
+pub async fn read_opening(
+    client: &mut Stream,
+    tls: Option<&Arc<ServerConfig>>,
+) -> Result<Opening, StartupError> {
     let mut buf = BytesMut::with_capacity(512);
     let mut chunk = [0u8; 512];
     loop {
         while let Some(frame) = split_startup(&mut buf)? {
             match frame {
-                StartupFrame::SslRequest | StartupFrame::GssEncRequest => {
+                StartupFrame::SslRequest if client.is_tls() => {
+                    return Err(StartupError::AlreadyEncrypted("1234.5679"));
+                }
+                StartupFrame::GssEncRequest if client.is_tls() => {
+                    return Err(StartupError::AlreadyEncrypted("1234.5680"));
+                }
+                StartupFrame::SslRequest => match tls {
+                    Some(config) => {
+                        if !buf.is_empty() {
+                            return Err(StartupError::UnencryptedAfterSsl);
+                        }
+                        client.write_all(b"S").await?;
+                        client
+                            .accept_tls(config.clone())
+                            .await
+                            .map_err(StartupError::Tls)?;
+                    }
+                    None => client.write_all(b"N").await?,
+                },
+                StartupFrame::GssEncRequest => {
                     client.write_all(b"N").await?;
                 }
                 StartupFrame::Cancel {

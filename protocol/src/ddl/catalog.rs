@@ -1,4 +1,4 @@
-//! The catalog queries the executor runs on the local server, and the texts it shows.
+//! The catalog queries the executor runs on the local server, and the NOTICE it sends.
 //!
 //! Every query is complete SQL with its values quoted in (no parameters), so it runs over the
 //! simple query protocol as well as the extended one. Catalog names are schema-qualified

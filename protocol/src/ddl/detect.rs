@@ -25,7 +25,7 @@ struct Scan<'a> {
     depth: usize,
 }
 
-impl<'a> Scan<'a> {
+impl Scan<'_> {
     fn next(&mut self) -> Option<Token> {
         loop {
             let token = self.lexer.next()?.ok()?;
@@ -34,7 +34,7 @@ impl<'a> Scan<'a> {
                 TokenKind::Semicolon if self.depth == 0 => return None,
                 TokenKind::LParen | TokenKind::LBracket => self.depth += 1,
                 TokenKind::RParen | TokenKind::RBracket => {
-                    self.depth = self.depth.saturating_sub(1)
+                    self.depth = self.depth.saturating_sub(1);
                 }
                 _ => {}
             }

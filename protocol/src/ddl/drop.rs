@@ -1,5 +1,4 @@
-//! The parser for `DROP [FOREIGN] TABLE [IF EXISTS] name [, …] [CASCADE | RESTRICT] INCLUDE
-//! REMOTE`.
+//! The parser for `DROP [FOREIGN] TABLE … [CASCADE | RESTRICT] INCLUDE REMOTE`.
 
 use super::ast::{DropBehavior, DropRemote};
 use super::elements::qualified_name;

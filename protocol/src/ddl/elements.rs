@@ -1,5 +1,4 @@
-//! Parsers for the pieces the three forms share: names, column lists, partition constraint
-//! lists and `OPTIONS (…)`.
+//! Parsers for what the three forms share: names, column lists, constraints, `OPTIONS (…)`.
 
 use smallvec::SmallVec;
 
@@ -136,11 +135,7 @@ fn skip_type(t: &mut Tokens<'_>) -> Result<(), DdlError> {
             TokenKind::Comma | TokenKind::RParen => break,
             TokenKind::LParen | TokenKind::LBracket => skip_bracketed(t)?,
             TokenKind::Ident if AFTER_TYPE.iter().any(|w| t.is_kw(Some(tok), w)) => break,
-            TokenKind::Ident
-            | TokenKind::QuotedIdent
-            | TokenKind::Dot
-            | TokenKind::Integer
-            | TokenKind::Operator => {
+            TokenKind::Ident | TokenKind::QuotedIdent | TokenKind::Dot | TokenKind::Integer => {
                 t.bump();
             }
             _ => return Err(t.error()),

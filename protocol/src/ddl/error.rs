@@ -71,7 +71,7 @@ pub enum DdlError {
         position: usize,
     },
     /// Text follows the statement's `;`: [`parse`](crate::ddl::parse) takes one statement
-    /// (cut the query string with [`crate::sql::split`] first).
+    /// (cut the query string with [`crate::sql::split()`] first).
     #[error("enhanced DDL must be sent as a statement of its own")]
     TrailingStatement {
         /// Byte offset of the first token after the `;`.

@@ -1,5 +1,4 @@
-//! PostgreSQL's keyword categories that matter to names: which words cannot be a bare name and
-//! which must be quoted when a name is written back.
+//! PostgreSQL's keywords that matter to names: which cannot stand bare, which need quoting.
 //
 // From src/include/parser/kwlist.h. `NOT_COLID` is PostgreSQL 15's reserved and
 // type_func_name keywords (a ColId cannot be one); `QUOTE` adds the col_name keywords and the

@@ -1,11 +1,11 @@
-//! HighGo's sharding DDL (inline partitions, `WITH PUSHDOWN`, `INCLUDE REMOTE`) translated
-//! into standard PostgreSQL 15 and `postgres_fdw` statements.
+//! HighGo's sharding DDL translated into standard PostgreSQL 15 and `postgres_fdw` statements.
 //!
-//! Pure code: [`parse`] reads one statement and [`DdlStatement::plan`] says what to run where.
-//! The executor (in `engine`) does the I/O; see [`plan`] for how it runs a [`Plan`].
+//! The enhanced forms are inline partitions, `WITH PUSHDOWN` and `INCLUDE REMOTE`. Pure code:
+//! [`parse`] reads one statement and [`DdlStatement::plan`] says what to run where; the
+//! executor (in `engine`) does the I/O, as [`plan`] describes.
 //!
 //! # Layout
-//! - [`detect`](self) (private): a streaming, allocation-free first look over the
+//! - `detect` (private): a streaming, allocation-free first look over the
 //!   [`crate::sql::Lexer`] tokens; anything that is not one of the three forms stops here
 //!   and `parse` returns `Ok(None)`.
 //! - `tokens`, `elements`, `create`, `foreign`, `drop` (private): the parser proper, one
@@ -111,11 +111,19 @@ pub const MAX_DEPTH: usize = 64;
 
 /// Parses one statement (an optional trailing `;` allowed) with the default
 /// [`SqlOptions`]: `Ok(None)` when it is not one of the enhanced forms — forward it as it came.
+///
+/// # Errors
+/// A [`DdlError`] when the statement is one of the enhanced forms but is malformed (a syntax
+/// or lexical error, with its position), breaks one of HighGo's rules that need no catalog,
+/// or needs what corepool cannot translate ([`DdlError::Unsupported`]).
 pub fn parse(sql: &str) -> Result<Option<DdlStatement<'_>>, DdlError> {
     parse_with(sql, SqlOptions::default())
 }
 
 /// [`parse`], reading the text as `options` say (the session's `standard_conforming_strings`).
+///
+/// # Errors
+/// As [`parse`].
 pub fn parse_with(sql: &str, options: SqlOptions) -> Result<Option<DdlStatement<'_>>, DdlError> {
     let Some(form) = detect::detect(sql, options) else {
         return Ok(None);

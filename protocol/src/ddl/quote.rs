@@ -12,7 +12,7 @@ const MAX_IDENT_BYTES: usize = 63;
 /// The name an identifier token stands for: a bare word folded to lower case (ASCII only, as
 /// PostgreSQL does in a UTF-8 database), a quoted one unquoted; both truncated to 63 bytes.
 /// `None` for a `U&"…"` identifier, which corepool does not decode.
-pub(crate) fn ident_value<'a>(token: Token, sql: &'a str) -> Option<Cow<'a, str>> {
+pub(crate) fn ident_value(token: Token, sql: &str) -> Option<Cow<'_, str>> {
     match token.kind {
         TokenKind::Ident | TokenKind::QuotedIdent => {
             Some(truncate(Ident::new(token.text(sql)).normalized()))

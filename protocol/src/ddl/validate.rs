@@ -1,6 +1,8 @@
-//! The checks made after parsing that need no catalog: HighGo's (a foreign partition cannot
-//! be sub-partitioned, `WITH PUSHDOWN` needs a permanent table) and corepool's (names and
-//! option strings the translation reads by value must be readable: no `U&` forms).
+//! The checks made after parsing that need no catalog.
+//!
+//! HighGo's: a foreign partition cannot be sub-partitioned, `WITH PUSHDOWN` needs a permanent
+//! table. corepool's: names and option strings the translation reads by value must be
+//! readable (no `U&` forms), and a pushed-down table must spell its columns out.
 
 use super::ast::{
     CreateForeign, CreatePartitioned, DropRemote, GenericOptions, PartitionSpec, Persistence,

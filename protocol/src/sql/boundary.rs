@@ -60,7 +60,9 @@ impl Boundary {
             (Head::Start, Some(Kw::Create)) => Head::Create,
             (Head::Create, Some(Kw::Or)) => Head::CreateOr,
             (Head::CreateOr, Some(Kw::Replace)) => Head::CreateOrReplace,
-            (Head::Create | Head::CreateOrReplace, Some(Kw::Function | Kw::Procedure)) => Head::Routine,
+            (Head::Create | Head::CreateOrReplace, Some(Kw::Function | Kw::Procedure)) => {
+                Head::Routine
+            }
             (Head::Routine, _) => Head::Routine,
             _ => Head::Other,
         };

@@ -284,7 +284,10 @@ pub enum QueryKind {
 impl QueryKind {
     /// Whether the query only reads: Select, Values or Table.
     pub fn is_read_only(self) -> bool {
-        matches!(self, QueryKind::Select | QueryKind::Values | QueryKind::Table)
+        matches!(
+            self,
+            QueryKind::Select | QueryKind::Values | QueryKind::Table
+        )
     }
 
     pub(crate) fn of(kind: StatementKind) -> Self {
@@ -401,7 +404,9 @@ pub enum LockMode {
 /// (behaviour spec 3.10). `None` if no balanced `( … )` follows the name.
 pub fn call_arguments(sql: &str, function: Span) -> Option<Span> {
     let offset = function.end;
-    let mut tokens = Lexer::new(sql.get(offset as usize..)?).filter_map(Result::ok).filter(|t| !t.is_trivia());
+    let mut tokens = Lexer::new(sql.get(offset as usize..)?)
+        .filter_map(Result::ok)
+        .filter(|t| !t.is_trivia());
     let open = tokens.next().filter(|t| t.kind == TokenKind::LParen)?;
     let mut depth = 1u32;
     for t in tokens {

@@ -21,7 +21,10 @@ impl Tok {
 
     /// Whether the token can be (part of) a name: identifier, quoted or keyword.
     pub(crate) fn is_word(&self) -> bool {
-        matches!(self.kind, TokenKind::Ident | TokenKind::QuotedIdent | TokenKind::UnicodeIdent)
+        matches!(
+            self.kind,
+            TokenKind::Ident | TokenKind::QuotedIdent | TokenKind::UnicodeIdent
+        )
     }
 }
 
@@ -186,6 +189,7 @@ impl<'a> Cursor<'a> {
             return Ok(None);
         }
         loop {
+            self.lexer.skip_whitespace();
             let Some(token) = self.lexer.next().transpose()? else {
                 self.ended = true;
                 return Ok(None);
@@ -205,12 +209,20 @@ impl<'a> Cursor<'a> {
                 _ => {}
             }
             let kw = if kind == TokenKind::Ident {
-                Kw::lookup(token.text(self.text).as_bytes())
+                Kw::lookup_in(
+                    self.text.as_bytes(),
+                    token.span.start as usize,
+                    token.span.len(),
+                )
             } else {
                 None
             };
             self.boundary.feed(kind, || kw);
-            return Ok(Some(Tok { kind, span: token.span, kw }));
+            return Ok(Some(Tok {
+                kind,
+                span: token.span,
+                kw,
+            }));
         }
     }
 }

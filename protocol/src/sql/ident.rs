@@ -50,8 +50,16 @@ impl<'a> Ident<'a> {
 
     fn bytes(&self) -> NormBytes<'a> {
         match self.inner() {
-            Some(inner) => NormBytes { bytes: inner.as_bytes(), pos: 0, quoted: true },
-            None => NormBytes { bytes: self.raw.as_bytes(), pos: 0, quoted: false },
+            Some(inner) => NormBytes {
+                bytes: inner.as_bytes(),
+                pos: 0,
+                quoted: true,
+            },
+            None => NormBytes {
+                bytes: self.raw.as_bytes(),
+                pos: 0,
+                quoted: false,
+            },
         }
     }
 
@@ -104,7 +112,10 @@ impl Iterator for NormBytes<'_> {
 /// The identifiers of a possibly qualified name such as `pg_catalog . "Pg_Class"`, in order.
 /// Stops at the first token that is neither an identifier, a `.` nor trivia.
 pub fn name_parts(text: &str) -> NameParts<'_> {
-    NameParts { text, lexer: Lexer::new(text) }
+    NameParts {
+        text,
+        lexer: Lexer::new(text),
+    }
 }
 
 /// The last part of a possibly qualified name: `nextval` for `pg_catalog.nextval`.
@@ -129,7 +140,10 @@ impl<'a> Iterator for NameParts<'a> {
                 TokenKind::Ident | TokenKind::QuotedIdent | TokenKind::UnicodeIdent => {
                     return Some(Ident::new(token.text(self.text)));
                 }
-                TokenKind::Dot | TokenKind::Whitespace | TokenKind::LineComment | TokenKind::BlockComment => {}
+                TokenKind::Dot
+                | TokenKind::Whitespace
+                | TokenKind::LineComment
+                | TokenKind::BlockComment => {}
                 _ => return None,
             }
         }
@@ -161,7 +175,9 @@ mod tests {
 
     #[test]
     fn splits_qualified_names() {
-        let parts: Vec<_> = name_parts("a /* c */ . \"B\".c*").map(|p| p.normalized().into_owned()).collect();
+        let parts: Vec<_> = name_parts("a /* c */ . \"B\".c*")
+            .map(|p| p.normalized().into_owned())
+            .collect();
         assert_eq!(parts, ["a", "B", "c"]);
         assert_eq!(unqualified("").map(|i| i.raw()), None);
     }

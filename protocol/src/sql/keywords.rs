@@ -49,7 +49,7 @@ keywords! {
     Localtimestamp "localtimestamp" R, Not "not" R, Null "null" R, Offset "offset" R, On "on" R,
     Only "only" R, Or "or" R, Order "order" R, Placing "placing" R, Primary "primary" R,
     References "references" R, Returning "returning" R, Select "select" R,
-    SessionUser "session_user" R, SomeKw "some" R, Symmetric "symmetric" R,
+    SessionUser "session_user" R, SomeWord "some" R, Symmetric "symmetric" R,
     SystemUser "system_user" R, Table "table" R, Then "then" R, To "to" R, Trailing "trailing" R,
     True "true" R, Union "union" R, Unique "unique" R, User "user" R, Using "using" R,
     Variadic "variadic" R, When "when" R, Where "where" R, Window "window" R, With "with" R,
@@ -70,7 +70,7 @@ keywords! {
     JsonObjectagg "json_objectagg" C, JsonQuery "json_query" C, JsonScalar "json_scalar" C,
     JsonSerialize "json_serialize" C, JsonTable "json_table" C, JsonValue "json_value" C,
     Least "least" C, MergeAction "merge_action" C, National "national" C, Nchar "nchar" C,
-    NoneKw "none" C, Normalize "normalize" C, Nullif "nullif" C, Numeric "numeric" C, Out "out" C,
+    NoneWord "none" C, Normalize "normalize" C, Nullif "nullif" C, Numeric "numeric" C, Out "out" C,
     Overlay "overlay" C, Position "position" C, Precision "precision" C, Real "real" C,
     Row "row" C, Setof "setof" C, Smallint "smallint" C, Substring "substring" C, Time "time" C,
     Timestamp "timestamp" C, Treat "treat" C, Trim "trim" C, Values "values" CA,
@@ -107,61 +107,131 @@ keywords! {
 }
 
 const MAX_LEN: usize = 17;
-const TABLE_SIZE: usize = 1024;
+const TABLE_BITS: u32 = 10;
+const TABLE_SIZE: usize = 1 << TABLE_BITS;
 const MASK: usize = TABLE_SIZE - 1;
-const FNV_OFFSET: u32 = 0x811c_9dc5;
-const FNV_PRIME: u32 = 0x0100_0193;
 
-/// Open-addressing table of `ENTRIES` indexes plus one (0 = empty), built at compile time.
-const TABLE: [u16; TABLE_SIZE] = build_table();
+/// A spelling packed for comparison by value: bytes 0..8, 8..16 and 16, each OR-ed with `0x20`,
+/// zero-padded (keywords hold no zero byte, so the padding also encodes the length).
+///
+/// OR-ing `0x20` lower-cases ASCII letters and maps no other identifier byte onto a letter or
+/// onto `'_' | 0x20` (only DEL does, and DEL never occurs in an identifier), so packed words
+/// are equal exactly when the spellings are equal ignoring ASCII case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Packed(u64, u64, u8);
 
-const fn hash(bytes: &[u8]) -> u32 {
-    let mut h = FNV_OFFSET;
+const FOLD: u64 = 0x2020_2020_2020_2020;
+
+const fn pack_const(text: &[u8]) -> Packed {
+    let mut words = [0u64; 3];
     let mut i = 0;
-    while i < bytes.len() {
-        h = (h ^ bytes[i] as u32).wrapping_mul(FNV_PRIME);
+    while i < text.len() {
+        words[i / 8] |= ((text[i] | 0x20) as u64) << (8 * (i % 8));
         i += 1;
     }
-    h
+    Packed(words[0], words[1], words[2] as u8)
 }
 
-const fn build_table() -> [u16; TABLE_SIZE] {
+const fn slot(p: Packed) -> usize {
+    let h = (p.0 ^ p.1.rotate_left(23) ^ p.2 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> (64 - TABLE_BITS)) as usize
+}
+
+/// The packed spelling of every entry, in `ENTRIES` order. Lookup tables are `static`: indexing
+/// a `const` array at run time can copy the whole array to the stack first.
+static KEYS: [Packed; ENTRIES.len()] = KEY_LIST;
+
+const KEY_LIST: [Packed; ENTRIES.len()] = {
+    let mut keys = [Packed(0, 0, 0); ENTRIES.len()];
+    let mut i = 0;
+    while i < ENTRIES.len() {
+        assert!(ENTRIES[i].0.len() <= MAX_LEN);
+        keys[i] = pack_const(ENTRIES[i].0.as_bytes());
+        i += 1;
+    }
+    keys
+};
+
+/// Open-addressing table of `ENTRIES` indexes plus one (0 = empty), built at compile time.
+static TABLE: [u16; TABLE_SIZE] = {
     assert!(ENTRIES.len() < TABLE_SIZE / 2);
     let mut table = [0u16; TABLE_SIZE];
     let mut i = 0;
     while i < ENTRIES.len() {
-        assert!(ENTRIES[i].0.len() <= MAX_LEN);
-        let mut slot = hash(ENTRIES[i].0.as_bytes()) as usize & MASK;
-        while table[slot] != 0 {
-            slot = (slot + 1) & MASK;
+        let mut at = slot(KEY_LIST[i]);
+        while table[at] != 0 {
+            at = (at + 1) & MASK;
         }
-        table[slot] = (i + 1) as u16;
+        table[at] = (i + 1) as u16;
         i += 1;
     }
     table
+};
+
+/// The low `n` bytes of `x` (all of it for `n >= 8`).
+fn low_bytes(x: u64, n: usize) -> u64 {
+    if n >= 8 {
+        x
+    } else {
+        x & ((1u64 << (8 * n)) - 1)
+    }
+}
+
+fn load(bytes: &[u8], at: usize) -> u64 {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// Packs the word `text[start..start + len]`. Reads whole 8-byte words when the text extends
+/// far enough past the word (masking off what follows it), byte by byte otherwise.
+#[inline]
+fn pack(text: &[u8], start: usize, len: usize) -> Option<Packed> {
+    if len == 0 || len > MAX_LEN {
+        return None;
+    }
+    if start + 24 <= text.len() {
+        let a = low_bytes(load(text, start) | FOLD, len);
+        let b = if len > 8 {
+            low_bytes(load(text, start + 8) | FOLD, len - 8)
+        } else {
+            0
+        };
+        let c = if len > 16 { text[start + 16] | 0x20 } else { 0 };
+        return Some(Packed(a, b, c));
+    }
+    let word = text.get(start..start + len)?;
+    let (mut a, mut b, mut c) = (0u64, 0u64, 0u8);
+    for (i, &byte) in word.iter().enumerate() {
+        let folded = byte | 0x20;
+        match i {
+            0..=7 => a |= u64::from(folded) << (8 * i),
+            8..=15 => b |= u64::from(folded) << (8 * (i - 8)),
+            _ => c = folded,
+        }
+    }
+    Some(Packed(a, b, c))
 }
 
 impl Kw {
     /// The keyword spelled `word` (any case), if it is one the classifier knows.
+    #[cfg(test)]
     pub(crate) fn lookup(word: &[u8]) -> Option<Kw> {
-        if word.is_empty() || word.len() > MAX_LEN {
-            return None;
-        }
-        let mut lower = [0u8; MAX_LEN];
-        let mut h = FNV_OFFSET;
-        for (slot, &b) in lower.iter_mut().zip(word) {
-            *slot = b.to_ascii_lowercase();
-            h = (h ^ *slot as u32).wrapping_mul(FNV_PRIME);
-        }
-        let lower = &lower[..word.len()];
-        let mut slot = h as usize & MASK;
+        Self::lookup_in(word, 0, word.len())
+    }
+
+    /// The keyword spelled by the identifier `text[start..start + len]`, if any.
+    #[inline]
+    pub(crate) fn lookup_in(text: &[u8], start: usize, len: usize) -> Option<Kw> {
+        let key = pack(text, start, len)?;
+        let mut at = slot(key);
         loop {
-            let entry = TABLE[slot] as usize;
-            let (text, _) = *ENTRIES.get(entry.checked_sub(1)?)?;
-            if text.as_bytes() == lower {
-                return KWS.get(entry - 1).copied();
+            let entry = usize::from(TABLE[at]).checked_sub(1)?;
+            if KEYS[entry] == key {
+                return KWS.get(entry).copied();
             }
-            slot = (slot + 1) & MASK;
+            at = (at + 1) & MASK;
         }
     }
 
@@ -201,9 +271,31 @@ mod tests {
 
     #[test]
     fn non_keywords_are_not_found() {
-        for word in ["", "sel", "selects", "pgbench_accounts", "nextval", "таблица", "current_timestampx"] {
+        for word in [
+            "",
+            "sel",
+            "selects",
+            "pgbench_accounts",
+            "nextval",
+            "таблица",
+            "current_timestampx",
+            "u1_0",
+            "select\0",
+            "\u{7f}\u{7f}",
+        ] {
             assert_eq!(Kw::lookup(word.as_bytes()), None, "{word}");
         }
+        // The same words inside a longer text take the word-at-a-time path.
+        let text =
+            "xx SeLeCt current_timestamp pgbench_accounts FROM_ from ............................";
+        assert_eq!(Kw::lookup_in(text.as_bytes(), 3, 6), Some(Kw::Select));
+        assert_eq!(
+            Kw::lookup_in(text.as_bytes(), 10, 17),
+            Some(Kw::CurrentTimestamp)
+        );
+        assert_eq!(Kw::lookup_in(text.as_bytes(), 28, 16), None);
+        assert_eq!(Kw::lookup_in(text.as_bytes(), 45, 5), None);
+        assert_eq!(Kw::lookup_in(text.as_bytes(), 51, 4), Some(Kw::From));
     }
 
     #[test]

@@ -140,6 +140,13 @@ impl<'a> Lexer<'a> {
         self.pos
     }
 
+    /// Skips whitespace without producing a token (for callers that drop whitespace anyway).
+    #[inline]
+    pub(crate) fn skip_whitespace(&mut self) {
+        self.pos = self.scan_while(self.pos, is_space);
+    }
+
+    #[inline]
     fn at(&self, i: usize) -> u8 {
         self.bytes.get(i).copied().unwrap_or(0)
     }
@@ -148,61 +155,78 @@ impl<'a> Lexer<'a> {
         let p = self.pos;
         let b = self.bytes[p];
         let next = self.at(p + 1);
-        let kind_end = match b {
-            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {
-                (TokenKind::Whitespace, self.scan_while(p + 1, is_space))
+        Ok(match CLASS[usize::from(b)] {
+            Class::Space => (TokenKind::Whitespace, self.scan_while(p + 1, is_space)),
+            Class::Ident => (TokenKind::Ident, self.scan_while(p + 1, is_ident_cont)),
+            Class::Prefix => self.prefixed(p, b, next)?,
+            Class::Digit => self.number(p),
+            Class::Quote => {
+                let escapes = self.backslash_quotes;
+                (
+                    TokenKind::String(StringKind::Standard),
+                    self.quoted(p, p, b'\'', escapes)?,
+                )
             }
-            b'-' if next == b'-' => {
-                let end = memchr::memchr2(b'\n', b'\r', &self.bytes[p..]).map_or(self.bytes.len(), |i| p + i);
+            Class::DoubleQuote => (TokenKind::QuotedIdent, self.quoted_ident(p, p)?),
+            Class::Dollar => self.dollar(p)?,
+            Class::Dot if next.is_ascii_digit() => self.number(p),
+            Class::Dot if next == b'.' => (TokenKind::DotDot, p + 2),
+            Class::Dot => (TokenKind::Dot, p + 1),
+            Class::Colon if next == b':' => (TokenKind::TypeCast, p + 2),
+            Class::Colon if next == b'=' => (TokenKind::ColonEquals, p + 2),
+            Class::Colon => (TokenKind::Colon, p + 1),
+            Class::Op if b == b'-' && next == b'-' => {
+                let end = memchr::memchr2(b'\n', b'\r', &self.bytes[p..])
+                    .map_or(self.bytes.len(), |i| p + i);
                 (TokenKind::LineComment, end)
             }
-            b'/' if next == b'*' => (TokenKind::BlockComment, self.block_comment(p)?),
-            b'\'' => {
-                let escapes = self.backslash_quotes;
-                (TokenKind::String(StringKind::Standard), self.quoted(p, p, b'\'', escapes)?)
+            Class::Op if b == b'/' && next == b'*' => {
+                (TokenKind::BlockComment, self.block_comment(p)?)
             }
-            b'"' => (TokenKind::QuotedIdent, self.quoted_ident(p, p)?),
-            b'$' => self.dollar(p)?,
-            b'0'..=b'9' => self.number(p),
-            b'.' if next.is_ascii_digit() => self.number(p),
-            b'.' if next == b'.' => (TokenKind::DotDot, p + 2),
-            b'.' => (TokenKind::Dot, p + 1),
-            b'(' => (TokenKind::LParen, p + 1),
-            b')' => (TokenKind::RParen, p + 1),
-            b'[' => (TokenKind::LBracket, p + 1),
-            b']' => (TokenKind::RBracket, p + 1),
-            b',' => (TokenKind::Comma, p + 1),
-            b';' => (TokenKind::Semicolon, p + 1),
-            b':' if next == b':' => (TokenKind::TypeCast, p + 2),
-            b':' if next == b'=' => (TokenKind::ColonEquals, p + 2),
-            b':' => (TokenKind::Colon, p + 1),
-            b'e' | b'E' if next == b'\'' => {
-                (TokenKind::String(StringKind::Escape), self.quoted(p, p + 1, b'\'', true)?)
-            }
-            b'n' | b'N' if next == b'\'' => {
-                let escapes = self.backslash_quotes;
-                (TokenKind::String(StringKind::National), self.quoted(p, p + 1, b'\'', escapes)?)
-            }
-            b'b' | b'B' if next == b'\'' => (TokenKind::String(StringKind::Bit), self.bit_string(p, SqlErrorKind::UnterminatedBitString)?),
-            b'x' | b'X' if next == b'\'' => (TokenKind::String(StringKind::Hex), self.bit_string(p, SqlErrorKind::UnterminatedHexString)?),
-            b'u' | b'U' if next == b'&' && self.at(p + 2) == b'\'' => {
-                (TokenKind::String(StringKind::Unicode), self.quoted(p, p + 2, b'\'', false)?)
-            }
-            b'u' | b'U' if next == b'&' && self.at(p + 2) == b'"' => {
-                (TokenKind::UnicodeIdent, self.quoted_ident(p, p + 2)?)
-            }
-            _ if is_ident_start(b) => (TokenKind::Ident, self.scan_while(p + 1, is_ident_cont)),
-            _ if is_op_char(b) => (TokenKind::Operator, self.operator(p)),
-            _ => (TokenKind::Other, p + 1),
-        };
-        Ok(kind_end)
+            Class::Op => (TokenKind::Operator, self.operator(p)),
+            Class::Punct(kind) => (kind, p + 1),
+            Class::Other => (TokenKind::Other, p + 1),
+        })
     }
 
-    fn scan_while(&self, mut i: usize, pred: fn(u8) -> bool) -> usize {
-        while i < self.bytes.len() && pred(self.bytes[i]) {
-            i += 1;
-        }
-        i
+    /// An identifier starting with `e`, `n`, `b`, `x` or `u`: maybe a prefixed string.
+    fn prefixed(&self, p: usize, b: u8, next: u8) -> Result<(TokenKind, usize), SqlError> {
+        let third = self.at(p + 2);
+        Ok(match b | 0x20 {
+            b'e' if next == b'\'' => (
+                TokenKind::String(StringKind::Escape),
+                self.quoted(p, p + 1, b'\'', true)?,
+            ),
+            b'n' if next == b'\'' => {
+                let escapes = self.backslash_quotes;
+                (
+                    TokenKind::String(StringKind::National),
+                    self.quoted(p, p + 1, b'\'', escapes)?,
+                )
+            }
+            b'b' if next == b'\'' => (
+                TokenKind::String(StringKind::Bit),
+                self.bit_string(p, SqlErrorKind::UnterminatedBitString)?,
+            ),
+            b'x' if next == b'\'' => (
+                TokenKind::String(StringKind::Hex),
+                self.bit_string(p, SqlErrorKind::UnterminatedHexString)?,
+            ),
+            b'u' if next == b'&' && third == b'\'' => (
+                TokenKind::String(StringKind::Unicode),
+                self.quoted(p, p + 2, b'\'', false)?,
+            ),
+            b'u' if next == b'&' && third == b'"' => {
+                (TokenKind::UnicodeIdent, self.quoted_ident(p, p + 2)?)
+            }
+            _ => (TokenKind::Ident, self.scan_while(p + 1, is_ident_cont)),
+        })
+    }
+
+    #[inline]
+    fn scan_while(&self, i: usize, pred: fn(u8) -> bool) -> usize {
+        let rest = self.bytes.get(i..).unwrap_or_default();
+        i + rest.iter().position(|&b| !pred(b)).unwrap_or(rest.len())
     }
 
     /// A nested `/* */` comment starting at `p`; returns its end.
@@ -233,7 +257,13 @@ impl<'a> Lexer<'a> {
 
     /// A quoted literal whose opening `quote` is at `open` and whose token starts at `start`.
     /// `''` always stands for one quote; with `escapes`, a backslash escapes the next byte.
-    fn quoted(&self, start: usize, open: usize, quote: u8, escapes: bool) -> Result<usize, SqlError> {
+    fn quoted(
+        &self,
+        start: usize,
+        open: usize,
+        quote: u8,
+        escapes: bool,
+    ) -> Result<usize, SqlError> {
         let mut i = open + 1;
         loop {
             let rest = self.bytes.get(i..).unwrap_or_default();
@@ -251,9 +281,8 @@ impl<'a> Lexer<'a> {
                 return Err(SqlError::new(kind, start));
             };
             let j = i + off;
-            if self.bytes[j] == b'\\' {
-                i = j + 2;
-            } else if self.at(j + 1) == quote {
+            // A backslash escapes the next byte; a doubled quote stands for one quote.
+            if self.bytes[j] == b'\\' || self.at(j + 1) == quote {
                 i = j + 2;
             } else {
                 return Ok(j + 1);
@@ -281,7 +310,10 @@ impl<'a> Lexer<'a> {
     fn dollar(&self, p: usize) -> Result<(TokenKind, usize), SqlError> {
         let next = self.at(p + 1);
         if next.is_ascii_digit() {
-            return Ok((TokenKind::Param, self.scan_while(p + 1, |b| b.is_ascii_digit())));
+            return Ok((
+                TokenKind::Param,
+                self.scan_while(p + 1, |b| b.is_ascii_digit()),
+            ));
         }
         let tag_end = if next == b'$' {
             p + 1
@@ -295,7 +327,10 @@ impl<'a> Lexer<'a> {
         }
         let delimiter = &self.bytes[p..=tag_end];
         match memchr::memmem::find(&self.bytes[tag_end + 1..], delimiter) {
-            Some(off) => Ok((TokenKind::String(StringKind::Dollar), tag_end + 1 + off + delimiter.len())),
+            Some(off) => Ok((
+                TokenKind::String(StringKind::Dollar),
+                tag_end + 1 + off + delimiter.len(),
+            )),
             None => Err(SqlError::new(SqlErrorKind::UnterminatedDollarQuote, p)),
         }
     }
@@ -371,9 +406,12 @@ impl<'a> Lexer<'a> {
         let run = &self.bytes[p..i];
         let mut n = run.len();
         if n > 1 && matches!(run[n - 1], b'+' | b'-') {
-            let non_standard = run[..n - 1]
-                .iter()
-                .any(|c| matches!(c, b'~' | b'!' | b'@' | b'#' | b'^' | b'&' | b'|' | b'`' | b'?' | b'%'));
+            let non_standard = run[..n - 1].iter().any(|c| {
+                matches!(
+                    c,
+                    b'~' | b'!' | b'@' | b'#' | b'^' | b'&' | b'|' | b'`' | b'?' | b'%'
+                )
+            });
             if !non_standard {
                 while n > 1 && matches!(run[n - 1], b'+' | b'-') {
                     n -= 1;
@@ -387,6 +425,7 @@ impl<'a> Lexer<'a> {
 impl Iterator for Lexer<'_> {
     type Item = Result<Token, SqlError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.pos >= self.bytes.len() {
             return None;
@@ -412,120 +451,106 @@ impl Iterator for Lexer<'_> {
 
 impl FusedIterator for Lexer<'_> {}
 
+/// What a token starting with a given byte can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Space,
+    Ident,
+    /// `e`, `n`, `b`, `x`, `u` in either case: a string prefix or an identifier.
+    Prefix,
+    Digit,
+    Quote,
+    DoubleQuote,
+    Dollar,
+    Dot,
+    Colon,
+    Op,
+    Punct(TokenKind),
+    Other,
+}
+
+static CLASS: [Class; 256] = {
+    let mut table = [Class::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = match byte {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => Class::Space,
+            b'e' | b'E' | b'n' | b'N' | b'b' | b'B' | b'x' | b'X' | b'u' | b'U' => Class::Prefix,
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' | 0x80..=0xff => Class::Ident,
+            b'0'..=b'9' => Class::Digit,
+            b'\'' => Class::Quote,
+            b'"' => Class::DoubleQuote,
+            b'$' => Class::Dollar,
+            b'.' => Class::Dot,
+            b':' => Class::Colon,
+            b'(' => Class::Punct(TokenKind::LParen),
+            b')' => Class::Punct(TokenKind::RParen),
+            b'[' => Class::Punct(TokenKind::LBracket),
+            b']' => Class::Punct(TokenKind::RBracket),
+            b',' => Class::Punct(TokenKind::Comma),
+            b';' => Class::Punct(TokenKind::Semicolon),
+            _ if is_op_char(byte) => Class::Op,
+            _ => Class::Other,
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Bit 0: identifier continuation byte; bit 1: whitespace.
+static BYTE_FLAGS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$' || byte >= 0x80 {
+            table[b] |= 1;
+        }
+        if matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+            table[b] |= 2;
+        }
+        b += 1;
+    }
+    table
+};
+
+#[inline]
 fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+    BYTE_FLAGS[usize::from(b)] & 2 != 0
 }
 
 pub(crate) fn is_ident_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
 }
 
+#[inline]
 fn is_ident_cont(b: u8) -> bool {
-    is_ident_start(b) || b.is_ascii_digit() || b == b'$'
+    BYTE_FLAGS[usize::from(b)] & 1 != 0
 }
 
 fn is_dollar_tag_cont(b: u8) -> bool {
     is_ident_start(b) || b.is_ascii_digit()
 }
 
-fn is_op_char(b: u8) -> bool {
+const fn is_op_char(b: u8) -> bool {
     matches!(
         b,
-        b'~' | b'!' | b'@' | b'#' | b'^' | b'&' | b'|' | b'`' | b'?' | b'+' | b'-' | b'*' | b'/' | b'%' | b'<' | b'>' | b'='
+        b'~' | b'!'
+            | b'@'
+            | b'#'
+            | b'^'
+            | b'&'
+            | b'|'
+            | b'`'
+            | b'?'
+            | b'+'
+            | b'-'
+            | b'*'
+            | b'/'
+            | b'%'
+            | b'<'
+            | b'>'
+            | b'='
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kinds(sql: &str) -> Vec<(TokenKind, &str)> {
-        Lexer::new(sql)
-            .map(|t| t.unwrap())
-            .filter(|t| t.kind != TokenKind::Whitespace)
-            .map(|t| (t.kind, t.text(sql)))
-            .collect()
-    }
-
-    fn err(sql: &str) -> (SqlErrorKind, u32) {
-        let e = Lexer::new(sql).find_map(|t| t.err()).expect("an error");
-        (e.kind(), e.position())
-    }
-
-    #[test]
-    fn operators_follow_postgres_rules() {
-        use TokenKind::*;
-        assert_eq!(kinds("a+-b"), vec![(Ident, "a"), (Operator, "+"), (Operator, "-"), (Ident, "b")]);
-        assert_eq!(kinds("a@-b")[1], (Operator, "@-"));
-        assert_eq!(kinds("a<=b")[1], (Operator, "<="));
-        assert_eq!(kinds("a<>b")[1], (Operator, "<>"));
-        assert_eq!(kinds("a!=b")[1], (Operator, "!="));
-        assert_eq!(kinds("f(a=>1)")[3], (Operator, "=>"));
-        assert_eq!(kinds("a::int")[1], (TypeCast, "::"));
-        assert_eq!(kinds("x:=1")[1], (ColonEquals, ":="));
-        assert_eq!(kinds("a[1:2]")[3], (Colon, ":"));
-        assert_eq!(kinds("a||b")[1], (Operator, "||"));
-        assert_eq!(kinds("j->>'k'")[1], (Operator, "->>"));
-        assert_eq!(kinds("a*/*c*/b"), vec![(Ident, "a"), (Operator, "*"), (BlockComment, "/*c*/"), (Ident, "b")]);
-        assert_eq!(kinds("1--c\n"), vec![(Integer, "1"), (LineComment, "--c")]);
-        assert_eq!(kinds("a=-1")[1], (Operator, "="));
-    }
-
-    #[test]
-    fn strings_and_identifiers() {
-        use StringKind::*;
-        use TokenKind::*;
-        assert_eq!(kinds("'it''s'"), vec![(String(Standard), "'it''s'")]);
-        assert_eq!(kinds(r"E'it\'s\\'"), vec![(String(Escape), r"E'it\'s\\'")]);
-        assert_eq!(kinds("B'0101' X'1F' N'x'")[1], (String(Hex), "X'1F'"));
-        assert_eq!(kinds("U&'d\\0061t' U&\"d\"\"x\"")[1], (UnicodeIdent, "U&\"d\"\"x\""));
-        assert_eq!(kinds("\"a\"\"b\".c"), vec![(QuotedIdent, "\"a\"\"b\""), (Dot, "."), (Ident, "c")]);
-        assert_eq!(kinds("$$a;b$$"), vec![(String(Dollar), "$$a;b$$")]);
-        assert_eq!(kinds("$f$ $$ $g$ $f$"), vec![(String(Dollar), "$f$ $$ $g$ $f$")]);
-        assert_eq!(kinds("$1 $12"), vec![(Param, "$1"), (Param, "$12")]);
-        assert_eq!(kinds("a$b$$c"), vec![(Ident, "a$b$$c")]);
-        assert_eq!(kinds("таблица_1"), vec![(Ident, "таблица_1")]);
-        assert_eq!(kinds("$ x"), vec![(Other, "$"), (Ident, "x")]);
-        assert_eq!(kinds("e 'x'")[0], (Ident, "e"));
-        let scs_off = SqlOptions::default().standard_conforming_strings(false);
-        let toks: Vec<_> = Lexer::with_options(r"'a\'b'", scs_off).collect();
-        assert_eq!(toks.len(), 1);
-    }
-
-    #[test]
-    fn numbers() {
-        use TokenKind::*;
-        assert_eq!(kinds("1 1.5 .5 1e10 1.e-3 2E+4"), vec![
-            (Integer, "1"), (Numeric, "1.5"), (Numeric, ".5"), (Numeric, "1e10"), (Numeric, "1.e-3"), (Numeric, "2E+4"),
-        ]);
-        assert_eq!(kinds("0x1F 0o17 0b101 1_000_000 0x_FF"), vec![
-            (Integer, "0x1F"), (Integer, "0o17"), (Integer, "0b101"), (Integer, "1_000_000"), (Integer, "0x_FF"),
-        ]);
-        assert_eq!(kinds("1..2"), vec![(Integer, "1"), (DotDot, ".."), (Integer, "2")]);
-        assert_eq!(kinds("1e"), vec![(Integer, "1"), (Ident, "e")]);
-        assert_eq!(kinds("0x"), vec![(Integer, "0"), (Ident, "x")]);
-    }
-
-    #[test]
-    fn comments_nest() {
-        use TokenKind::*;
-        assert_eq!(kinds("/* a /* b */ c */x"), vec![(BlockComment, "/* a /* b */ c */"), (Ident, "x")]);
-        assert_eq!(kinds("/**/x"), vec![(BlockComment, "/**/"), (Ident, "x")]);
-        assert_eq!(kinds("-- x\r\ny"), vec![(LineComment, "-- x"), (Ident, "y")]);
-    }
-
-    #[test]
-    fn unterminated_constructs_report_their_start() {
-        use SqlErrorKind::*;
-        assert_eq!(err("SELECT 'abc"), (UnterminatedQuotedString, 7));
-        assert_eq!(err("SELECT E'abc\\'"), (UnterminatedQuotedString, 7));
-        assert_eq!(err("x /* /* */"), (UnterminatedBlockComment, 2));
-        assert_eq!(err("SELECT $a$ x $b$"), (UnterminatedDollarQuote, 7));
-        assert_eq!(err("SELECT \"abc"), (UnterminatedQuotedIdentifier, 7));
-        assert_eq!(err("SELECT B'01"), (UnterminatedBitString, 7));
-        assert_eq!(err("SELECT x'01"), (UnterminatedHexString, 7));
-        assert_eq!(err("SELECT \"\""), (ZeroLengthIdentifier, 7));
-        assert_eq!(err("SELECT U&'x"), (UnterminatedQuotedString, 7));
-        assert_eq!(err("E'\\"), (UnterminatedQuotedString, 0));
-    }
 }

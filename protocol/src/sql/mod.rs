@@ -9,7 +9,7 @@
 //! # Layout
 //! - [`lexer`]: [`Lexer`] turns text into [`Token`]s (every byte covered, comments and
 //!   whitespace included) following PostgreSQL's `scan.l`.
-//! - [`split`]: [`split`] cuts a multi-statement query string at top-level `;`, the way psql
+//! - [`mod@split`]: [`split()`] cuts a multi-statement query string at top-level `;`, the way psql
 //!   does (parentheses and `BEGIN ATOMIC … END` bodies are respected).
 //! - [`classify()`]: reads the first statement of a query string and returns a
 //!   [`Classification`]: the [`StatementKind`], the functions it calls and the relations it
@@ -47,17 +47,19 @@ pub mod ident;
 mod keywords;
 pub mod lexer;
 mod query;
-mod statements;
 pub mod split;
+mod statements;
 
+#[cfg(test)]
+mod lexer_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
 
 pub use classify::{
-    call_arguments, classify, classify_with, Classification, DdlVerb, DiscardTarget, Isolation, LockMode,
-    QueryKind, Relation, StatementKind, TransactionModes,
+    call_arguments, classify, classify_with, Classification, DdlVerb, DiscardTarget, Isolation,
+    LockMode, QueryKind, Relation, StatementKind, TransactionModes,
 };
 pub use error::{SqlError, SqlErrorKind};
 pub use lexer::{Lexer, StringKind, Token, TokenKind};

@@ -45,7 +45,10 @@ impl Verb {
     }
 
     fn writes(self) -> bool {
-        matches!(self, Verb::Insert | Verb::Update | Verb::Delete | Verb::Merge)
+        matches!(
+            self,
+            Verb::Insert | Verb::Update | Verb::Delete | Verb::Merge
+        )
     }
 }
 
@@ -90,7 +93,10 @@ enum Expect {
     FromItem,
     /// A table name after INTO / UPDATE / DELETE FROM / TABLE; `into` allows SELECT INTO's
     /// `TEMP` / `UNLOGGED` / `TABLE` modifiers.
-    Target { write: bool, into: bool },
+    Target {
+        write: bool,
+        into: bool,
+    },
     /// A bare alias may come (after a table or a FROM subquery).
     Alias,
     /// A type or alias name: never a call (`::numeric(10,2)`, `AS x(a, b)`).
@@ -99,15 +105,20 @@ enum Expect {
     /// The next `(` opens a CTE body.
     CteBody,
     /// The next `(` opens the argument list of a recorded call.
-    CallParen { alias_after: bool },
+    CallParen {
+        alias_after: bool,
+    },
 }
 
 struct Scanner<'o> {
     out: &'o mut Classification,
-    frames: SmallVec<[Frame; 8]>,
+    /// The innermost open group; kept out of `outer` so the common path does no SmallVec access.
+    frame: Frame,
+    /// The groups enclosing `frame`, outermost first; its length is `frame`'s depth.
+    outer: SmallVec<[Frame; 8]>,
     expect: Expect,
     prev_kw: Option<Kw>,
-    /// Frame index of the main command (after any leading parentheses).
+    /// Depth of the main command's group (after any leading parentheses).
     main: Option<usize>,
     main_verb: Verb,
     /// Only `(` tokens seen so far.
@@ -127,7 +138,8 @@ pub(crate) fn scan_query(
 ) -> Result<StatementKind, SqlError> {
     let mut s = Scanner {
         out,
-        frames: SmallVec::new(),
+        frame: Frame::new(false),
+        outer: SmallVec::new(),
         expect: Expect::Nothing,
         prev_kw: None,
         main: None,
@@ -137,7 +149,6 @@ pub(crate) fn scan_query(
         locking: false,
         ctes: SmallVec::new(),
     };
-    s.frames.push(Frame::new(false));
     while let Some(tok) = cur.next()? {
         let mut used_kw = None;
         match tok.kind {
@@ -175,31 +186,33 @@ pub(crate) fn scan_query(
 }
 
 impl Scanner<'_> {
-    fn top(&self) -> usize {
-        self.frames.len() - 1
+    fn depth(&self) -> usize {
+        self.outer.len()
     }
 
-    fn is_main(&self, index: usize) -> bool {
-        self.leading || self.main == Some(index)
+    /// Whether the current group holds the main command.
+    fn is_main(&self) -> bool {
+        self.leading || self.main == Some(self.depth())
     }
 
     /// Marks the current frame as having seen a token.
     fn touch(&mut self) {
-        let top = self.top();
-        self.frames[top].first = false;
+        self.frame.first = false;
         if self.leading {
             self.leading = false;
-            self.main = Some(top);
+            self.main = Some(self.depth());
         }
     }
 
     fn open(&mut self, tok: Tok) -> Result<(), SqlError> {
-        if self.frames.len() >= MAX_DEPTH {
-            return Err(SqlError::new(SqlErrorKind::TooDeep, tok.span.start as usize));
+        if self.depth() >= MAX_DEPTH {
+            return Err(SqlError::new(
+                SqlErrorKind::TooDeep,
+                tok.span.start as usize,
+            ));
         }
-        let top = self.top();
         if self.leading {
-            self.frames[top].first = false;
+            self.frame.first = false;
         } else {
             self.touch();
         }
@@ -214,25 +227,34 @@ impl Scanner<'_> {
             Expect::CallParen { alias_after } => frame.alias_after = alias_after,
             _ => {}
         }
-        self.expect = if frame.in_from { Expect::FromItem } else { Expect::Nothing };
-        self.frames.push(frame);
+        self.expect = if frame.in_from {
+            Expect::FromItem
+        } else {
+            Expect::Nothing
+        };
+        let parent = std::mem::replace(&mut self.frame, frame);
+        self.outer.push(parent);
         self.prev_kw = None;
         Ok(())
     }
 
     /// Closes a frame; true when that returns to the statement's own frame.
     fn close(&mut self) -> bool {
-        if self.frames.len() == 1 {
+        let Some(parent) = self.outer.pop() else {
             self.expect = Expect::Nothing;
             return false;
-        }
-        let alias_after = self.frames.pop().is_some_and(|f| f.alias_after);
-        self.expect = if alias_after { Expect::Alias } else { Expect::Nothing };
-        self.frames.len() == 1
+        };
+        let closed = std::mem::replace(&mut self.frame, parent);
+        self.expect = if closed.alias_after {
+            Expect::Alias
+        } else {
+            Expect::Nothing
+        };
+        self.outer.is_empty()
     }
 
     fn comma(&mut self) {
-        let f = self.frames[self.top()];
+        let f = self.frame;
         self.expect = if f.in_with {
             Expect::CteName
         } else if f.in_from {
@@ -290,7 +312,11 @@ impl Scanner<'_> {
     }
 
     fn relation(&mut self, text: &str, name: Span, qualified: bool, written: bool) {
-        let is_cte = || self.ctes.iter().any(|c| same_ident(c.text(text), name.text(text)));
+        let is_cte = || {
+            self.ctes
+                .iter()
+                .any(|c| same_ident(c.text(text), name.text(text)))
+        };
         if written || qualified || !is_cte() {
             self.out.push_relation(name, written);
         }
@@ -298,15 +324,14 @@ impl Scanner<'_> {
 
     /// Applies `kw`'s meaning; false if it is used as a name here instead.
     fn keyword(&mut self, cur: &mut Cursor<'_>, kw: Kw) -> Result<bool, SqlError> {
-        let top = self.top();
-        let f = self.frames[top];
+        let f = self.frame;
         if f.first || f.in_with {
             if let Some(verb) = Verb::of(kw) {
                 self.set_verb(verb);
                 return Ok(true);
             }
             if kw == Kw::With && f.first {
-                self.frames[top].in_with = true;
+                self.frame.in_with = true;
                 cur.eat(Kw::Recursive)?;
                 self.expect = Expect::CteName;
                 return Ok(true);
@@ -342,36 +367,51 @@ impl Scanner<'_> {
             _ => {}
         }
         self.expect = Expect::Nothing;
-        self.clause(cur, kw, top, f)
+        self.clause(cur, kw, f)
     }
 
     /// Keywords with a meaning in the middle of a query.
-    fn clause(&mut self, cur: &mut Cursor<'_>, kw: Kw, top: usize, f: Frame) -> Result<bool, SqlError> {
+    fn clause(&mut self, cur: &mut Cursor<'_>, kw: Kw, f: Frame) -> Result<bool, SqlError> {
         let query = !f.expr;
         match kw {
             Kw::As => {
-                self.expect = if f.in_with { Expect::CteBody } else { Expect::NotCallable };
+                self.expect = if f.in_with {
+                    Expect::CteBody
+                } else {
+                    Expect::NotCallable
+                };
             }
             Kw::From => match self.prev_kw {
-                Some(Kw::Delete) => self.expect = Expect::Target { write: true, into: false },
+                Some(Kw::Delete) => {
+                    self.expect = Expect::Target {
+                        write: true,
+                        into: false,
+                    }
+                }
                 Some(Kw::Distinct) => {}
                 _ if query => {
-                    self.frames[top].in_from = true;
+                    self.frame.in_from = true;
                     self.expect = Expect::FromItem;
                 }
                 _ => {}
             },
             Kw::Join if f.in_from => self.expect = Expect::FromItem,
             Kw::Using if query && !f.in_from && matches!(f.verb, Verb::Delete | Verb::Merge) => {
-                self.frames[top].in_from = true;
+                self.frame.in_from = true;
                 self.expect = Expect::FromItem;
             }
             Kw::Into => {
                 if matches!(self.prev_kw, Some(Kw::Insert | Kw::Merge)) {
-                    self.expect = Expect::Target { write: true, into: false };
-                } else if query && f.verb == Verb::Select && self.is_main(top) {
+                    self.expect = Expect::Target {
+                        write: true,
+                        into: false,
+                    };
+                } else if query && f.verb == Verb::Select && self.is_main() {
                     self.select_into = true;
-                    self.expect = Expect::Target { write: true, into: true };
+                    self.expect = Expect::Target {
+                        write: true,
+                        into: true,
+                    };
                 }
             }
             Kw::For if query => {
@@ -379,9 +419,14 @@ impl Scanner<'_> {
                 if matches!(strength, Some(Kw::Update | Kw::Share | Kw::No | Kw::Key)) {
                     self.locking = true;
                 }
-                self.frames[top].in_from = false;
+                self.frame.in_from = false;
             }
-            Kw::Table => self.expect = Expect::Target { write: false, into: false },
+            Kw::Table => {
+                self.expect = Expect::Target {
+                    write: false,
+                    into: false,
+                }
+            }
             Kw::Tablesample => self.expect = Expect::NotCallable,
             Kw::Where
             | Kw::Group
@@ -397,8 +442,8 @@ impl Scanner<'_> {
             | Kw::Returning
             | Kw::Set
             | Kw::Do
-            | Kw::Conflict => self.frames[top].in_from = false,
-            Kw::When if f.verb == Verb::Merge => self.frames[top].in_from = false,
+            | Kw::Conflict => self.frame.in_from = false,
+            Kw::When if f.verb == Verb::Merge => self.frame.in_from = false,
             _ if Verb::of(kw).is_some() => {}
             // Reserved words and syntax like JOIN/IS/LIKE; LEFT(…), REPLACE(…) are calls.
             _ if kw.is_not_callable() && !kw.can_be_name() => {}
@@ -408,9 +453,8 @@ impl Scanner<'_> {
     }
 
     fn set_verb(&mut self, verb: Verb) {
-        let top = self.top();
-        let is_main = self.is_main(top);
-        let f = &mut self.frames[top];
+        let is_main = self.is_main();
+        let f = &mut self.frame;
         if f.cte_body && verb.writes() {
             self.out.data_modifying_cte = true;
         }
@@ -422,8 +466,14 @@ impl Scanner<'_> {
             self.main_verb = verb;
         }
         self.expect = match verb {
-            Verb::Update => Expect::Target { write: true, into: false },
-            Verb::Table => Expect::Target { write: false, into: false },
+            Verb::Update => Expect::Target {
+                write: true,
+                into: false,
+            },
+            Verb::Table => Expect::Target {
+                write: false,
+                into: false,
+            },
             _ => Expect::Nothing,
         };
     }

@@ -79,7 +79,9 @@ impl Iterator for Split<'_> {
                 kind => {
                     significant = true;
                     let sql = self.sql;
-                    boundary.feed(kind, || Kw::lookup(token.text(sql).as_bytes()));
+                    boundary.feed(kind, || {
+                        Kw::lookup_in(sql.as_bytes(), token.span.start as usize, token.span.len())
+                    });
                 }
             }
             let start = span.map_or(token.span.start, |s| s.start);
@@ -103,15 +105,27 @@ mod tests {
         assert_eq!(parts("SELECT 1; SELECT 2;"), ["SELECT 1", "SELECT 2"]);
         assert_eq!(parts("  ;; ; "), Vec::<&str>::new());
         assert_eq!(parts(""), Vec::<&str>::new());
-        assert_eq!(parts("SELECT 'a;b'; SELECT \"x;\""), ["SELECT 'a;b'", "SELECT \"x;\""]);
-        assert_eq!(parts("SELECT $$;$$; SELECT $t$ $$; $t$"), ["SELECT $$;$$", "SELECT $t$ $$; $t$"]);
+        assert_eq!(
+            parts("SELECT 'a;b'; SELECT \"x;\""),
+            ["SELECT 'a;b'", "SELECT \"x;\""]
+        );
+        assert_eq!(
+            parts("SELECT $$;$$; SELECT $t$ $$; $t$"),
+            ["SELECT $$;$$", "SELECT $t$ $$; $t$"]
+        );
         assert_eq!(parts("SELECT 1 -- ;\n; /* ; */"), ["SELECT 1 -- ;"]);
         assert_eq!(parts("CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2)); SELECT 1"), [
             "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2))",
             "SELECT 1",
         ]);
-        assert_eq!(parts("/*+ SeqScan(t) */ SELECT 1"), ["/*+ SeqScan(t) */ SELECT 1"]);
-        assert_eq!(parts("SELECT E'\\';'; SELECT 2"), ["SELECT E'\\';'", "SELECT 2"]);
+        assert_eq!(
+            parts("/*+ SeqScan(t) */ SELECT 1"),
+            ["/*+ SeqScan(t) */ SELECT 1"]
+        );
+        assert_eq!(
+            parts("SELECT E'\\';'; SELECT 2"),
+            ["SELECT E'\\';'", "SELECT 2"]
+        );
     }
 
     #[test]
@@ -121,11 +135,18 @@ mod tests {
             "CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT a + 1; SELECT CASE WHEN a > 0 THEN 1 ELSE 2 END; END",
             "SELECT f(1)",
         ]);
-        let sql = "create or replace procedure p() begin atomic insert into t values (1); end; call p()";
+        let sql =
+            "create or replace procedure p() begin atomic insert into t values (1); end; call p()";
         assert_eq!(parts(sql).len(), 2);
         // BEGIN as a transaction statement is not a body.
-        assert_eq!(parts("BEGIN; CREATE TABLE t (a int); END;"), ["BEGIN", "CREATE TABLE t (a int)", "END"]);
-        assert_eq!(parts("CREATE FUNCTION f() RETURNS int AS $$ BEGIN; $$ LANGUAGE sql; SELECT 1").len(), 2);
+        assert_eq!(
+            parts("BEGIN; CREATE TABLE t (a int); END;"),
+            ["BEGIN", "CREATE TABLE t (a int)", "END"]
+        );
+        assert_eq!(
+            parts("CREATE FUNCTION f() RETURNS int AS $$ BEGIN; $$ LANGUAGE sql; SELECT 1").len(),
+            2
+        );
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub(crate) fn classify_statement(cur: &mut Cursor<'_>, out: &mut Classification)
         Kw::Declare => {
             while let Some(t) = cur.next()? {
                 if t.is(Kw::For) {
-                    return Ok(K::Declare { inner: inner_query(cur, out)? });
+                    return Ok(K::Declare {
+                        inner: inner_query(cur, out)?,
+                    });
                 }
             }
             K::Other
@@ -109,7 +111,14 @@ pub(crate) fn classify_statement(cur: &mut Cursor<'_>, out: &mut Classification)
 fn is_query_start(kw: Kw) -> bool {
     matches!(
         kw,
-        Kw::Select | Kw::With | Kw::Values | Kw::Table | Kw::Insert | Kw::Update | Kw::Delete | Kw::Merge
+        Kw::Select
+            | Kw::With
+            | Kw::Values
+            | Kw::Table
+            | Kw::Insert
+            | Kw::Update
+            | Kw::Delete
+            | Kw::Merge
     )
 }
 
@@ -198,7 +207,10 @@ fn set(cur: &mut Cursor<'_>) -> Result<K> {
             if cur.eat(Kw::Characteristics)? {
                 cur.eat(Kw::As)?;
                 cur.eat(Kw::Transaction)?;
-                return Ok(K::SetTransaction { session: true, modes: modes(cur)? });
+                return Ok(K::SetTransaction {
+                    session: true,
+                    modes: modes(cur)?,
+                });
             }
             if cur.peek()?.is_some_and(|t| t.is(Kw::Authorization)) {
                 name_start = Some(session.span.start);
@@ -206,8 +218,15 @@ fn set(cur: &mut Cursor<'_>) -> Result<K> {
         }
     }
     if cur.eat(Kw::Transaction)? {
-        let modes = if cur.eat(Kw::Snapshot)? { TransactionModes::default() } else { modes(cur)? };
-        return Ok(K::SetTransaction { session: false, modes });
+        let modes = if cur.eat(Kw::Snapshot)? {
+            TransactionModes::default()
+        } else {
+            modes(cur)?
+        };
+        return Ok(K::SetTransaction {
+            session: false,
+            modes,
+        });
     }
     let Some(first) = cur.next()? else {
         return Ok(K::Other);
@@ -223,22 +242,39 @@ fn set(cur: &mut Cursor<'_>) -> Result<K> {
         name.start = start;
     }
     match cur.peek()? {
-        Some(t) if t.is(Kw::To) || (t.kind == TokenKind::Operator && t.span.text(cur.text()) == "=") => {
+        Some(t)
+            if t.is(Kw::To)
+                || (t.kind == TokenKind::Operator && t.span.text(cur.text()) == "=") =>
+        {
             cur.next()?;
         }
         Some(t) if t.is(Kw::From) => {
             cur.drain()?;
             let modes = TransactionModes::default();
-            return Ok(K::Set { local, name, value: None, modes });
+            return Ok(K::Set {
+                local,
+                name,
+                value: None,
+                modes,
+            });
         }
         _ => {}
     }
     let value_first = cur.next()?;
-    let single = if cur.peek()?.is_none() { value_first } else { None };
+    let single = if cur.peek()?.is_none() {
+        value_first
+    } else {
+        None
+    };
     cur.drain()?;
     let value = value_first.map(|t| Span::new(t.span.start, cur.last_end()));
     let modes = implied_modes(cur.text(), name, single);
-    Ok(K::Set { local, name, value, modes })
+    Ok(K::Set {
+        local,
+        name,
+        value,
+        modes,
+    })
 }
 
 /// The transaction modes a `SET name = value` implies, for the parameters pgpool looks at.
@@ -251,7 +287,8 @@ fn implied_modes(text: &str, name: Span, value: Option<Tok>) -> TransactionModes
     let value = value_text(text, value);
     if name.matches("transaction_read_only") {
         modes.read_only = parse_bool(value);
-    } else if name.matches("transaction_isolation") || name.matches("default_transaction_isolation") {
+    } else if name.matches("transaction_isolation") || name.matches("default_transaction_isolation")
+    {
         modes.isolation = match value.to_ascii_lowercase().as_str() {
             "serializable" => Some(Isolation::Serializable),
             "repeatable read" => Some(Isolation::RepeatableRead),
@@ -278,7 +315,9 @@ fn value_text(text: &str, tok: Tok) -> &str {
 /// PostgreSQL's `parse_bool`: unique prefixes of true/false/yes/no, `on`, `off`, `1`, `0`.
 pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     let prefix_of = |word: &str, min: usize| {
-        value.len() >= min && value.len() <= word.len() && word[..value.len()].eq_ignore_ascii_case(value)
+        value.len() >= min
+            && value.len() <= word.len()
+            && word[..value.len()].eq_ignore_ascii_case(value)
     };
     if prefix_of("true", 1) || prefix_of("yes", 1) || prefix_of("on", 2) || value == "1" {
         Some(true)
@@ -312,7 +351,10 @@ fn prepare(cur: &mut Cursor<'_>, out: &mut Classification) -> Result<K> {
     if !cur.eat(Kw::As)? {
         return Ok(K::Other);
     }
-    Ok(K::Prepare { name: name.span, inner: inner_query(cur, out)? })
+    Ok(K::Prepare {
+        name: name.span,
+        inner: inner_query(cur, out)?,
+    })
 }
 
 fn explain(cur: &mut Cursor<'_>, out: &mut Classification) -> Result<K> {
@@ -344,7 +386,10 @@ fn explain(cur: &mut Cursor<'_>, out: &mut Classification) -> Result<K> {
             cur.next()?;
         }
     }
-    Ok(K::Explain { analyze, inner: inner_query(cur, out)? })
+    Ok(K::Explain {
+        analyze,
+        inner: inner_query(cur, out)?,
+    })
 }
 
 fn copy(cur: &mut Cursor<'_>, out: &mut Classification) -> Result<K> {
@@ -367,11 +412,17 @@ fn copy(cur: &mut Cursor<'_>, out: &mut Classification) -> Result<K> {
         Some(t) if t.is(Kw::To) => false,
         _ => return Ok(K::Other),
     };
-    let stdio = cur.next()?.is_some_and(|t| t.is(Kw::Stdin) || t.is(Kw::Stdout));
+    let stdio = cur
+        .next()?
+        .is_some_and(|t| t.is(Kw::Stdin) || t.is(Kw::Stdout));
     if let Some(name) = table {
         out.push_relation(name, is_from);
     }
-    Ok(K::Copy { is_from, stdio, query })
+    Ok(K::Copy {
+        is_from,
+        stdio,
+        query,
+    })
 }
 
 fn lock(cur: &mut Cursor<'_>, out: &mut Classification) -> Result<K> {
@@ -387,7 +438,9 @@ fn lock(cur: &mut Cursor<'_>, out: &mut Classification) -> Result<K> {
             (Some(Kw::Access), Some(Kw::Share), _) => LockMode::AccessShare,
             (Some(Kw::Row), Some(Kw::Share), _) => LockMode::RowShare,
             (Some(Kw::Row), Some(Kw::Exclusive), _) => LockMode::RowExclusive,
-            (Some(Kw::Share), Some(Kw::Update), Some(Kw::Exclusive)) => LockMode::ShareUpdateExclusive,
+            (Some(Kw::Share), Some(Kw::Update), Some(Kw::Exclusive)) => {
+                LockMode::ShareUpdateExclusive
+            }
             (Some(Kw::Share), Some(Kw::Row), Some(Kw::Exclusive)) => LockMode::ShareRowExclusive,
             (Some(Kw::Share), Some(Kw::Mode), _) => LockMode::Share,
             (Some(Kw::Exclusive), Some(Kw::Mode), _) => LockMode::Exclusive,
@@ -401,7 +454,10 @@ fn lock(cur: &mut Cursor<'_>, out: &mut Classification) -> Result<K> {
 fn maintenance(cur: &mut Cursor<'_>, out: &mut Classification) -> Result<()> {
     cur.skip_parens()?;
     while cur.peek()?.is_some_and(|t| {
-        matches!(t.kw, Some(Kw::Full | Kw::Freeze | Kw::Verbose | Kw::Analyze | Kw::Analyse))
+        matches!(
+            t.kw,
+            Some(Kw::Full | Kw::Freeze | Kw::Verbose | Kw::Analyze | Kw::Analyse)
+        )
     }) {
         cur.next()?;
     }

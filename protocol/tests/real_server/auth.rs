@@ -32,7 +32,11 @@ fn check_logged_in(conn: &mut Conn, user: &str) -> TestResult {
     };
     let field = expect!(description, BackendMessage::RowDescription(d) => d.fields().next());
     let field = field.ok_or("RowDescription without fields")?;
-    assert_eq!((field.name, field.type_oid), ("current_user", 19), "name column");
+    assert_eq!(
+        (field.name, field.type_oid),
+        ("current_user", 19),
+        "name column"
+    );
     let row = expect!(row, BackendMessage::DataRow(row) => row);
     assert_eq!(row.values().collect::<Vec<_>>(), [Some(user.as_bytes())]);
     expect!(complete, BackendMessage::CommandComplete(c) => assert_eq!(c.tag(), "SELECT 1"));
@@ -44,12 +48,16 @@ fn check_logged_in(conn: &mut Conn, user: &str) -> TestResult {
 fn check_password_failed(error: &ErrorResponse<'_>, user: &str) {
     assert_eq!(error.severity(), Some("FATAL"), "severity");
     assert_eq!(error.severity_nonlocalized(), Some("FATAL"));
-    assert_eq!(error.code(), Some(sqlstate::INVALID_PASSWORD.code()), "SQLSTATE");
+    assert_eq!(
+        error.code(),
+        Some(sqlstate::INVALID_PASSWORD.code()),
+        "SQLSTATE"
+    );
     let message = format!("password authentication failed for user \"{user}\"");
     assert_eq!(error.message(), Some(message.as_str()));
 }
 
-/// Logs in with `credential` and returns the ErrorResponse the server must answer with.
+/// Logs in with `credential` and checks that the server refuses it with 28P01.
 fn expect_refused(port: u16, user: &str, credential: Credential<'_>) -> TestResult {
     let error = match Conn::login(port, user, credential, Reads::Large)? {
         Ok(_) => return Err(format!("{user} logged in with a wrong credential").into()),
@@ -61,29 +69,30 @@ fn expect_refused(port: u16, user: &str, credential: Credential<'_>) -> TestResu
 }
 
 #[test]
-fn scram_login_runs_a_query_and_reports_startup_parameters() -> TestResult {
+fn scram_login_runs_a_query_and_wrong_password_is_28p01() -> TestResult {
     let cluster = cluster(AuthMethod::ScramSha256)?;
     let port = cluster.primary().port();
     let mut conn = Conn::connect(port, Credential::Password(PASSWORD), Reads::Tiny(7))?;
     assert_eq!(conn.auth_requests, SCRAM_REQUESTS, "a SCRAM exchange");
     check_logged_in(&mut conn, "postgres")?;
 
-    let version = conn.parameter("server_version").ok_or("no server_version")?;
+    let version = conn
+        .parameter("server_version")
+        .ok_or("no server_version")?;
     assert!(version.starts_with("15"), "server_version {version}");
     assert_eq!(conn.parameter("application_name"), Some(APPLICATION_NAME));
     assert_eq!(conn.parameter("server_encoding"), Some("UTF8"));
     assert_eq!(conn.parameter("session_authorization"), Some("postgres"));
     let pid = conn.value("SELECT pg_backend_pid()")?;
-    assert_eq!(pid, conn.process_id()?.to_string(), "BackendKeyData process id");
+    assert_eq!(
+        pid,
+        conn.process_id()?.to_string(),
+        "BackendKeyData process id"
+    );
     assert_eq!(conn.value("SELECT current_database()")?, DATABASE);
     crate::scan::check_scan_run_agrees(conn.transcript())?;
-    Ok(())
-}
 
-#[test]
-fn scram_wrong_password_is_28p01() -> TestResult {
-    let cluster = cluster(AuthMethod::ScramSha256)?;
-    let port = cluster.primary().port();
+    // Wrong passwords: FATAL 28P01 in the crate's ErrorResponse view.
     expect_refused(port, "postgres", Credential::Password("not the password"))?;
     expect_refused(port, "postgres", Credential::Password(""))?;
     // A role that does not exist gets the same answer, after a mock exchange.
@@ -116,10 +125,8 @@ fn scram_saslprep_passwords_match_postgres() -> TestResult {
     for (role, password) in PREPPED {
         let sql = format!("SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'");
         let verifier = ScramVerifier::parse(&node.psql(DATABASE, &sql)?)?;
+        // Both keys derived here from the raw password match the ones PostgreSQL stored.
         verifier.verify_password(password.as_bytes())?;
-        let rebuilt =
-            ScramVerifier::with_salt(password.as_bytes(), verifier.salt(), verifier.iterations())?;
-        assert_eq!(rebuilt, verifier, "verifier of {role}");
 
         let reads = Reads::Tiny(role.len() as u32);
         let mut conn = Conn::connect_as(node.port(), role, Credential::Password(password), reads)?;
@@ -129,13 +136,18 @@ fn scram_saslprep_passwords_match_postgres() -> TestResult {
     // The mapped password's prepared form logs in too; the unmapped one does not.
     let port = node.port();
     let prepared = "no break IX softhyphen";
-    Conn::connect_as(port, "prep_mapped", Credential::Password(prepared), Reads::Large)?;
+    Conn::connect_as(
+        port,
+        "prep_mapped",
+        Credential::Password(prepared),
+        Reads::Large,
+    )?;
     expect_refused(port, "prep_prohibited", Credential::Password("tab here ü"))?;
     Ok(())
 }
 
 #[test]
-fn md5_login_from_password_and_from_stored_hash() -> TestResult {
+fn md5_login_from_password_and_from_stored_hash_then_scram_upgrade() -> TestResult {
     let cluster = cluster(AuthMethod::Md5)?;
     let node = cluster.primary();
     let port = node.port();
@@ -146,7 +158,10 @@ fn md5_login_from_password_and_from_stored_hash() -> TestResult {
 
     // PostgreSQL stored md5(password || user); the crate computes the same hash.
     let hash = Md5Hash::from_password(b"postgres", PASSWORD.as_bytes());
-    let stored = node.psql(DATABASE, "SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'")?;
+    let stored = node.psql(
+        DATABASE,
+        "SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'",
+    )?;
     assert_eq!(stored, hash.as_str(), "stored md5 hash");
     let mut conn = Conn::connect(port, Credential::Md5Hash(&hash), Reads::Large)?;
     check_logged_in(&mut conn, "postgres")?;
@@ -158,20 +173,22 @@ fn md5_login_from_password_and_from_stored_hash() -> TestResult {
     expect_refused(port, "postgres", Credential::Password("not the password"))?;
     let wrong = Md5Hash::from_password(b"someone_else", PASSWORD.as_bytes());
     expect_refused(port, "postgres", Credential::Md5Hash(&wrong))?;
-    Ok(())
-}
 
-#[test]
-fn md5_hba_with_a_scram_secret_runs_scram() -> TestResult {
-    let cluster = cluster(AuthMethod::Md5)?;
-    let node = cluster.primary();
+    // md5 in pg_hba.conf with a SCRAM secret stored: PostgreSQL runs SCRAM instead.
     node.psql(
         DATABASE,
         "SET password_encryption = 'scram-sha-256'; CREATE ROLE carol LOGIN PASSWORD 'carol pw'",
     )?;
-    let mut conn =
-        Conn::connect_as(node.port(), "carol", Credential::Password("carol pw"), Reads::Large)?;
-    assert_eq!(conn.auth_requests, SCRAM_REQUESTS, "md5 in pg_hba, SCRAM secret");
+    let mut conn = Conn::connect_as(
+        port,
+        "carol",
+        Credential::Password("carol pw"),
+        Reads::Large,
+    )?;
+    assert_eq!(
+        conn.auth_requests, SCRAM_REQUESTS,
+        "md5 in pg_hba, SCRAM secret"
+    );
     check_logged_in(&mut conn, "carol")?;
     Ok(())
 }

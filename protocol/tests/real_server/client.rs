@@ -12,7 +12,9 @@ use corepool_protocol::framing::{split_frame, Frame, Limits};
 use corepool_protocol::message::backend::{
     Authentication, BackendKeyData, BackendMessage, ErrorResponse,
 };
-use corepool_protocol::message::tags::{ERROR_RESPONSE_TAG, READY_FOR_QUERY_TAG};
+use corepool_protocol::message::tags::{
+    ERROR_RESPONSE_TAG, NEGOTIATE_PROTOCOL_VERSION_TAG, READY_FOR_QUERY_TAG,
+};
 use corepool_protocol::message::write::frontend;
 use corepool_protocol::message::TransactionStatus;
 
@@ -74,6 +76,9 @@ pub struct Conn {
     pub parameters: Vec<(String, String)>,
     /// The BackendKeyData of the startup phase.
     pub backend_key: Option<BackendKeyData>,
+    /// A NegotiateProtocolVersion of the startup phase: the newest protocol version as sent
+    /// (PostgreSQL sends the whole code, `3 << 16` for 3.0) and the options it did not know.
+    pub negotiated: Option<(i32, Vec<String>)>,
 }
 
 impl Conn {
@@ -82,6 +87,18 @@ impl Conn {
     pub fn login(
         port: u16,
         user: &str,
+        credential: Credential<'_>,
+        reads: Reads,
+    ) -> TestResult<Result<Conn, Frame>> {
+        Self::login_with(port, user, &[], credential, reads)
+    }
+
+    /// [`Conn::login`] with `extra` StartupMessage parameters after `user`, `database` and
+    /// `application_name`.
+    pub fn login_with(
+        port: u16,
+        user: &str,
+        extra: &[(&str, &str)],
         credential: Credential<'_>,
         reads: Reads,
     ) -> TestResult<Result<Conn, Frame>> {
@@ -102,12 +119,14 @@ impl Conn {
             auth_requests: Vec::new(),
             parameters: Vec::new(),
             backend_key: None,
+            negotiated: None,
         };
         let parameters = [
             ("user", user),
             ("database", DATABASE),
             ("application_name", APPLICATION_NAME),
         ];
+        let parameters = parameters.into_iter().chain(extra.iter().copied());
         frontend::startup_message(parameters, &mut conn.out)?;
         conn.flush()?;
         if let Some(error) = conn.authenticate(user, credential)? {
@@ -138,13 +157,23 @@ impl Conn {
     }
 
     /// Runs the authentication exchange up to AuthenticationOk; `Some` is an ErrorResponse.
-    fn authenticate(&mut self, user: &str, credential: Credential<'_>) -> TestResult<Option<Frame>> {
+    fn authenticate(
+        &mut self,
+        user: &str,
+        credential: Credential<'_>,
+    ) -> TestResult<Option<Frame>> {
         let mut credential = Some(credential);
         let mut scram: Option<ScramSha256> = None;
         loop {
             let frame = self.read_frame()?;
             if frame.tag() == ERROR_RESPONSE_TAG {
                 return Ok(Some(frame));
+            }
+            if frame.tag() == NEGOTIATE_PROTOCOL_VERSION_TAG {
+                let negotiate = expect!(frame, BackendMessage::NegotiateProtocolVersion(n) => n);
+                let options = negotiate.unrecognized_options().map(str::to_owned);
+                self.negotiated = Some((negotiate.newest_minor(), options.collect()));
+                continue;
             }
             let auth = expect!(frame, BackendMessage::Authentication(auth) => auth);
             self.auth_requests.push(auth.code());
@@ -204,7 +233,11 @@ impl Conn {
                 BackendMessage::BackendKeyData(key) => self.backend_key = Some(key),
                 BackendMessage::NoticeResponse(_) => {}
                 BackendMessage::ReadyForQuery(ready) => {
-                    assert_eq!(ready.status(), TransactionStatus::Idle, "status after login");
+                    assert_eq!(
+                        ready.status(),
+                        TransactionStatus::Idle,
+                        "status after login"
+                    );
                     return Ok(None);
                 }
                 BackendMessage::ErrorResponse(_) => return Ok(Some(frame)),
@@ -246,11 +279,17 @@ impl Conn {
 
     /// Reads the next message, checking that its view parses.
     pub fn read_frame(&mut self) -> TestResult<Frame> {
+        let frame = self.read_raw_frame()?;
+        if let Err(e) = BackendMessage::parse(frame.tag(), frame.body()) {
+            return Err(format!("{:?} from the server: {e}", frame.as_bytes()).into());
+        }
+        Ok(frame)
+    }
+
+    /// Reads the next message without looking inside, as a proxy forwarding it would.
+    pub fn read_raw_frame(&mut self) -> TestResult<Frame> {
         loop {
             if let Some(frame) = split_frame(&mut self.buf, &Limits::default())? {
-                if let Err(e) = BackendMessage::parse(frame.tag(), frame.body()) {
-                    return Err(format!("{:?} from the server: {e}", frame.as_bytes()).into());
-                }
                 return Ok(frame);
             }
             self.fill()?;

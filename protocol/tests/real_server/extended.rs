@@ -42,7 +42,11 @@ fn parameters_null_and_binary_results() -> TestResult {
 
     expect!(frames[0], BackendMessage::ParseComplete);
     let types = expect!(frames[1], BackendMessage::ParameterDescription(p) => p.types());
-    assert_eq!(types.collect::<Vec<_>>(), [INT4, TEXT, TEXT], "parameter types");
+    assert_eq!(
+        types.collect::<Vec<_>>(),
+        [INT4, TEXT, TEXT],
+        "parameter types"
+    );
     // A statement's description cannot know the result formats yet: all text.
     let fields = expect!(frames[2], BackendMessage::RowDescription(d) => d.fields());
     let shape: Vec<_> = fields.map(|f| (f.name, f.type_oid, f.format)).collect();
@@ -56,7 +60,11 @@ fn parameters_null_and_binary_results() -> TestResult {
     assert_eq!(formats, [Format::Binary; 3], "portal formats");
     let row = expect!(frames[5], BackendMessage::DataRow(row) => row);
     let expected: [&[u8]; 3] = [&42i32.to_be_bytes(), b"hello", &[1]];
-    assert!(row.values().eq(expected.map(Some)), "binary row {:?}", row.body());
+    assert!(
+        row.values().eq(expected.map(Some)),
+        "binary row {:?}",
+        row.body()
+    );
     expect!(frames[6], BackendMessage::CommandComplete(c) => assert_eq!(c.tag(), "SELECT 1"));
     assert_eq!(final_status(&frames)?, TransactionStatus::Idle);
 
@@ -88,7 +96,10 @@ fn parameters_null_and_binary_results() -> TestResult {
     let frames = conn.read_until_ready()?;
     assert_eq!(tags(&frames), "EZ");
     let error = first_error(&frames)?;
-    assert_eq!(error.code(), Some(sqlstate::INVALID_SQL_STATEMENT_NAME.code()));
+    assert_eq!(
+        error.code(),
+        Some(sqlstate::INVALID_SQL_STATEMENT_NAME.code())
+    );
     check_scan_run_agrees(conn.transcript())?;
     Ok(())
 }
@@ -99,7 +110,12 @@ fn error_mid_execute_skips_to_sync() -> TestResult {
     let port = cluster.primary().port();
     let mut conn = Conn::connect(port, Credential::Password(""), Reads::Large)?;
     let out = conn.out();
-    frontend::parse("", "SELECT 10 / (5 - g) FROM generate_series(1, $1) g", [INT4], out)?;
+    frontend::parse(
+        "",
+        "SELECT 10 / (5 - g) FROM generate_series(1, $1) g",
+        [INT4],
+        out,
+    )?;
     frontend::bind("", "", [], [Some(&b"10"[..])], [], out)?;
     frontend::execute("", 0, out)?;
     // Skipped: the server discards messages after an error until Sync.

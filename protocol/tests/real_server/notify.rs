@@ -9,11 +9,19 @@ use crate::client::{final_status, messages, Conn, Credential, Reads, TestResult}
 use crate::scan::check_scan_run_agrees;
 
 #[test]
-fn notification_after_listen_and_notify() -> TestResult {
+fn notification_and_parameter_status_arrive_unasked() -> TestResult {
     let cluster = Cluster::builder().start()?;
     let port = cluster.primary().port();
     let mut listener = Conn::connect(port, Credential::Password(""), Reads::Tiny(9))?;
     let mut notifier = Conn::connect(port, Credential::Password(""), Reads::Large)?;
+    check_notifications(&mut listener, &mut notifier)?;
+    check_parameter_status(&mut listener)?;
+    check_scan_run_agrees(listener.transcript())?;
+    Ok(())
+}
+
+/// NotificationResponse after LISTEN, from another session and from the listener itself.
+fn check_notifications(listener: &mut Conn, notifier: &mut Conn) -> TestResult {
     listener.simple_query("LISTEN corepool_chan")?;
 
     // From another session: the notification arrives while the listener is idle.
@@ -22,7 +30,11 @@ fn notification_after_listen_and_notify() -> TestResult {
     let notification = expect!(frame, BackendMessage::NotificationResponse(n) => n);
     assert_eq!(notification.channel(), "corepool_chan");
     assert_eq!(notification.payload(), "hello from afar");
-    assert_eq!(notification.process_id(), notifier.process_id()?, "notifier's pid");
+    assert_eq!(
+        notification.process_id(),
+        notifier.process_id()?,
+        "notifier's pid"
+    );
 
     // From the listener itself, without a payload: delivered before its ReadyForQuery.
     let frames = listener.simple_query("NOTIFY corepool_chan")?;
@@ -36,18 +48,17 @@ fn notification_after_listen_and_notify() -> TestResult {
         }
     }
     assert_eq!(seen, 1, "one notification");
-    check_scan_run_agrees(listener.transcript())?;
     Ok(())
 }
 
-#[test]
-fn parameter_status_after_set() -> TestResult {
-    let cluster = Cluster::builder().start()?;
-    let port = cluster.primary().port();
-    let mut conn = Conn::connect(port, Credential::Password(""), Reads::Tiny(12))?;
+/// ParameterStatus after SET, SET LOCAL and the ROLLBACK that undoes it.
+fn check_parameter_status(conn: &mut Conn) -> TestResult {
     let frames = conn.simple_query("SET application_name = 'renamed by SET'")?;
     let tags: String = frames.iter().map(|f| char::from(f.tag())).collect();
-    assert_eq!(tags, "CSZ", "CommandComplete, ParameterStatus, ReadyForQuery");
+    assert_eq!(
+        tags, "CSZ",
+        "CommandComplete, ParameterStatus, ReadyForQuery"
+    );
     expect!(frames[0], BackendMessage::CommandComplete(c) => assert_eq!(c.tag(), "SET"));
     expect!(frames[1], BackendMessage::ParameterStatus(p) => {
         assert_eq!((p.name(), p.value()), ("application_name", "renamed by SET"));
@@ -64,7 +75,10 @@ fn parameter_status_after_set() -> TestResult {
         })
         .collect();
     assert_eq!(reported, [("TimeZone", "Asia/Tokyo")]);
-    let before = conn.parameter("TimeZone").ok_or("no TimeZone at startup")?.to_owned();
+    let before = conn
+        .parameter("TimeZone")
+        .ok_or("no TimeZone at startup")?
+        .to_owned();
     let frames = conn.simple_query("ROLLBACK")?;
     let status = frames
         .iter()
@@ -73,6 +87,5 @@ fn parameter_status_after_set() -> TestResult {
     expect!(status, BackendMessage::ParameterStatus(p) => {
         assert_eq!((p.name(), p.value()), ("TimeZone", before.as_str()));
     });
-    check_scan_run_agrees(conn.transcript())?;
     Ok(())
 }

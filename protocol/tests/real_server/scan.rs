@@ -37,15 +37,23 @@ pub fn check_scan_run_agrees(stream: &[u8]) -> TestResult<usize> {
         fed = end;
         loop {
             let run = scan_run(&buf, &limits)?;
-            let covered = cuts.get(next..next + run.messages).ok_or("run past the end")?;
+            let covered = cuts
+                .get(next..next + run.messages)
+                .ok_or("run past the end")?;
             let run_end = covered
                 .last()
                 .map_or(forwarded, |c| c.offset + c.header.frame_len());
-            assert_eq!(forwarded + run.complete_len, run_end, "run length at {forwarded}");
+            assert_eq!(
+                forwarded + run.complete_len,
+                run_end,
+                "run length at {forwarded}"
+            );
             check_stop(&run, covered, forwarded)?;
             match run.pending {
                 Some(pending) => {
-                    let cut = cuts.get(next + run.messages).ok_or("pending past the end")?;
+                    let cut = cuts
+                        .get(next + run.messages)
+                        .ok_or("pending past the end")?;
                     assert_eq!(pending, cut.header, "pending header at {}", cut.offset);
                 }
                 None if run.stop.is_none() => assert!(
@@ -93,7 +101,11 @@ fn check_stop(
             assert_eq!(forwarded + stop.offset, last.offset, "stop offset");
             assert_eq!(stop.header, last.header, "stop header");
             assert!(stops.contains(last.header.tag), "stopped at a non-stop tag");
-            assert_eq!(stop.status, last.status, "ReadyForQuery status at {}", last.offset);
+            assert_eq!(
+                stop.status, last.status,
+                "ReadyForQuery status at {}",
+                last.offset
+            );
             let range = stop.frame_range();
             assert_eq!(range.len(), last.header.frame_len(), "stop frame range");
         }
@@ -114,7 +126,11 @@ fn reference_cuts(stream: &[u8]) -> TestResult<Vec<Cut>> {
     let mut offset = 0;
     while let Some(frame) = split_frame(&mut buf, &Limits::default())? {
         let bytes = frame.as_bytes();
-        assert_eq!(&stream[offset..offset + bytes.len()], &bytes[..], "frame bytes");
+        assert_eq!(
+            &stream[offset..offset + bytes.len()],
+            &bytes[..],
+            "frame bytes"
+        );
         let status = if frame.tag() == READY_FOR_QUERY_TAG {
             Some(ReadyForQuery::parse(frame.body())?.status())
         } else {

@@ -34,9 +34,17 @@ fn postgres15_verifier_checks_passwords_and_serves_scram() -> TestResult {
     let node = cluster.primary();
     let stored = rolpassword(node, "postgres")?;
     let verifier = ScramVerifier::parse(&stored)?;
-    assert_eq!(verifier.iterations(), DEFAULT_ITERATIONS, "PostgreSQL's default");
+    assert_eq!(
+        verifier.iterations(),
+        DEFAULT_ITERATIONS,
+        "PostgreSQL's default"
+    );
     assert_eq!(verifier.salt().len(), 16, "PostgreSQL's salt length");
-    assert_eq!(verifier.to_string(), stored, "Display gives back the stored form");
+    assert_eq!(
+        verifier.to_string(),
+        stored,
+        "Display gives back the stored form"
+    );
 
     verifier.verify_password(PASSWORD.as_bytes())?;
     assert_eq!(
@@ -46,8 +54,14 @@ fn postgres15_verifier_checks_passwords_and_serves_scram() -> TestResult {
 
     // The crate's server, holding PostgreSQL's verifier, accepts the crate's client.
     let server = exchange(&verifier, PASSWORD)?;
-    let client_key = server.client_key().ok_or("no ClientKey after a good proof")?;
-    assert_eq!(&client_key.stored_key(), verifier.stored_key(), "H(ClientKey)");
+    let client_key = server
+        .client_key()
+        .ok_or("no ClientKey after a good proof")?;
+    assert_eq!(
+        &client_key.stored_key(),
+        verifier.stored_key(),
+        "H(ClientKey)"
+    );
     assert!(matches!(
         exchange(&verifier, "not the password"),
         Err(AuthError::PasswordMismatch)
@@ -79,7 +93,11 @@ fn crate_built_verifiers_are_accepted_by_postgres() -> TestResult {
     let node = cluster.primary();
     let port = node.port();
     let built = [
-        ("gen_default", "generated pw", ScramVerifier::generate(b"generated pw")),
+        (
+            "gen_default",
+            "generated pw",
+            ScramVerifier::generate(b"generated pw"),
+        ),
         (
             "gen_salted",
             "salted pw ß",
@@ -88,8 +106,15 @@ fn crate_built_verifiers_are_accepted_by_postgres() -> TestResult {
     ];
     for (role, password, verifier) in &built {
         // PostgreSQL stores a password that already is a SCRAM secret as it is.
-        node.psql(DATABASE, &format!("CREATE ROLE {role} LOGIN PASSWORD '{verifier}'"))?;
-        assert_eq!(rolpassword(node, role)?, verifier.to_string(), "{role} stored as is");
+        node.psql(
+            DATABASE,
+            &format!("CREATE ROLE {role} LOGIN PASSWORD '{verifier}'"),
+        )?;
+        assert_eq!(
+            rolpassword(node, role)?,
+            verifier.to_string(),
+            "{role} stored as is"
+        );
         let mut conn = Conn::connect_as(port, role, Credential::Password(password), Reads::Large)?;
         assert_eq!(conn.value("SELECT current_user")?, *role);
     }

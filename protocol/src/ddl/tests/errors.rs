@@ -1,5 +1,6 @@
-//! Syntax errors, in PostgreSQL's words and at the right position. `‸` marks where each error
-//! must point; it is removed before parsing.
+//! Syntax errors, in PostgreSQL's words and at the right position.
+//!
+//! `‸` marks where each error must point; it is removed before parsing.
 
 use super::error;
 use crate::ddl::DdlError;

@@ -1,5 +1,6 @@
-//! Every example of chapters 3 and 4 of the HighGo guide, as input → the standard statements a
-//! DBA would write for it (the guide gives them itself for 3.2).
+//! Every example of chapters 3 and 4 of the HighGo guide, translated as a DBA would by hand.
+//!
+//! The guide itself gives the standard statements for 3.2.
 
 use super::{error, plan, steps};
 use crate::ddl::catalog::remote_drop_notice;

@@ -4,6 +4,7 @@ mod errors;
 mod guide;
 mod not_ours;
 mod props;
+mod translate;
 
 use super::{parse, DdlError, Plan, Step};
 

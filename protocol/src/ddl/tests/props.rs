@@ -1,5 +1,4 @@
-//! Properties: no input makes `parse` or `plan` panic, and generated partition trees translate
-//! into one statement per table with the right parents.
+//! Properties: no input panics; generated trees give one statement per table, right parents.
 
 use proptest::prelude::*;
 

@@ -1,0 +1,175 @@
+//! Writing backup files with O_DIRECT through glommio's DMA files.
+//!
+//! Two shapes of writes occur. A file arriving as one sequential stream (a `BASE_BACKUP` tar
+//! member, a tar archive we build) goes through [`SeqFile`], a `DmaStreamWriter` with 1 MiB
+//! buffers and 4 buffers of write-behind. A chunk of a file fetched by a parallel worker goes
+//! through [`write_range`]: 1 MiB aligned buffers written with `write_at`, up to 4 in flight. The
+//! glommio defaults (128 kB buffers) measured slower than buffered writes on this machine.
+//!
+//! O_DIRECT needs aligned lengths: a range ending at an unaligned end of file is written padded
+//! with zeros and the file is then truncated to its real size.
+
+use crate::Error;
+use glommio::io::{DmaFile, DmaStreamWriter, DmaStreamWriterBuilder, OpenOptions};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// Size of each DMA buffer.
+pub const BUFFER_SIZE: usize = 1 << 20;
+/// Buffers in flight per file.
+pub const WRITE_BEHIND: usize = 4;
+
+/// A file written front to back.
+pub struct SeqFile {
+    writer: DmaStreamWriter,
+    path: PathBuf,
+}
+
+impl SeqFile {
+    /// Creates (truncating) `path`; `sync` makes [`finish`](Self::finish) fdatasync it.
+    pub async fn create(path: &Path, sync: bool) -> Result<SeqFile, Error> {
+        let file = DmaFile::create(path)
+            .await
+            .map_err(|e| Error::glommio(format!("could not create file \"{}\"", path.display()), e))?;
+        let writer = DmaStreamWriterBuilder::new(file)
+            .with_buffer_size(BUFFER_SIZE)
+            .with_write_behind(WRITE_BEHIND)
+            .with_sync_on_close_disabled(!sync)
+            .build();
+        Ok(SeqFile {
+            writer,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Appends `data`.
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+        futures_lite::AsyncWriteExt::write_all(&mut self.writer, data)
+            .await
+            .map_err(|e| Error::io(format!("could not write to file \"{}\"", self.path.display()), e))
+    }
+
+    /// Bytes written so far.
+    pub fn position(&self) -> u64 {
+        self.writer.current_pos()
+    }
+
+    /// Flushes, truncates to the written length, syncs if asked, and closes.
+    pub async fn finish(mut self) -> Result<(), Error> {
+        futures_lite::AsyncWriteExt::close(&mut self.writer)
+            .await
+            .map_err(|e| Error::io(format!("could not close file \"{}\"", self.path.display()), e))
+    }
+}
+
+/// Writes `data` at `offset` of `path` (created if needed, never truncated first). `file_size`
+/// is the file's final size: the range that ends there truncates the zero padding O_DIRECT
+/// needed. `sync` fdatasyncs the range.
+pub async fn write_range(
+    path: &Path,
+    offset: u64,
+    data: &[u8],
+    file_size: u64,
+    sync: bool,
+) -> Result<(), Error> {
+    let ctx = || format!("could not write to file \"{}\"", path.display());
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .dma_open(path)
+        .await
+        .map_err(|e| Error::glommio(ctx(), e))?;
+    let file = Rc::new(file);
+    let mut inflight: VecDeque<glommio::task::JoinHandle<Result<usize, String>>> = VecDeque::new();
+    let mut pos = 0usize;
+    while pos < data.len() {
+        let n = (data.len() - pos).min(BUFFER_SIZE);
+        let aligned = file.align_up(n as u64) as usize;
+        let mut buf = file.alloc_dma_buffer(aligned);
+        let bytes = buf.as_bytes_mut();
+        bytes[..n].copy_from_slice(&data[pos..pos + n]);
+        bytes[n..].fill(0);
+        let f = file.clone();
+        let at = offset + pos as u64;
+        inflight.push_back(glommio::spawn_local(async move {
+            f.write_at(buf, at).await.map_err(|e| e.to_string())
+        }).detach());
+        pos += n;
+        if inflight.len() >= WRITE_BEHIND {
+            wait_one(&mut inflight, path).await?;
+        }
+    }
+    while !inflight.is_empty() {
+        wait_one(&mut inflight, path).await?;
+    }
+    let end = offset + data.len() as u64;
+    if end == file_size && file.align_up(end) != end {
+        file.truncate(file_size)
+            .await
+            .map_err(|e| Error::glommio(ctx(), e))?;
+    }
+    if data.is_empty() && file_size == 0 {
+        file.truncate(0).await.map_err(|e| Error::glommio(ctx(), e))?;
+    }
+    if sync {
+        file.fdatasync().await.map_err(|e| Error::glommio(ctx(), e))?;
+    }
+    drop(inflight);
+    match Rc::try_unwrap(file) {
+        Ok(f) => f.close().await.map_err(|e| Error::glommio(ctx(), e)),
+        Err(_) => Ok(()),
+    }
+}
+
+async fn wait_one(
+    inflight: &mut VecDeque<glommio::task::JoinHandle<Result<usize, String>>>,
+    path: &Path,
+) -> Result<(), Error> {
+    if let Some(h) = inflight.pop_front() {
+        match h.await {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                return Err(Error::io(
+                    format!("could not write to file \"{}\"", path.display()),
+                    std::io::Error::other(e),
+                ))
+            }
+            None => {
+                return Err(Error::Interrupted(format!(
+                    "write to \"{}\" was cancelled",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates a directory (and parents) with `mode`.
+pub fn create_dir(path: &Path, mode: u32) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)
+        .map_err(|e| Error::io(format!("could not create directory \"{}\"", path.display()), e))
+}
+
+/// fsyncs every directory under `root` (files were synced as they were closed).
+pub fn sync_dirs(root: &Path) -> Result<(), Error> {
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(format!("could not open directory \"{}\"", dir.display()), e))?;
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+        if let Ok(f) = std::fs::File::open(&dir) {
+            let _ = f.sync_all();
+        }
+    }
+    Ok(())
+}

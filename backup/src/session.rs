@@ -1,0 +1,287 @@
+//! Running one backup: the target directory and its "incomplete" marker, the executor the
+//! control side runs on, the choice between `BASE_BACKUP` and the parallel SQL mode, WAL
+//! streaming, `-R`, the manifest, and what is left behind on failure.
+//!
+//! # The incomplete marker
+//! [`INCOMPLETE_MARKER`] (`backup_incomplete`) is written into the target directory before
+//! anything else and removed only after `backup_manifest` has been renamed into place (the very
+//! last step). A directory holding it — or lacking `backup_manifest` — is not a finished
+//! backup: `pg_verifybackup` rejects it (no manifest, or a file the manifest does not list), and
+//! `global/pg_control` is written only at the end, so the server refuses to start from a copy
+//! interrupted earlier. On a handled failure the marker's text says what happened and
+//! `backup_manifest` is removed.
+
+use crate::lsn::{Lsn, TimelineId};
+use crate::options::{BackupOptions, Format, WalMethod};
+use crate::output::{create_dir, sync_dirs};
+use crate::progress::{Progress, Reporter};
+use crate::sink::{check_empty_dir, SinkConfig};
+use crate::wal::{SlotChoice, StopAt, WalStreamer};
+use crate::Error;
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Name of the marker file of an unfinished backup.
+pub const INCOMPLETE_MARKER: &str = "backup_incomplete";
+
+/// io_uring registered memory per executor: small enough that several executors fit the
+/// default 8 MiB RLIMIT_MEMLOCK (glommio only warns when registration fails); DMA buffers
+/// beyond it come from the heap.
+pub const IO_MEMORY: usize = 1 << 20;
+
+/// What a finished backup reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Backup start LSN.
+    pub start: Lsn,
+    /// Backup end LSN.
+    pub end: Lsn,
+    /// Start timeline.
+    pub timeline: TimelineId,
+    /// Worker connections that took part (0 for `BASE_BACKUP`).
+    pub parallel_workers: usize,
+    /// Data page checksum failures (the backup is complete but the exit status is 1).
+    pub checksum_failures: u64,
+}
+
+/// Everything the control side shares with the rest of the backup.
+pub struct Context {
+    /// The options.
+    pub opts: BackupOptions,
+    /// Set on SIGINT: stop cleanly.
+    pub cancel: Arc<AtomicBool>,
+    /// Byte counters for `-P`.
+    pub progress: Arc<Progress>,
+    /// `-R`'s text for postgresql.auto.conf.
+    pub recovery_conf: Option<String>,
+}
+
+impl Context {
+    /// Prints a `-v` message.
+    pub fn verbose(&self, msg: &str) {
+        if self.opts.verbose {
+            eprintln!("corepool basebackup: {msg}");
+        }
+    }
+
+    /// The settings of archive sinks.
+    pub fn sink_config(&self) -> Arc<SinkConfig> {
+        Arc::new(SinkConfig {
+            target: self.opts.target.clone(),
+            mappings: self.opts.tablespace_mapping.clone(),
+            sync: self.opts.sync,
+            compression: self.opts.compression,
+            recovery_conf: self.recovery_conf.clone(),
+            progress: self.progress.clone(),
+        })
+    }
+
+    /// Where streamed WAL goes: `pg_wal` of the target (tar format packs it at the end).
+    pub fn wal_dir(&self) -> PathBuf {
+        self.opts.target.join("pg_wal")
+    }
+
+    /// `-R` in plain format: append to postgresql.auto.conf and create standby.signal.
+    pub fn write_recovery_plain(&self) -> Result<(), Error> {
+        let Some(conf) = &self.recovery_conf else {
+            return Ok(());
+        };
+        let path = self.opts.target.join(crate::recovery::AUTO_CONF);
+        let old = std::fs::read(&path).ok();
+        let new = crate::recovery::append_recovery_config(old.as_deref(), conf);
+        write_file(&path, &new)?;
+        write_file(&self.opts.target.join(crate::recovery::STANDBY_SIGNAL), b"")
+    }
+
+    /// Writes `backup_manifest.tmp` and renames it to `backup_manifest`.
+    pub fn install_manifest(&self, text: &[u8]) -> Result<(), Error> {
+        let tmp = self.opts.target.join("backup_manifest.tmp");
+        write_file(&tmp, text)?;
+        if self.opts.sync {
+            if let Ok(f) = std::fs::File::open(&tmp) {
+                let _ = f.sync_all();
+            }
+        }
+        let dst = self.opts.target.join(crate::manifest::MANIFEST_FILE_NAME);
+        std::fs::rename(&tmp, &dst)
+            .map_err(|e| Error::io(format!("could not rename \"{}\"", tmp.display()), e))
+    }
+}
+
+/// Writes a small file with std I/O (labels, signal files, manifest).
+pub fn write_file(path: &Path, data: &[u8]) -> Result<(), Error> {
+    std::fs::write(path, data)
+        .map_err(|e| Error::io(format!("could not write file \"{}\"", path.display()), e))
+}
+
+/// A WAL streamer connected, its slot in place, not yet streaming.
+pub struct PreparedWal(WalStreamer);
+
+/// A running WAL streamer.
+pub struct WalTask {
+    stop: StopAt,
+    handle: glommio::task::JoinHandle<Result<Lsn, Error>>,
+}
+
+/// Connects the WAL streamer when `-X stream` applies (the SQL mode also streams for `-X fetch`).
+pub async fn start_wal(ctx: &Context) -> Result<Option<PreparedWal>, Error> {
+    let parallel = ctx.opts.jobs > 1;
+    let wanted = match ctx.opts.wal_method {
+        WalMethod::Stream => true,
+        WalMethod::Fetch => parallel,
+        WalMethod::None => false,
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let slot = match &ctx.opts.slot {
+        Some(name) => SlotChoice::Named {
+            name: name.clone(),
+            create: ctx.opts.create_slot,
+        },
+        None => SlotChoice::Temporary,
+    };
+    let s = WalStreamer::connect(&ctx.opts.conn, &slot).await?;
+    ctx.verbose(&format!("created or using replication slot \"{}\"", s.slot()));
+    create_dir(&ctx.wal_dir().join("archive_status"), 0o700)?;
+    Ok(Some(PreparedWal(s)))
+}
+
+impl PreparedWal {
+    /// The server's timeline.
+    pub fn timeline(&self) -> TimelineId {
+        self.0.timeline
+    }
+
+    /// Starts streaming from the segment of `start` in a local task.
+    pub fn spawn(self, ctx: &Context, start: Lsn, tli: TimelineId) -> WalTask {
+        let stop: StopAt = Rc::new(Cell::new(None));
+        let fut = self.0.run(
+            start,
+            tli,
+            ctx.wal_dir(),
+            stop.clone(),
+            ctx.cancel.clone(),
+            ctx.opts.status_interval,
+            ctx.opts.sync,
+        );
+        WalTask {
+            stop,
+            handle: glommio::spawn_local(fut).detach(),
+        }
+    }
+}
+
+/// Tells the streamer the end LSN and waits for it; packs `pg_wal.tar` in tar format.
+pub async fn finish_wal(ctx: &Context, wal: Option<WalTask>, end: Lsn) -> Result<(), Error> {
+    let Some(wal) = wal else {
+        return Ok(());
+    };
+    wal.stop.set(Some(end));
+    ctx.verbose("waiting for background process to finish streaming ...");
+    match wal.handle.await {
+        Some(r) => r.map(drop)?,
+        None => return Err(Error::Interrupted("WAL streaming task was cancelled".into())),
+    }
+    if ctx.opts.format == Format::Tar {
+        crate::tar_out::pack_wal_dir(ctx).await?;
+    }
+    Ok(())
+}
+
+/// Takes a backup: checks and prepares the target, runs it, and on failure leaves the
+/// directory marked incomplete without a manifest.
+pub fn run(opts: BackupOptions, cancel: Arc<AtomicBool>) -> Result<Outcome, Error> {
+    opts.validate().map_err(Error::Usage)?;
+    check_empty_dir(&opts.target)?;
+    create_dir(&opts.target, 0o700)?;
+    let target = opts.target.clone();
+    let marker = target.join(INCOMPLETE_MARKER);
+    write_file(&marker, b"corepool basebackup in progress\n")?;
+    let recovery_conf = if opts.write_recovery_conf {
+        let values: Vec<(&str, &str)> = opts
+            .conninfo_values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let all = crate::recovery::with_libpq_defaults(&values);
+        Some(crate::recovery::recovery_config(&all, opts.slot.as_deref())?)
+    } else {
+        None
+    };
+    let progress = Arc::new(Progress::default());
+    let reporter = opts.progress.then(|| Reporter::start(progress.clone()));
+    let sync = opts.sync;
+    let ctx = Context {
+        opts,
+        cancel,
+        progress,
+        recovery_conf,
+    };
+    let result = run_on_executor(ctx);
+    if let Some(r) = reporter {
+        r.stop();
+    }
+    match result {
+        Ok(outcome) => {
+            if sync {
+                sync_dirs(&target)?;
+            }
+            std::fs::remove_file(&marker)
+                .map_err(|e| Error::io(format!("could not remove \"{}\"", marker.display()), e))?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(target.join("backup_manifest"));
+            let _ = std::fs::remove_file(target.join("backup_manifest.tmp"));
+            let _ = std::fs::write(
+                &marker,
+                format!("corepool basebackup did not finish: {e}\nThis directory is not a usable backup.\n"),
+            );
+            Err(e)
+        }
+    }
+}
+
+fn run_on_executor(ctx: Context) -> Result<Outcome, Error> {
+    let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .name("basebackup-0")
+        .io_memory(IO_MEMORY)
+        .spawn(move || async move {
+            if ctx.opts.jobs > 1 {
+                match crate::parallel::run(&ctx).await {
+                    Err(Error::Privileges(msg)) if crate::parallel::may_fall_back(&ctx).await => {
+                        eprintln!("corepool basebackup: {msg}");
+                        eprintln!("corepool basebackup: falling back to BASE_BACKUP (-j 1)");
+                        crate::stream_mode::run(&ctx).await
+                    }
+                    other => other,
+                }
+            } else {
+                crate::stream_mode::run(&ctx).await
+            }
+        })
+        .map_err(|e| Error::io("could not start executor", std::io::Error::other(e.to_string())))?;
+    handle
+        .join()
+        .map_err(|e| Error::io("backup executor failed", std::io::Error::other(e.to_string())))?
+}
+
+/// `true` if the cancel flag is set.
+pub fn cancelled(cancel: &AtomicBool) -> bool {
+    cancel.load(Ordering::Relaxed)
+}
+
+/// Sets `cancel` on SIGINT and SIGTERM (a second signal kills the process as usual).
+pub fn install_signal_handlers(cancel: &Arc<AtomicBool>) -> Result<(), Error> {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_default(sig, cancel.clone())
+            .map_err(|e| Error::io("could not install signal handler", e))?;
+        signal_hook::flag::register(sig, cancel.clone())
+            .map_err(|e| Error::io("could not install signal handler", e))?;
+    }
+    Ok(())
+}

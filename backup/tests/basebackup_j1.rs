@@ -1,0 +1,31 @@
+//! `-j 1`: the BASE_BACKUP path against a real server with checksums and a tablespace, under
+//! pgbench load; pg_verifybackup, a restored server, pg_amcheck and table contents.
+
+mod real;
+
+use real::*;
+
+#[test]
+fn j1_plain_backup_verifies_starts_and_matches() {
+    let f = fixture(&[]);
+    let p = f.cluster.primary();
+    let before = p.psql("postgres", REF_QUERY).unwrap();
+    let ts_before = p.psql("postgres", TS_QUERY).unwrap();
+    let mut load = pgbench_load(&f.cluster, 4);
+    let o = options(&f, "j1", 1);
+    let dir = o.target.clone();
+    let outcome = backup(o).expect("backup");
+    let _ = load.wait();
+    assert_eq!(outcome.checksum_failures, 0);
+    assert!(!dir.join(corepool_backup::INCOMPLETE_MARKER).exists());
+    let (ok, text) = verify(&f.cluster, &dir);
+    assert!(ok, "{text}");
+    // The tablespace went to its -T location.
+    let link = std::fs::read_link(dir.join("pg_tblspc").read_dir().unwrap().next().unwrap().unwrap().path()).unwrap();
+    assert!(link.ends_with("j1_ts1"), "{}", link.display());
+    let r = start_server(&f.cluster, &dir, "j1_srv");
+    assert_eq!(r.psql(REF_QUERY), before);
+    assert_eq!(r.psql(TS_QUERY), ts_before);
+    let am = r.amcheck();
+    assert!(am.status.success() && am.stdout.is_empty(), "{}{}", String::from_utf8_lossy(&am.stdout), String::from_utf8_lossy(&am.stderr));
+}

@@ -1,0 +1,39 @@
+//! `-j N`: the SQL-mode parallel backup against a real server with checksums and a tablespace,
+//! under pgbench load: pg_verifybackup, a restored server, pg_amcheck, table contents.
+
+mod real;
+
+use real::*;
+
+fn check_plain(f: &Fixture, name: &str, jobs: usize, before: &str, ts_before: &str) {
+    let mut load = pgbench_load(&f.cluster, 3);
+    let o = options(f, name, jobs);
+    let dir = o.target.clone();
+    let outcome = backup(o).expect("backup");
+    let _ = load.wait();
+    assert_eq!(outcome.checksum_failures, 0);
+    assert!(outcome.parallel_workers >= 1);
+    assert!(!dir.join(corepool_backup::INCOMPLETE_MARKER).exists());
+    let (ok, text) = verify(&f.cluster, &dir);
+    assert!(ok, "-j {jobs}: {text}");
+    let r = start_server(&f.cluster, &dir, &format!("{name}_srv"));
+    assert_eq!(r.psql(REF_QUERY), before);
+    assert_eq!(r.psql(TS_QUERY), ts_before);
+    let am = r.amcheck();
+    assert!(
+        am.status.success() && am.stdout.is_empty(),
+        "{}{}",
+        String::from_utf8_lossy(&am.stdout),
+        String::from_utf8_lossy(&am.stderr)
+    );
+}
+
+#[test]
+fn parallel_plain_j2_and_j4_verify_start_and_match() {
+    let f = fixture(&[]);
+    let p = f.cluster.primary();
+    let before = p.psql("postgres", REF_QUERY).unwrap();
+    let ts_before = p.psql("postgres", TS_QUERY).unwrap();
+    check_plain(&f, "j2", 2, &before, &ts_before);
+    check_plain(&f, "j4", 4, &before, &ts_before);
+}

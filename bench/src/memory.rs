@@ -1,0 +1,194 @@
+//! The idle-client phase: for each proxy and client count, a freshly started proxy, its memory
+//! before and after that many idle clients complete start-up, and how many PostgreSQL backends
+//! it held for them.
+//!
+//! A proxy that holds a backend per client (Pgpool-II by design; corepool as it authenticates
+//! each client against its own backend) cannot be given 10,000 idle clients on this machine:
+//! that would be 10,000 PostgreSQL processes. Pgpool-II is skipped above
+//! [`BACKEND_PER_CLIENT_LIMIT`] outright (it also needs a forked child per client); any other
+//! proxy is skipped there only if at a smaller count it really held about one backend per
+//! client (or, unmeasured, if it is expected to).
+
+use std::collections::HashMap;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use corepool_testkit::Cluster;
+
+use crate::compare::{start_proxy, Options};
+use crate::idle;
+use crate::pgbench::{DATABASE, USER};
+use crate::report::{IdleOutcome, IdleRow};
+use crate::stop::Stop;
+use crate::targets::TargetKind;
+
+/// The most idle clients tried against a proxy that holds a backend per client; the primary's
+/// `max_connections` is raised to this plus headroom for the phase.
+pub const BACKEND_PER_CLIENT_LIMIT: usize = 1_000;
+
+/// How long memory is left to settle after the proxy starts and after the clients connect.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// Runs the phase for every proxy in `opts.targets` and every count in `opts.idle_clients`
+/// (ascending).
+pub fn run(cluster: &Cluster, opts: &Options, stop: &Stop) -> Result<Vec<IdleRow>> {
+    let proxies: Vec<TargetKind> = opts
+        .targets
+        .iter()
+        .copied()
+        .filter(|&t| t != TargetKind::Direct)
+        .collect();
+    let mut counts = opts.idle_clients.clone();
+    counts.sort_unstable();
+    counts.dedup();
+    let needs_backends = counts
+        .iter()
+        .copied()
+        .filter(|&n| n <= BACKEND_PER_CLIENT_LIMIT)
+        .max()
+        .filter(|_| proxies.iter().any(|t| t.backend_per_client()));
+    if let Some(n) = needs_backends {
+        raise_max_connections(cluster, (n + 100).max(opts.max_connections as usize))?;
+    }
+    // Per proxy: (idle clients, extra backends) at the largest count measured so far.
+    let mut held: HashMap<TargetKind, (usize, i64)> = HashMap::new();
+    let mut rows = Vec::new();
+    for &clients in &counts {
+        for &target in &proxies {
+            stop.check()?;
+            let outcome = match skip_reason(target, clients, held.get(&target).copied()) {
+                Some(why) => IdleOutcome::NotApplicable(why),
+                None => measure(cluster, target, clients, opts, stop)?,
+            };
+            if let IdleOutcome::Measured {
+                backends: Some(b), ..
+            } = outcome
+            {
+                held.insert(target, (clients, b));
+            }
+            eprintln!("compare: {clients} idle clients → {target}: {outcome:?}");
+            rows.push(IdleRow {
+                target,
+                clients,
+                outcome,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn raise_max_connections(cluster: &Cluster, max_connections: usize) -> Result<()> {
+    eprintln!("compare: restarting PostgreSQL with max_connections {max_connections}");
+    let primary = cluster.primary();
+    primary
+        .psql(
+            DATABASE,
+            &format!("ALTER SYSTEM SET max_connections = {max_connections}"),
+        )
+        .and_then(|_| primary.restart())
+        .context("raise max_connections for the idle-client phase")?;
+    Ok(())
+}
+
+/// Why `target` is not given `clients` idle clients, given what it held at a smaller count.
+fn skip_reason(target: TargetKind, clients: usize, held: Option<(usize, i64)>) -> Option<String> {
+    if clients <= BACKEND_PER_CLIENT_LIMIT {
+        return None;
+    }
+    let cost = format!(
+        "{clients} idle clients would need max_connections ≥ {clients} and as many PostgreSQL \
+         processes on a 2-core machine"
+    );
+    if target == TargetKind::Pgpool {
+        return Some(format!(
+            "Pgpool-II serves one client per forked child (num_init_children = {clients} \
+             processes) and each child holds its own backend; {cost}"
+        ));
+    }
+    match held {
+        Some((n, backends)) if backends * 2 >= n as i64 => Some(format!(
+            "it held {backends} PostgreSQL backends for {n} idle clients (one per client); {cost}"
+        )),
+        Some(_) => None,
+        None if target.backend_per_client() => Some(format!(
+            "it connects a PostgreSQL backend for each client's start-up; {cost}"
+        )),
+        None => None,
+    }
+}
+
+/// Starts a fresh proxy sized for `clients`, samples, opens the idle clients, samples again. A
+/// failure to start or to open every client is an [`IdleOutcome::Failed`], not an error.
+fn measure(
+    cluster: &Cluster,
+    target: TargetKind,
+    clients: usize,
+    opts: &Options,
+    stop: &Stop,
+) -> Result<IdleOutcome> {
+    let capacity = u32::try_from(clients + 16).unwrap_or(u32::MAX);
+    let mut proxy = match start_proxy(cluster, target, opts, capacity) {
+        Ok(Some(proxy)) => proxy,
+        Ok(None) => return Ok(IdleOutcome::NotApplicable("no proxy".into())),
+        Err(e) => return Ok(IdleOutcome::Failed(format!("start: {e:#}"))),
+    };
+    thread::sleep(SETTLE);
+    let processes = proxy.processes();
+    let before = processes.memory()?;
+    let backends_before = client_backends(cluster);
+    let sockets = match idle::open_idle(proxy.port(), USER, DATABASE, clients, stop) {
+        Ok(sockets) => sockets,
+        Err(e) => {
+            stop.check()?;
+            let died = proxy.check_alive().err().map(|e| format!("; {e:#}"));
+            return Ok(IdleOutcome::Failed(format!(
+                "{e:#}{}",
+                died.unwrap_or_default()
+            )));
+        }
+    };
+    thread::sleep(SETTLE);
+    let after = processes.memory()?;
+    let backends = backends_before
+        .zip(client_backends(cluster))
+        .map(|(b, a)| a - b);
+    drop(sockets);
+    Ok(IdleOutcome::Measured {
+        before,
+        after,
+        backends,
+    })
+}
+
+/// Client backends PostgreSQL has now (the query's own included), if it answers.
+fn client_backends(cluster: &Cluster) -> Option<i64> {
+    cluster
+        .primary()
+        .psql(
+            DATABASE,
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+        )
+        .ok()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_only_above_the_limit_and_on_evidence() {
+        assert_eq!(skip_reason(TargetKind::Pgpool, 1000, None), None);
+        assert!(skip_reason(TargetKind::Pgpool, 10_000, None).is_some());
+        let pgbouncer = TargetKind::PgbouncerSession;
+        assert_eq!(skip_reason(pgbouncer, 10_000, Some((1000, 1))), None);
+        let corepool = TargetKind::Corepool;
+        assert!(skip_reason(corepool, 10_000, Some((1000, 1000)))
+            .unwrap()
+            .contains("held 1000"));
+        assert_eq!(skip_reason(corepool, 10_000, Some((1000, 2))), None);
+        assert!(skip_reason(corepool, 10_000, None).is_some());
+    }
+}

@@ -1,0 +1,110 @@
+//! Who is connected: one record per client session, for PCP's process info.
+//!
+//! One slot per cancel slot (same indexing as [`CancelTable`](super::CancelTable)), each a
+//! small mutex written only when a session binds its backend and when it ends — never per
+//! query — and read by PCP on its own thread. The shard that owns a slot is its only writer,
+//! so the locks are never contended on the query path.
+
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One client session as PCP reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The process id the client was given in BackendKeyData (corepool's, not the backend's).
+    pub process_id: i32,
+    /// When the client connected, Unix epoch seconds.
+    pub connected_at: u64,
+    /// When the backend connection was made or taken from the pool, Unix epoch seconds.
+    pub backend_connected_at: u64,
+    /// The user name from the start-up packet.
+    pub user: String,
+    /// The database from the start-up packet.
+    pub database: String,
+    /// The node serving the session.
+    pub node: u32,
+    /// The backend's own process id.
+    pub backend_pid: i32,
+}
+
+/// Every session slot of the process.
+#[derive(Debug)]
+pub struct SessionRegistry {
+    slots: Box<[Mutex<Option<SessionInfo>>]>,
+}
+
+impl SessionRegistry {
+    /// A registry with `per_shard` slots for each of `shards` shards, like the cancel table.
+    pub fn new(shards: usize, per_shard: usize) -> Self {
+        let n = shards.max(1) * per_shard.max(1);
+        Self {
+            slots: (0..n).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    /// Records the session in `slot` (called when it has its backend).
+    pub fn open(&self, slot: usize, user: &str, database: &str, node: usize, backend_pid: i32) {
+        let now = now_secs();
+        self.set(
+            slot,
+            Some(SessionInfo {
+                process_id: super::CancelTable::process_id(slot),
+                connected_at: now,
+                backend_connected_at: now,
+                user: user.to_owned(),
+                database: database.to_owned(),
+                node: node as u32,
+                backend_pid,
+            }),
+        );
+    }
+
+    /// Forgets the session in `slot` (called when it ends).
+    pub fn close(&self, slot: usize) {
+        self.set(slot, None);
+    }
+
+    /// The sessions now, in slot order.
+    pub fn snapshot(&self) -> Vec<SessionInfo> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.lock().ok().and_then(|g| g.clone()))
+            .collect()
+    }
+
+    fn set(&self, slot: usize, info: Option<SessionInfo>) {
+        if let Some(s) = self.slots.get(slot) {
+            match s.lock() {
+                Ok(mut g) => *g = info,
+                Err(p) => *p.into_inner() = info,
+            }
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_snapshot_close() {
+        let r = SessionRegistry::new(2, 2);
+        r.open(3, "alice", "app", 1, 4242);
+        r.open(0, "bob", "db", 0, 7);
+        r.open(99, "nobody", "x", 0, 1);
+        let s = r.snapshot();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].user, "bob");
+        assert_eq!(s[1].process_id, super::super::CancelTable::process_id(3));
+        assert_eq!(s[1].backend_pid, 4242);
+        r.close(0);
+        assert_eq!(r.snapshot().len(), 1);
+    }
+}

@@ -1,0 +1,55 @@
+//! A shard's cache of catalog facts the router needs: function volatility, unlogged tables.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// What the catalog said, per name. Like Pgpool-II's relation cache with relcache_expire = 0,
+/// entries live until the next reload.
+#[derive(Debug, Default)]
+pub struct CatalogCache {
+    volatile: RefCell<HashMap<String, bool>>,
+    unlogged: RefCell<HashMap<String, bool>>,
+}
+
+impl CatalogCache {
+    /// Whether a function (by unqualified name) is volatile; `None` if not looked up yet.
+    pub fn volatile(&self, function: &str) -> Option<bool> {
+        self.volatile.borrow().get(function).copied()
+    }
+
+    /// Whether a table (by unqualified name) is unlogged; `None` if not looked up yet.
+    pub fn unlogged(&self, table: &str) -> Option<bool> {
+        self.unlogged.borrow().get(table).copied()
+    }
+
+    /// Records a function's volatility.
+    pub fn set_volatile(&self, function: &str, volatile: bool) {
+        self.volatile.borrow_mut().insert(function.to_owned(), volatile);
+    }
+
+    /// Records whether a table is unlogged.
+    pub fn set_unlogged(&self, table: &str, unlogged: bool) {
+        self.unlogged.borrow_mut().insert(table.to_owned(), unlogged);
+    }
+
+    /// Forgets everything (reload).
+    pub fn clear(&self) {
+        self.volatile.borrow_mut().clear();
+        self.unlogged.borrow_mut().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn remembers_what_it_was_told() {
+        let c = super::CatalogCache::default();
+        assert_eq!(c.volatile("nextval"), None);
+        c.set_volatile("nextval", true);
+        c.set_unlogged("t", false);
+        assert_eq!(c.volatile("nextval"), Some(true));
+        assert_eq!(c.unlogged("t"), Some(false));
+        c.clear();
+        assert_eq!(c.unlogged("t"), None);
+    }
+}

@@ -1,0 +1,275 @@
+//! Pgpool-II's in-band commands, answered by corepool itself: `SHOW pool_*` and
+//! `PGPOOL SHOW | SET | RESET` (behaviour spec §6).
+//!
+//! Replies follow pgpool: one RowDescription whose columns are text-format with type OID 0,
+//! DataRows of text, CommandComplete, and ReadyForQuery — always `I`, as pgpool sends it.
+
+use bytes::BytesMut;
+use corepool_protocol::message::backend::FieldDescription;
+use corepool_protocol::message::write;
+use corepool_protocol::message::{Format, TransactionStatus};
+
+use super::errors::error_then_ready;
+use crate::cluster::{ClusterState, NodeRole};
+use crate::config::Config;
+
+/// Pgpool-II version string corepool reports (the release whose behaviour it follows).
+pub const POOL_VERSION: &str = "4.3.5 (tamahomeboshi)";
+
+/// True when a Query body (`sql\0`) is a corepool command.
+pub fn is_in_band(body: &[u8]) -> bool {
+    let text = body.strip_suffix(b"\0").unwrap_or(body);
+    let start = text.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(text.len());
+    let text = &text[start..];
+    let starts = |prefix: &[u8]| text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix);
+    if starts(b"show") {
+        let rest = &text[4..];
+        let ws = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        return ws > 0 && rest[ws..].len() >= 5 && rest[ws..ws + 5].eq_ignore_ascii_case(b"pool_");
+    }
+    starts(b"pgpool") && text.get(6).is_some_and(|b| b.is_ascii_whitespace())
+}
+
+/// What answering needs to read.
+pub struct Context<'a> {
+    /// Shared cluster state.
+    pub state: &'a ClusterState,
+    /// The configuration the shard runs with.
+    pub configured: &'a Config,
+    /// The session's own configuration (PGPOOL SET changes it).
+    pub session: &'a mut Config,
+    /// The session's load-balance node.
+    pub lb_node: usize,
+}
+
+/// Builds the full reply to one in-band command.
+pub fn answer(sql: &str, ctx: Context<'_>) -> BytesMut {
+    let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
+    let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+    match lower.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["show", "pool_nodes"] => table(&NODE_COLUMNS, node_rows(&ctx)),
+        ["show", "pool_version"] => table(&["pool_version"], vec![vec![POOL_VERSION.to_owned()]]),
+        ["show", "pool_backend_stats"] => table(&BACKEND_STATS_COLUMNS, backend_stats_rows(&ctx)),
+        ["show", "pool_cache"] => table(
+            &CACHE_COLUMNS,
+            vec![["0", "0", "0.00", "0", "0", "0", "0", "0", "0"].iter().map(|s| s.to_string()).collect()],
+        ),
+        ["pgpool", "show", "all"] => {
+            let rows = Config::parameters()
+                .filter_map(|(name, _)| ctx.session.show(name).map(|v| vec![name.to_owned(), v, String::new()]))
+                .collect();
+            table(&["item", "value", "description"], rows)
+        }
+        ["pgpool", "show", _] => {
+            let name = words[2];
+            match ctx.session.show(name) {
+                Some(v) => table(&[name], vec![vec![v]]),
+                None => error_then_ready("42704", &format!("config variable \"{name}\" not found"), TransactionStatus::Idle),
+            }
+        }
+        ["pgpool", "set", ..] => pgpool_set(&words[2..], ctx.session),
+        ["pgpool", "reset", "all"] => {
+            ctx.session.reset_all_session(ctx.configured);
+            complete("RESET")
+        }
+        ["pgpool", "reset", _] => match ctx.session.reset_session(words[2], ctx.configured) {
+            Ok(()) => complete("SET"),
+            Err(e) => error_then_ready("42704", &e.to_string(), TransactionStatus::Idle),
+        },
+        _ => error_then_ready(
+            "0A000",
+            &format!("corepool does not support the command \"{}\"", words.join(" ")),
+            TransactionStatus::Idle,
+        ),
+    }
+}
+
+/// `PGPOOL SET name = value` / `PGPOOL SET name TO value`.
+fn pgpool_set(words: &[&str], session: &mut Config) -> BytesMut {
+    let (name, value) = match words {
+        [name, "=" | "to" | "TO" | "To", value @ ..] if !value.is_empty() => (*name, value.join(" ")),
+        [assign] if assign.contains('=') => match assign.split_once('=') {
+            Some((n, v)) => (n, v.to_owned()),
+            None => return error_then_ready("42601", "syntax error in PGPOOL SET", TransactionStatus::Idle),
+        },
+        _ => return error_then_ready("42601", "syntax error in PGPOOL SET", TransactionStatus::Idle),
+    };
+    let value = value.trim().trim_matches('\'');
+    match session.set_session(name, value) {
+        Ok(()) => complete("SET"),
+        Err(e) => error_then_ready("42704", &e.to_string(), TransactionStatus::Idle),
+    }
+}
+
+const NODE_COLUMNS: [&str; 14] = [
+    "node_id",
+    "hostname",
+    "port",
+    "status",
+    "pg_status",
+    "lb_weight",
+    "role",
+    "pg_role",
+    "select_cnt",
+    "load_balance_node",
+    "replication_delay",
+    "replication_state",
+    "replication_sync_state",
+    "last_status_change",
+];
+
+const BACKEND_STATS_COLUMNS: [&str; 14] = [
+    "node_id",
+    "hostname",
+    "port",
+    "status",
+    "role",
+    "select_cnt",
+    "insert_cnt",
+    "update_cnt",
+    "delete_cnt",
+    "ddl_cnt",
+    "other_cnt",
+    "panic_cnt",
+    "fatal_cnt",
+    "error_cnt",
+];
+
+const CACHE_COLUMNS: [&str; 9] = [
+    "num_cache_hits",
+    "num_selects",
+    "cache_hit_ratio",
+    "num_hash_entries",
+    "used_hash_entries",
+    "num_cache_entries",
+    "used_cache_entries_size",
+    "free_cache_entries_size",
+    "fragment_cache_entries_size",
+];
+
+fn node_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
+    let total: f64 = ctx.state.nodes().iter().map(|n| n.weight()).sum();
+    ctx.state
+        .nodes()
+        .iter()
+        .map(|n| {
+            use std::sync::atomic::Ordering::Relaxed;
+            let weight = if total > 0.0 { n.weight() / total } else { 0.0 };
+            let role = n.role().name();
+            let pg_status = if n.status().is_valid() { "up" } else { "down" };
+            vec![
+                n.id.to_string(),
+                n.address.host().to_owned(),
+                n.address.port().to_string(),
+                n.status().name().to_owned(),
+                pg_status.to_owned(),
+                format!("{weight:.6}"),
+                role.to_owned(),
+                role.to_owned(),
+                n.counters.select.load(Relaxed).to_string(),
+                (n.id == ctx.lb_node).to_string(),
+                if n.role() == NodeRole::Primary { "0".into() } else { n.replication_delay().to_string() },
+                String::new(),
+                String::new(),
+                format_time(n.last_status_change()),
+            ]
+        })
+        .collect()
+}
+
+fn backend_stats_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    ctx.state
+        .nodes()
+        .iter()
+        .map(|n| {
+            let c = &n.counters;
+            vec![
+                n.id.to_string(),
+                n.address.host().to_owned(),
+                n.address.port().to_string(),
+                n.status().name().to_owned(),
+                n.role().name().to_owned(),
+                c.select.load(Relaxed).to_string(),
+                c.insert.load(Relaxed).to_string(),
+                c.update.load(Relaxed).to_string(),
+                c.delete.load(Relaxed).to_string(),
+                c.ddl.load(Relaxed).to_string(),
+                c.other.load(Relaxed).to_string(),
+                c.panic.load(Relaxed).to_string(),
+                c.fatal.load(Relaxed).to_string(),
+                c.error.load(Relaxed).to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
+fn format_time(epoch_secs: u64) -> String {
+    let days = epoch_secs / 86_400;
+    let secs = epoch_secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// RowDescription + DataRows + `SELECT n` + ReadyForQuery(I).
+fn table<S: AsRef<str>>(columns: &[S], rows: Vec<Vec<String>>) -> BytesMut {
+    let mut out = BytesMut::with_capacity(256 + rows.len() * 64);
+    let fields = columns.iter().enumerate().map(|(i, name)| FieldDescription {
+        name: name.as_ref(),
+        table_oid: 0,
+        column_id: i as i16,
+        type_oid: 0,
+        type_size: -1,
+        type_modifier: 0,
+        format: Format::Text,
+    });
+    if write::backend::row_description(fields, &mut out).is_err() {
+        return error_then_ready("XX000", "could not encode reply", TransactionStatus::Idle);
+    }
+    for row in &rows {
+        if write::backend::data_row(row.iter().map(|v| Some(v.as_bytes())), &mut out).is_err() {
+            return error_then_ready("XX000", "could not encode reply", TransactionStatus::Idle);
+        }
+    }
+    let _ = write::backend::command_complete(&format!("SELECT {}", rows.len()), &mut out);
+    write::backend::ready_for_query(TransactionStatus::Idle, &mut out);
+    out
+}
+
+fn complete(tag: &str) -> BytesMut {
+    let mut out = BytesMut::with_capacity(32);
+    let _ = write::backend::command_complete(tag, &mut out);
+    write::backend::ready_for_query(TransactionStatus::Idle, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_corepool_commands_only() {
+        for yes in [&b"SHOW pool_nodes\0"[..], b"  show   POOL_version;\0", b"PGPOOL SHOW ALL\0", b"pgpool\tset a = 1\0"] {
+            assert!(is_in_band(yes), "{:?}", std::str::from_utf8(yes));
+        }
+        for no in [&b"SHOW work_mem\0"[..], b"SELECT 'show pool_nodes'\0", b"pgpoolx\0", b"show\0", b"\0"] {
+            assert!(!is_in_band(no), "{:?}", std::str::from_utf8(no));
+        }
+    }
+
+    #[test]
+    fn times_are_formatted_as_pgpool_does() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20");
+    }
+}

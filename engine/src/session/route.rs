@@ -1,0 +1,380 @@
+//! Per-session routing: which backend runs each request, decided at the request's first message.
+//!
+//! The relay asks [`SessionRouter::on_request`] about every request (a Query, or an extended
+//! Parse … Sync run). Most answers are immediate — forward to the current backend — and cost one
+//! classification. Otherwise the router records an [`Action`] and the session carries it out
+//! (switch backend, run the statement on every backend, re-send a Parse, look up the catalog).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use corepool_protocol::framing::Header;
+use corepool_protocol::message::frontend::{Bind, Parse, Query};
+use corepool_protocol::message::tags::{BIND_TAG, PARSE_TAG, QUERY_TAG, SYNC_TAG};
+use corepool_protocol::message::TransactionStatus;
+use corepool_protocol::sql::{classify, StatementKind};
+
+use super::relay::{HookAnswer, Observed};
+use crate::cluster::ClusterState;
+use crate::router::{choose_node, decide, Decision, ReadChecks, Rules, SessionFlags};
+use crate::server::CatalogCache;
+
+/// What the session must do before the request at the front of the client buffer can go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Run the request on `node` (connect to it if needed, after the current backend is drained).
+    Switch(usize),
+    /// Run a simple Query on every connected backend; the primary answers the client. Standbys
+    /// get `standby_text` instead when set.
+    Broadcast(Option<&'static str>),
+    /// Send a named statement's Parse to `node` first (its ParseComplete is dropped), then run
+    /// the request there.
+    Reparse {
+        /// Where the statement must now run.
+        node: usize,
+        /// The original Parse message.
+        parse: Bytes,
+    },
+    /// Look these up in the catalog (on the primary), then decide again.
+    Catalog(ReadChecks),
+    /// Answer a corepool command (SHOW pool_*, PGPOOL …) locally.
+    InBand,
+}
+
+/// A named prepared statement the session created.
+#[derive(Debug, Clone)]
+struct Prepared {
+    /// Where it was first parsed: where it runs unless it must run on the primary.
+    node: usize,
+    /// Every node it exists on (bit per node id; ids above 63 share the top bit's fate and are
+    /// re-parsed when needed).
+    on: u64,
+    parse: Option<Bytes>,
+    writes: bool,
+}
+
+fn bit(node: usize) -> u64 {
+    1u64 << node.min(63)
+}
+
+/// Routing state of one session.
+pub struct SessionRouter {
+    rules: Rc<Rules>,
+    state: std::sync::Arc<ClusterState>,
+    cache: Rc<CatalogCache>,
+    /// Routing flags (writing transaction, serializable, temp tables…).
+    pub flags: SessionFlags,
+    /// The primary's node id.
+    pub primary: usize,
+    /// The session's load-balance node.
+    pub lb_node: usize,
+    /// statement_level_load_balance.
+    statement_level: bool,
+    /// Each named prepared statement (extended Parse, or SQL PREPARE): where it lives, its Parse
+    /// message (to re-send it elsewhere), and whether running it writes.
+    prepared: HashMap<String, Prepared>,
+    /// The node running requests now.
+    pub current: usize,
+    /// Predicted transaction status on the primary (updated at each request, corrected by the
+    /// session from ReadyForQuery when the primary is quiet).
+    pub primary_status: TransactionStatus,
+    /// What the session must do for the request the relay stopped at.
+    pub pending: Option<Action>,
+    /// Nodes other than the primary the session may use (statement-level balancing picks among
+    /// valid nodes; session-level uses `lb_node`).
+    delay_threshold: u64,
+    prefer_lower_delay: bool,
+    /// Route statements (streaming replication with load balancing); otherwise only in-band
+    /// commands are caught and everything else goes to the current backend.
+    routing: bool,
+    /// A catalog lookup failed: treat unknown facts as writes for the next decision.
+    pub assume_writes_once: bool,
+}
+
+impl SessionRouter {
+    /// A router for a session whose primary and load-balance node are known.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        rules: Rc<Rules>,
+        state: std::sync::Arc<ClusterState>,
+        cache: Rc<CatalogCache>,
+        primary: usize,
+        lb_node: usize,
+        statement_level: bool,
+        delay_threshold: u64,
+        prefer_lower_delay: bool,
+    ) -> Self {
+        Self {
+            rules,
+            state,
+            cache,
+            flags: SessionFlags::default(),
+            primary,
+            lb_node,
+            statement_level,
+            prepared: HashMap::new(),
+            current: primary,
+            primary_status: TransactionStatus::Idle,
+            pending: None,
+            delay_threshold,
+            prefer_lower_delay,
+            routing: true,
+            assume_writes_once: false,
+        }
+    }
+
+    /// A router that routes nothing: one backend, in-band commands only.
+    pub fn passthrough(rules: Rc<Rules>, state: std::sync::Arc<ClusterState>, cache: Rc<CatalogCache>, node: usize) -> Self {
+        let mut r = Self::new(rules, state, cache, node, node, false, 0, false);
+        r.routing = false;
+        r
+    }
+
+    /// True when statements are routed across backends.
+    pub fn is_routing(&self) -> bool {
+        self.routing
+    }
+
+    /// The relay's hook: decides the request whose first message starts `buf`.
+    pub fn on_request(&mut self, buf: &[u8], observed: Observed) -> HookAnswer {
+        if observed.quiet && observed.node == self.primary {
+            // Every earlier request has finished: the primary's own status replaces the guess.
+            self.primary_status = observed.status;
+        }
+        let Ok(Some(h)) = Header::parse(buf) else { return HookAnswer::Forward };
+        let Some(body) = buf.get(5..h.frame_len()) else { return HookAnswer::Forward };
+        if h.tag == QUERY_TAG && super::inband::is_in_band(body) {
+            self.pending = Some(Action::InBand);
+            return HookAnswer::Stop;
+        }
+        if !self.routing {
+            return HookAnswer::Forward;
+        }
+        let action = match h.tag {
+            QUERY_TAG => match Query::parse(body) {
+                Ok(q) => self.route_query(q.query()),
+                Err(_) => None,
+            },
+            PARSE_TAG | BIND_TAG | b'D' | b'E' | b'C' => self.route_extended(buf),
+            SYNC_TAG | b'H' => None,
+            _ => self.to_node(self.primary),
+        };
+        match action {
+            None => HookAnswer::Forward,
+            Some(a) => {
+                self.pending = Some(a);
+                HookAnswer::Stop
+            }
+        }
+    }
+
+    fn to_node(&self, node: usize) -> Option<Action> {
+        (node != self.current).then_some(Action::Switch(node))
+    }
+
+    fn route_query(&mut self, sql: &str) -> Option<Action> {
+        let classified = classify(sql);
+        let decision = decide(&self.rules, &self.flags, sql, &classified, self.primary_status);
+        let c = classified.as_ref().ok();
+        let mut writing_read = false;
+        let (target, action) = match decision {
+            Decision::Primary => (self.primary, None),
+            Decision::All { standby_text } => (self.primary, Some(Action::Broadcast(standby_text))),
+            Decision::Balance(checks) => match self.resolve(&checks) {
+                None => return Some(Action::Catalog(checks)),
+                Some(true) => {
+                    writing_read = true;
+                    (self.primary, None)
+                }
+                Some(false) => (self.read_node(), None),
+            },
+        };
+        // SQL-level PREPARE / EXECUTE / DEALLOCATE stay with the node that prepared.
+        let target = match c.map(|c| c.kind) {
+            Some(StatementKind::Prepare { name, inner }) => {
+                let p = Prepared { node: target, on: bit(target), parse: None, writes: !inner.is_read_only() };
+                self.prepared.insert(name.text(sql).to_ascii_lowercase(), p);
+                target
+            }
+            Some(StatementKind::Execute { name }) | Some(StatementKind::Deallocate { name: Some(name) }) => {
+                self.prepared.get(&name.text(sql).to_ascii_lowercase()).map(|p| p.node).unwrap_or(self.primary)
+            }
+            _ => target,
+        };
+        let wrote = writing_read
+            || (target == self.primary && !matches!(action, Some(Action::Broadcast(_))) && writes(c.map(|c| c.kind)));
+        self.predict(c, sql, wrote);
+        if action.is_some() {
+            return action;
+        }
+        self.to_node(target)
+    }
+
+    /// Decides an extended-protocol request from the messages buffered up to its Sync.
+    fn route_extended(&mut self, buf: &[u8]) -> Option<Action> {
+        let mut pos = 0;
+        let mut target: Option<usize> = None;
+        let mut must_primary = false;
+        let mut named_parses: Vec<(String, Bytes, bool)> = Vec::new();
+        let mut bound: Vec<String> = Vec::new();
+        while let Ok(Some(h)) = Header::parse(&buf[pos..]) {
+            let Some(body) = buf.get(pos + 5..pos + h.frame_len()) else { break };
+            match h.tag {
+                PARSE_TAG => {
+                    let Ok(p) = Parse::parse(body) else { break };
+                    let sql = p.query();
+                    let classified = classify(sql);
+                    let decision = decide(&self.rules, &self.flags, sql, &classified, self.primary_status);
+                    let read = match decision {
+                        Decision::Balance(checks) => match self.resolve(&checks) {
+                            None => return Some(Action::Catalog(checks)),
+                            Some(w) => !w,
+                        },
+                        _ => false,
+                    };
+                    if !read {
+                        must_primary = true;
+                    }
+                    let c = classified.as_ref().ok();
+                    self.predict(c, sql, !read && writes(c.map(|c| c.kind)));
+                    if !p.name().is_empty() {
+                        let bytes = Bytes::copy_from_slice(&buf[pos..pos + h.frame_len()]);
+                        named_parses.push((p.name().to_owned(), bytes, !read));
+                    }
+                    target.get_or_insert(if read { self.read_node() } else { self.primary });
+                }
+                BIND_TAG => {
+                    if let Ok(b) = Bind::parse(body) {
+                        if !b.statement().is_empty() && !named_parses.iter().any(|(n, _, _)| n == b.statement()) {
+                            bound.push(b.statement().to_owned());
+                        }
+                    }
+                }
+                SYNC_TAG => break,
+                _ => {}
+            }
+            pos += h.frame_len();
+        }
+        // Statements prepared earlier run where they were prepared, unless this request must
+        // now go to the primary (a write happened in the transaction): then re-send the Parse.
+        // A bound statement that writes counts as a write now (its Parse was routed earlier).
+        let bound_writes = bound.iter().any(|n| self.prepared.get(n).is_some_and(|p| p.writes));
+        if bound_writes {
+            must_primary = true;
+            self.predict(None, "", true);
+        }
+        let mut reparse = None;
+        for name in &bound {
+            if let Some(p) = self.prepared.get(name) {
+                let need_primary = must_primary || (self.flags.writing && self.primary_status != TransactionStatus::Idle);
+                if need_primary && p.on & bit(self.primary) == 0 {
+                    if let Some(parse) = &p.parse {
+                        reparse = Some(parse.clone());
+                    }
+                    must_primary = true;
+                } else if need_primary {
+                    must_primary = true;
+                } else {
+                    target.get_or_insert(p.node);
+                }
+            }
+        }
+        let node = if must_primary { self.primary } else { target.unwrap_or(self.current) };
+        for (name, parse, writes) in named_parses {
+            self.prepared.insert(name, Prepared { node, on: bit(node), parse: Some(parse), writes });
+        }
+        if let Some(parse) = reparse {
+            let primary = bit(self.primary);
+            for (_, p) in self.prepared.iter_mut().filter(|(k, _)| bound.contains(k)) {
+                p.on |= primary;
+            }
+            return Some(Action::Reparse { node: self.primary, parse });
+        }
+        self.to_node(node)
+    }
+
+    /// Some(true) when a check says the read writes (volatile function, unlogged table);
+    /// None when the catalog must be asked first.
+    fn resolve(&mut self, checks: &ReadChecks) -> Option<bool> {
+        let assume = std::mem::take(&mut self.assume_writes_once);
+        for f in &checks.functions {
+            match self.cache.volatile(f) {
+                Some(true) => return Some(true),
+                Some(false) => {}
+                None if assume => return Some(true),
+                None => return None,
+            }
+        }
+        for r in &checks.relations {
+            match self.cache.unlogged(r) {
+                Some(true) => return Some(true),
+                Some(false) => {}
+                None if assume => return Some(true),
+                None => return None,
+            }
+        }
+        Some(false)
+    }
+
+    /// The node a balanced read goes to: the session's load-balance node (re-drawn per statement
+    /// with statement_level_load_balance), unless it lags past delay_threshold.
+    fn read_node(&self) -> usize {
+        let mut node = self.lb_node;
+        if self.statement_level {
+            node = choose_node(&self.state, rand::random::<f64>(), None).unwrap_or(self.primary);
+        }
+        if self.delay_threshold > 0 && node != self.primary {
+            let lagging = |id: usize| self.state.node(id).is_some_and(|n| n.replication_delay() > self.delay_threshold);
+            if lagging(node) {
+                let better = self.prefer_lower_delay.then(|| {
+                    self.state
+                        .nodes()
+                        .iter()
+                        .filter(|n| n.id != self.primary && n.status().is_valid() && n.weight() > 0.0)
+                        .min_by_key(|n| n.replication_delay())
+                        .filter(|n| n.replication_delay() <= self.delay_threshold)
+                        .map(|n| n.id)
+                });
+                node = better.flatten().unwrap_or(self.primary);
+            }
+        }
+        if self.state.node(node).is_some_and(|n| n.status().is_valid()) {
+            node
+        } else {
+            self.primary
+        }
+    }
+
+    /// Updates the flags as if the statement succeeds (pipelined requests are routed before the
+    /// earlier ones finish), and predicts the primary's transaction status.
+    fn predict(&mut self, c: Option<&corepool_protocol::sql::Classification>, sql: &str, wrote: bool) {
+        let status = match c.map(|c| c.kind) {
+            Some(StatementKind::TransactionBegin { .. }) => TransactionStatus::InTransaction,
+            Some(StatementKind::Commit | StatementKind::Rollback) => TransactionStatus::Idle,
+            _ => self.primary_status,
+        };
+        self.primary_status = status;
+        self.flags.after(&self.rules, c, sql, wrote, true, status);
+    }
+
+}
+
+/// Statements that count as writes for the writing-transaction flag.
+fn writes(kind: Option<StatementKind>) -> bool {
+    !matches!(
+        kind,
+        Some(
+            StatementKind::Select
+                | StatementKind::Empty
+                | StatementKind::Show { .. }
+                | StatementKind::Set { .. }
+                | StatementKind::SetTransaction { .. }
+                | StatementKind::Reset { .. }
+                | StatementKind::Discard(_)
+                | StatementKind::Explain { analyze: false, .. }
+                | StatementKind::Table
+                | StatementKind::Values
+        )
+    )
+}

@@ -1,0 +1,162 @@
+//! Streaming-replication routing through corepool with a primary and two real standbys: which
+//! node runs each statement, checked from the results (`inet_server_port()`).
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{connect, first_value, rt, Proxy, RawClient};
+use corepool_engine::config::Config;
+
+/// A cluster of three; `weights` per node.
+fn proxy(weights: [f64; 3], tweak: impl FnOnce(&mut Config)) -> Proxy {
+    let p = Proxy::start(2, |c, _| {
+        c.corepool_cores = 1;
+        for (b, w) in c.backends.iter_mut().zip(weights) {
+            b.weight = w;
+        }
+        tweak(c);
+    });
+    p.primary()
+        .psql("postgres", "CREATE TABLE t (id serial primary key, v int); CREATE SEQUENCE s; INSERT INTO t (v) VALUES (1)")
+        .unwrap();
+    for s in p.cluster.standbys() {
+        s.wait_caught_up(p.primary()).unwrap();
+    }
+    p
+}
+
+fn port_of(c: &mut RawClient, sql: &str) -> u16 {
+    first_value(&c.query(sql)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn reads_go_to_standbys_by_weight_and_writes_to_the_primary() {
+    let p = proxy([0.0, 1.0, 1.0], |_| {});
+    let primary = p.primary().port();
+    let standbys: Vec<u16> = p.cluster.standbys().iter().map(|s| s.port()).collect();
+    let mut seen = HashMap::new();
+    for _ in 0..30 {
+        let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+        let port = port_of(&mut c, "SELECT inet_server_port()");
+        *seen.entry(port).or_insert(0) += 1;
+        // A write in the same session goes to the primary.
+        let ins = c.query("INSERT INTO t (v) VALUES (2) RETURNING inet_server_port()");
+        assert_eq!(first_value(&ins).and_then(|v| v.parse::<u16>().ok()), Some(primary));
+        c.terminate();
+    }
+    assert!(!seen.contains_key(&primary), "weight 0 keeps reads off the primary: {seen:?}");
+    for s in &standbys {
+        assert!(seen.get(s).copied().unwrap_or(0) > 0, "standby {s} got reads: {seen:?}");
+    }
+}
+
+#[test]
+fn pgpool_rules_send_these_reads_to_the_primary() {
+    let p = proxy([0.0, 1.0, 0.0], |_| {});
+    let primary = p.primary().port();
+    let standby = p.cluster.standbys()[0].port();
+    let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+    assert_eq!(port_of(&mut c, "SELECT inet_server_port()"), standby);
+    for sql in [
+        "SELECT inet_server_port() FROM t LIMIT 1 FOR UPDATE",
+        "SELECT inet_server_port(), nextval('s')",
+        "/* no balance */ SELECT inet_server_port()",
+        "SELECT inet_server_port() FROM pg_catalog.pg_class LIMIT 1",
+        "WITH w AS (INSERT INTO t (v) VALUES (3) RETURNING id) SELECT inet_server_port() FROM w",
+    ] {
+        assert_eq!(port_of(&mut c, sql), primary, "{sql}");
+    }
+    // A multi-statement string goes to the primary as a whole.
+    let msgs = c.query("SELECT 1; SELECT inet_server_port()");
+    let last_row = msgs.iter().filter(|(t, _)| *t == b'D').last().cloned().unwrap();
+    let v = corepool_protocol::message::backend::DataRow::parse(&last_row.1).unwrap();
+    let port: u16 = std::str::from_utf8(v.values().next().unwrap().unwrap()).unwrap().parse().unwrap();
+    assert_eq!(port, primary);
+    // Stable functions still balance.
+    assert_eq!(port_of(&mut c, "SELECT inet_server_port(), lower('A'), now()"), standby);
+}
+
+#[test]
+fn reads_after_a_write_in_a_transaction_see_it_on_the_primary() {
+    let p = proxy([0.0, 1.0, 1.0], |_| {});
+    let primary = p.primary().port();
+    let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+    c.query("BEGIN");
+    let before = port_of(&mut c, "SELECT inet_server_port()");
+    assert_ne!(before, primary, "reads before the first write are balanced");
+    c.query("INSERT INTO t (v) VALUES (42)");
+    assert_eq!(port_of(&mut c, "SELECT inet_server_port()"), primary);
+    assert_eq!(first_value(&c.query("SELECT count(*) FROM t WHERE v = 42")).as_deref(), Some("1"), "the uncommitted row is visible");
+    c.query("COMMIT");
+    assert_ne!(port_of(&mut c, "SELECT inet_server_port()"), primary, "balanced again after COMMIT");
+    // SERIALIZABLE transactions stay on the primary, and BEGIN reaches the standby rewritten.
+    c.query("BEGIN ISOLATION LEVEL SERIALIZABLE");
+    assert_eq!(port_of(&mut c, "SELECT inet_server_port()"), primary);
+    let end = c.query("COMMIT");
+    assert!(common::error_code(&end).is_none(), "{end:?}");
+}
+
+#[test]
+fn extended_protocol_keeps_prepared_statements_working_across_nodes() {
+    let p = proxy([0.0, 1.0, 0.0], |_| {});
+    let primary = p.primary().port() as i32;
+    let standby = p.cluster.standbys()[0].port() as i32;
+    let info = p.conninfo("postgres", "postgres");
+    rt().block_on(async {
+        let mut client = connect(&info).await;
+        let read = client.prepare("SELECT inet_server_port()").await.unwrap();
+        let row = client.query_one(&read, &[]).await.unwrap();
+        assert_eq!(row.get::<_, i32>(0), standby);
+        let write = client.prepare("INSERT INTO t (v) VALUES ($1) RETURNING inet_server_port()").await.unwrap();
+        let row = client.query_one(&write, &[&7i32]).await.unwrap();
+        assert_eq!(row.get::<_, i32>(0), primary);
+        // In a transaction that wrote, the statement prepared on the standby runs on the primary.
+        let tx = client.transaction().await.unwrap();
+        tx.query_one(&write, &[&8i32]).await.unwrap();
+        let row = tx.query_one(&read, &[]).await.unwrap();
+        assert_eq!(row.get::<_, i32>(0), primary, "re-parsed on the primary");
+        tx.commit().await.unwrap();
+        let row = client.query_one(&read, &[]).await.unwrap();
+        assert_eq!(row.get::<_, i32>(0), standby);
+    });
+}
+
+#[test]
+fn statement_level_balancing_spreads_by_weight() {
+    let p = proxy([0.0, 1.0, 3.0], |c| c.statement_level_load_balance = true);
+    let s1 = p.cluster.standbys()[0].port();
+    let s2 = p.cluster.standbys()[1].port();
+    let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+    let mut counts: HashMap<u16, u32> = HashMap::new();
+    let n = 2_000;
+    for _ in 0..n {
+        *counts.entry(port_of(&mut c, "SELECT inet_server_port()")).or_insert(0) += 1;
+    }
+    let share = |port| counts.get(&port).copied().unwrap_or(0) as f64 / n as f64;
+    assert!((share(s1) - 0.25).abs() < 0.05, "{counts:?}");
+    assert!((share(s2) - 0.75).abs() < 0.05, "{counts:?}");
+}
+
+#[test]
+fn in_band_commands_answer_from_corepool() {
+    let p = proxy([1.0, 1.0, 1.0], |_| {});
+    let out = p.psql("postgres", "postgres", "SHOW pool_nodes").unwrap();
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(rows[0].starts_with(&format!("0|127.0.0.1|{}|", p.primary().port())), "{out}");
+    assert!(rows[0].contains("|primary|"), "{out}");
+    assert!(rows[1].contains("|standby|"), "{out}");
+    assert_eq!(p.psql("postgres", "postgres", "SHOW pool_version").unwrap(), corepool_engine::session::inband::POOL_VERSION);
+    let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+    assert_eq!(first_value(&c.query("PGPOOL SHOW load_balance_mode")).as_deref(), Some("on"));
+    let set = c.query("PGPOOL SET client_idle_limit = 42");
+    assert!(set.iter().any(|(t, b)| *t == b'C' && b.starts_with(b"SET")), "{set:?}");
+    assert_eq!(first_value(&c.query("PGPOOL SHOW client_idle_limit")).as_deref(), Some("42"));
+    c.query("PGPOOL RESET client_idle_limit");
+    assert_eq!(first_value(&c.query("PGPOOL SHOW client_idle_limit")).as_deref(), Some("0"));
+    let bad = c.query("PGPOOL SHOW no_such_thing");
+    assert_eq!(common::error_code(&bad).as_deref(), Some("42704"));
+    // The session goes on normally afterwards.
+    assert_eq!(first_value(&c.query("SELECT 5")).as_deref(), Some("5"));
+}

@@ -1,0 +1,119 @@
+//! From `perf script` text to folded stacks (inferno's `collapse::perf`), an SVG flamegraph
+//! (inferno's `flamegraph`) and a self-time ranking of functions.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use inferno::collapse::perf::Folder;
+use inferno::collapse::Collapse;
+use inferno::flamegraph;
+
+/// Folds the stacks of a `perf script` dump: one `frame;frame;...;leaf count` line per stack.
+pub fn collapse(script: &Path) -> Result<String> {
+    let file = File::open(script).with_context(|| format!("open {}", script.display()))?;
+    let mut folded = Vec::new();
+    Folder::default()
+        .collapse(BufReader::new(file), &mut folded)
+        .context("fold perf script output")?;
+    let folded = String::from_utf8(folded).context("folded stacks are not UTF-8")?;
+    if folded.trim().is_empty() {
+        bail!("perf recorded no samples of the process (was it busy?)");
+    }
+    Ok(folded)
+}
+
+/// Draws `folded` as an SVG flamegraph at `out`; `unit` names what the counts are.
+pub fn draw(folded: &str, title: &str, unit: &str, out: &Path) -> Result<()> {
+    let mut options = flamegraph::Options::default();
+    options.title = title.to_owned();
+    options.count_name = unit.to_owned();
+    let file = File::create(out).with_context(|| format!("create {}", out.display()))?;
+    flamegraph::from_lines(&mut options, folded.lines(), BufWriter::new(file))
+        .context("draw flamegraph")?;
+    Ok(())
+}
+
+/// One function's share of the samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfTime {
+    /// The frame name as perf resolved it.
+    pub function: String,
+    /// Summed sample weight (periods) with this function innermost on the stack.
+    pub samples: u64,
+}
+
+/// The `n` functions most often innermost on the stack (self time), and the total sample count.
+pub fn top_self(folded: &str, n: usize) -> (Vec<SelfTime>, u64) {
+    let mut by_leaf: HashMap<&str, u64> = HashMap::new();
+    let mut total = 0;
+    for line in folded.lines() {
+        let Some((stack, count)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(count) = count.parse::<u64>() else {
+            continue;
+        };
+        let leaf = stack.rsplit(';').next().unwrap_or(stack);
+        *by_leaf.entry(leaf).or_default() += count;
+        total += count;
+    }
+    let mut ranked: Vec<SelfTime> = by_leaf
+        .into_iter()
+        .map(|(function, samples)| SelfTime {
+            function: function.to_owned(),
+            samples,
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.samples.cmp(&a.samples).then(a.function.cmp(&b.function)));
+    ranked.truncate(n);
+    (ranked, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_leaves_by_samples() {
+        let folded = "corepool;main;relay;write 30\ncorepool;main;relay;read 50\n\
+                      corepool;main;walk;read 20\nbroken line\n";
+        let (top, total) = top_self(folded, 2);
+        assert_eq!(total, 100);
+        assert_eq!(
+            top,
+            vec![
+                SelfTime {
+                    function: "read".into(),
+                    samples: 70
+                },
+                SelfTime {
+                    function: "write".into(),
+                    samples: 30
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn folds_perf_script_text_and_draws() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("out.perf");
+        std::fs::write(
+            &script,
+            "corepool 100/101 1.000: 1001001 cpu-clock:pppH: \n\
+             \t55d0 relay+0x10 (/bin/corepool)\n\t55c0 main+0x20 (/bin/corepool)\n\n\
+             corepool 100/101 1.001: 1001001 cpu-clock:pppH: \n\
+             \t55d0 relay+0x10 (/bin/corepool)\n\t55c0 main+0x20 (/bin/corepool)\n\n",
+        )
+        .unwrap();
+        let folded = collapse(&script).unwrap();
+        // Each sample counts with its period (1,001,001 ns of cpu-clock), not as 1.
+        assert_eq!(folded.trim(), "corepool;main;relay 2002002");
+        let svg = dir.path().join("f.svg");
+        draw(&folded, "test", "ns", &svg).unwrap();
+        assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    }
+}
