@@ -24,6 +24,6 @@ cargo build --release -p corepool-bench --bin compare-proxies
 # A corepool that does not build is reported as "failed" in the tables; the peers still run.
 cargo build --release -p corepool || echo "bench-proxies: corepool did not build; it will show as failed" >&2
 
-echo "== compare-proxies --rounds 3 --duration 10 --markdown $out"
+echo "== compare-proxies --rounds 3 --duration 10 --markdown $out $*"
 "$CARGO_TARGET_DIR/release/compare-proxies" --rounds 3 --duration 10 --no-build \
   --markdown "$out" "$@"

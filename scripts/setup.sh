@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib
   pgbouncer pgpool2 postgresql-15-pgpool2
-  python3-psycopg2
+  python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless
 )
 
 missing=()

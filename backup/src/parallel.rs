@@ -10,7 +10,7 @@ use crate::manifest::{ChecksumAlgorithm, Crc32cAssembler, Digest, FileChecksum, 
 use crate::options::Format;
 use crate::output::{create_dir, write_range};
 use crate::plan::{plan, ChunkSize, Task, TaskQueue};
-use crate::session::{finish_wal, start_wal, write_file, Context, Outcome, IO_MEMORY};
+use crate::session::{finish_wal, start_wal, write_file, Context, Outcome, WalTask, IO_MEMORY};
 use crate::tar::TarHeader;
 use crate::tar_out::TarOut;
 use crate::worker::{self, Shared, SharedState, TarOrder};
@@ -83,7 +83,7 @@ async fn show(conn: &mut Connection, name: &str) -> Result<String, Error> {
 }
 
 /// Runs the parallel backup.
-pub async fn run(ctx: &Context) -> Result<Outcome, Error> {
+pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Error> {
     let opts = &ctx.opts;
     let mut conn_opts = opts.conn.clone();
     conn_opts.replication = None;
@@ -118,7 +118,7 @@ pub async fn run(ctx: &Context) -> Result<Outcome, Error> {
         .map_err(|e| Error::client("could not start backup", e))?;
     let start = Lsn::parse(row.text_required(0).map_err(|e| Error::client("pg_backup_start", e))?)?;
     ctx.verbose(&format!("checkpoint completed; write-ahead log start point: {start} on timeline {timeline}"));
-    let wal = streamer.map(|s| s.spawn(ctx, start, timeline));
+    *wal = streamer.map(|s| s.spawn(ctx, start, timeline));
     let rows = control
         .simple_query(listing::LISTING_SQL)
         .await

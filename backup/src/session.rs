@@ -123,7 +123,17 @@ pub struct PreparedWal(WalStreamer);
 /// A running WAL streamer.
 pub struct WalTask {
     stop: StopAt,
+    abort: Rc<Cell<bool>>,
     handle: glommio::task::JoinHandle<Result<Lsn, Error>>,
+}
+
+impl WalTask {
+    /// Stops streaming at once (the backup failed) and waits until the connection, and with it
+    /// a temporary slot, is gone.
+    pub async fn abort(self) {
+        self.abort.set(true);
+        let _ = self.handle.await;
+    }
 }
 
 /// Connects the WAL streamer when `-X stream` applies (the SQL mode also streams for `-X fetch`).
@@ -159,25 +169,28 @@ impl PreparedWal {
     /// Starts streaming from the segment of `start` in a local task.
     pub fn spawn(self, ctx: &Context, start: Lsn, tli: TimelineId) -> WalTask {
         let stop: StopAt = Rc::new(Cell::new(None));
+        let abort = Rc::new(Cell::new(false));
         let fut = self.0.run(
             start,
             tli,
             ctx.wal_dir(),
             stop.clone(),
+            abort.clone(),
             ctx.cancel.clone(),
             ctx.opts.status_interval,
             ctx.opts.sync,
         );
         WalTask {
             stop,
+            abort,
             handle: glommio::spawn_local(fut).detach(),
         }
     }
 }
 
 /// Tells the streamer the end LSN and waits for it; packs `pg_wal.tar` in tar format.
-pub async fn finish_wal(ctx: &Context, wal: Option<WalTask>, end: Lsn) -> Result<(), Error> {
-    let Some(wal) = wal else {
+pub async fn finish_wal(ctx: &Context, wal: &mut Option<WalTask>, end: Lsn) -> Result<(), Error> {
+    let Some(wal) = wal.take() else {
         return Ok(());
     };
     wal.stop.set(Some(end));
@@ -251,18 +264,23 @@ fn run_on_executor(ctx: Context) -> Result<Outcome, Error> {
         .name("basebackup-0")
         .io_memory(IO_MEMORY)
         .spawn(move || async move {
-            if ctx.opts.jobs > 1 {
-                match crate::parallel::run(&ctx).await {
+            let mut wal = None;
+            let result = if ctx.opts.jobs > 1 {
+                match crate::parallel::run(&ctx, &mut wal).await {
                     Err(Error::Privileges(msg)) if crate::parallel::may_fall_back(&ctx).await => {
                         eprintln!("corepool basebackup: {msg}");
                         eprintln!("corepool basebackup: falling back to BASE_BACKUP (-j 1)");
-                        crate::stream_mode::run(&ctx).await
+                        crate::stream_mode::run(&ctx, &mut wal).await
                     }
                     other => other,
                 }
             } else {
-                crate::stream_mode::run(&ctx).await
+                crate::stream_mode::run(&ctx, &mut wal).await
+            };
+            if let Some(w) = wal.take() {
+                w.abort().await;
             }
+            result
         })
         .map_err(|e| Error::io("could not start executor", std::io::Error::other(e.to_string())))?;
     handle

@@ -4,7 +4,7 @@
 
 use crate::lsn::Lsn;
 use crate::options::{BackupOptions, Checkpoint, Format, WalMethod};
-use crate::session::{finish_wal, start_wal, Context, Outcome};
+use crate::session::{finish_wal, start_wal, Context, Outcome, WalTask};
 use crate::sink::{ArchiveSink, SinkConfig};
 use crate::Error;
 use corepool_client::{ClientError, Connection, Replication, Response, Row};
@@ -63,7 +63,7 @@ fn lsn_of(row: &Row) -> Result<(Lsn, u32), Error> {
 }
 
 /// Runs the backup over `BASE_BACKUP`.
-pub async fn run(ctx: &Context) -> Result<Outcome, Error> {
+pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Error> {
     let opts = &ctx.opts;
     let mut conn_opts = opts.conn.clone();
     conn_opts.replication = Some(Replication::Physical);
@@ -80,7 +80,7 @@ pub async fn run(ctx: &Context) -> Result<Outcome, Error> {
     let start_rows = read_rows(&mut conn, "could not initiate base backup").await?;
     let (start, tli) = lsn_of(start_rows.first().ok_or_else(|| Error::Protocol("no start position".into()))?)?;
     ctx.verbose(&format!("checkpoint completed; write-ahead log start point: {start} on timeline {tli}"));
-    let wal = streamer.map(|s| s.spawn(ctx, start, tli));
+    *wal = streamer.map(|s| s.spawn(ctx, start, tli));
     let spaces = read_rows(&mut conn, "could not get backup header").await?;
     let total_kb: u64 = spaces
         .iter()

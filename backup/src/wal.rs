@@ -105,6 +105,7 @@ impl WalStreamer {
         tli: TimelineId,
         dir: PathBuf,
         stop: StopAt,
+        abort: Rc<Cell<bool>>,
         cancel: Arc<AtomicBool>,
         status_interval: Duration,
         sync: bool,
@@ -119,8 +120,8 @@ impl WalStreamer {
         let mut received = begin;
         let mut last_status = Instant::now();
         loop {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted("canceled by user".into()));
+            if cancel.load(Ordering::Relaxed) || abort.get() {
+                return Err(Error::Interrupted("WAL streaming stopped".into()));
             }
             if let Some(end) = stop.get() {
                 if received >= end {

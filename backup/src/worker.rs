@@ -135,10 +135,21 @@ async fn work(shared: &Shared, conn: &mut Connection) -> Result<(), Error> {
     let mut rereads: Vec<(usize, u64)> = Vec::new();
     let started = Instant::now();
     let mut bytes: u64 = 0;
+    let mut pending: Option<Task> = None;
     loop {
         while inflight.len() < PIPELINE && !shared.stopped() {
-            let Some(task) = shared.queue.next_task().copied() else { break };
-            wait_for_window(shared, &task).await;
+            if pending.is_none() {
+                pending = shared.queue.next_task().copied();
+            }
+            let Some(task) = pending else { break };
+            if !in_window(shared, &task) {
+                if !inflight.is_empty() {
+                    // Answer what is in flight first: the writer may be waiting for it.
+                    break;
+                }
+                wait_for_window(shared, &task).await;
+            }
+            pending = None;
             let f = &shared.files[task.file];
             let (off, len) = (task.offset.to_string(), task.len.to_string());
             conn.send_binary(READ_SQL, &[Some(&f.path), Some(&off), Some(&len)])
@@ -165,10 +176,15 @@ async fn work(shared: &Shared, conn: &mut Connection) -> Result<(), Error> {
     Ok(())
 }
 
-async fn wait_for_window(shared: &Shared, task: &Task) {
-    let Some(t) = &shared.tar else { return };
+/// Tar format: whether `task` is close enough to the writer's cursor to be fetched now.
+fn in_window(shared: &Shared, task: &Task) -> bool {
+    let Some(t) = &shared.tar else { return true };
     let seq = t.first_seq[task.file] + (task.offset / t.chunk) as usize;
-    while seq > t.written.load(Ordering::Acquire) + t.window && !shared.stopped() {
+    seq <= t.written.load(Ordering::Acquire) + t.window
+}
+
+async fn wait_for_window(shared: &Shared, task: &Task) {
+    while !in_window(shared, task) && !shared.stopped() {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
 }

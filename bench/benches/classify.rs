@@ -6,7 +6,7 @@
 //! `mix` (24 real statements classified in turn; reported per statement), `split` (the mix
 //! joined into one multi-statement string) and `lex` (the lexer alone over the mix).
 //!
-//! `simple_best` and `mix_best` time the same work in chunks of 256 iterations and report the
+//! `simple_best` and `mix_best` time the same work in short chunks (about 30 µs) and report the
 //! fastest chunk: on a shared, oversubscribed host (the development box runs at load 10-50 on 2
 //! cores) preempted chunks inflate the wall-clock means several times over, and the best chunk
 //! is the closer estimate of what the code costs on an idle core.
@@ -58,13 +58,13 @@ const MIX: &[&str] = &[
     "CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT a + 1; END",
 ];
 
-/// `iters` runs of `f`, timed as `iters` times the fastest per-run time over 256-run chunks.
-fn best_of_chunks(iters: u64, mut f: impl FnMut()) -> Duration {
-    const CHUNK: u64 = 256;
+/// `iters` runs of `f`, timed as `iters` times the fastest per-run time over `chunk`-run chunks
+/// (pick `chunk` so a chunk takes some tens of microseconds, well under a scheduler slice).
+fn best_of_chunks(iters: u64, chunk: u64, mut f: impl FnMut()) -> Duration {
     let mut best = f64::MAX;
     let mut done = 0;
     while done < iters {
-        let n = CHUNK.min(iters - done);
+        let n = chunk.min(iters - done);
         let start = Instant::now();
         for _ in 0..n {
             f();
@@ -90,7 +90,7 @@ fn bench_simple(c: &mut Criterion) {
     for (name, sql) in SIMPLE {
         group.bench_with_input(BenchmarkId::new("classify", name), sql, |b, sql| {
             b.iter_custom(|iters| {
-                best_of_chunks(iters, || {
+                best_of_chunks(iters, 256, || {
                     let _ = black_box(classify(black_box(sql)).map(|c| c.kind));
                 })
             })
@@ -122,7 +122,7 @@ fn bench_mix(c: &mut Criterion) {
     group.throughput(Throughput::Elements(MIX.len() as u64));
     group.bench_function("classify", |b| {
         b.iter_custom(|iters| {
-            best_of_chunks(iters, || {
+            best_of_chunks(iters, 4, || {
                 for sql in MIX {
                     let _ = black_box(classify(black_box(sql)));
                 }

@@ -13,6 +13,9 @@
 //! - [`server`]: start-up, shards and their accept loops, signals, reload, stop modes.
 //! - [`failover`]: node down/up/promote as state changes over [`cluster::ClusterState`], the
 //!   failover/follow_primary/failback commands and the `pgpool_status` file.
+//! - [`health`]: on shard 0, health checks, replication checks (primary, delay, replication
+//!   state, false primaries, auto_failback) and the failover requests shards post; it changes
+//!   node status only through `failover`.
 //! - [`pcp`]: the PCP admin server on its own threads; reads `cluster`, changes it through
 //!   `failover`, stops and reloads through the same paths as signals.
 //!
@@ -26,6 +29,7 @@ pub mod backend;
 pub mod cluster;
 pub mod config;
 pub mod failover;
+pub mod health;
 pub mod pool;
 pub mod router;
 pub mod runtime;

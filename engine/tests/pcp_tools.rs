@@ -53,12 +53,14 @@ impl PcpProxy {
         tweak(&mut config, dir.path());
         let pcp_conf = dir.path().join("pcp.conf");
         let hash = corepool_protocol::pcp::auth::hash_password(PASSWORD.as_bytes());
-        std::fs::write(&pcp_conf, format!("# USERID:MD5PASSWD\n{USER}:{}\n", hash.as_str()))
-            .expect("pcp.conf");
+        std::fs::write(
+            &pcp_conf,
+            format!("# USERID:MD5PASSWD\n{USER}:{}\n", hash.as_str()),
+        )
+        .expect("pcp.conf");
         let passfile = dir.path().join("pcppass");
         std::fs::write(&passfile, format!("*:*:{USER}:{PASSWORD}\n")).expect("pcppass");
-        std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600))
-            .expect("chmod");
+        std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         let options = ServeOptions {
             pcp_file: Some(pcp_conf.clone()),
             ..ServeOptions::default()
@@ -114,8 +116,11 @@ impl PcpProxy {
     /// Stdout of a tool that must succeed with nothing on stderr.
     pub fn ok(&self, tool: &str, args: &[&str]) -> String {
         let out = self.tool(tool, args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && stderr.is_empty(), "{tool} {args:?}: {stderr}");
+        let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "{tool} {args:?}: {stderr}"
+        );
         String::from_utf8(out.stdout).expect("utf-8")
     }
 
@@ -165,10 +170,17 @@ fn node_line(p: &PcpProxy, i: usize, status: (u8, &str), role: &str) -> String {
 fn read_only_tools_print_what_pgpool_prints() {
     let p = PcpProxy::start(1, |_, _| {});
     assert_eq!(p.ok("pcp_node_count", &[]), "2\n");
-    assert_eq!(p.ok("pcp_node_count", &["-v"]), "Node Count\n____________\n 2\n");
+    assert_eq!(
+        p.ok("pcp_node_count", &["-v"]),
+        "Node Count\n____________\n 2\n"
+    );
     let dir = p.dir.path().display().to_string();
     let out = p.tool_on(&dir, "pcp_node_count", &[]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n", "over the UNIX socket");
+    assert_eq!(
+        String::from_utf8(out.stdout.clone()).unwrap(),
+        "2\n",
+        "over the UNIX socket"
+    );
 
     let line0 = node_line(&p, 0, (1, "waiting"), "primary");
     let line1 = node_line(&p, 1, (1, "waiting"), "standby");
@@ -179,69 +191,113 @@ fn read_only_tools_print_what_pgpool_prints() {
     assert!(verbose.starts_with(&format!(
         "Hostname               : 127.0.0.1\nPort                   : {port1}\nStatus                 : 1\nWeight                 : 0.500000\nStatus Name            : waiting\n"
     )), "{verbose}");
-    assert!(verbose.contains("\nRole                   : standby\n"), "{verbose}");
+    assert!(
+        verbose.contains("\nRole                   : standby\n"),
+        "{verbose}"
+    );
     let bad = p.tool("pcp_node_info", &["-n", "7"]);
-    let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert!(stderr.contains("ERROR:  informing node info failed\nDETAIL:  invalid node ID : 7"), "{stderr}");
+    let stderr = String::from_utf8(bad.stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("ERROR:  informing node info failed\nDETAIL:  invalid node ID : 7"),
+        "{stderr}"
+    );
 
     let stats = p.ok("pcp_health_check_stats", &["-n", "1"]);
     let changed = local(p.state().nodes()[1].last_status_change());
     assert_eq!(
         stats,
-        format!("1 127.0.0.1 {port1} waiting standby {changed} 0 0 0 0 0 0.000000 0 0 0 0.000000    \n")
+        format!(
+            "1 127.0.0.1 {port1} waiting standby {changed} 0 0 0 0 0 0.000000 0 0 0 0.000000    \n"
+        )
     );
     let stats_v = p.ok("pcp_health_check_stats", &["-v", "-n", "0"]);
-    assert!(stats_v.starts_with("Node Id                       : 0\nHost Name                     : 127.0.0.1\n"), "{stats_v}");
+    assert!(
+        stats_v.starts_with(
+            "Node Id                       : 0\nHost Name                     : 127.0.0.1\n"
+        ),
+        "{stats_v}"
+    );
 
     let wd = p.tool("pcp_watchdog_info", &[]);
     assert_eq!(
-        String::from_utf8_lossy(&wd.stderr),
+        String::from_utf8(wd.stderr.clone()).unwrap(),
         "ERROR:  PCP: informing watchdog info failed\nDETAIL:  watchdog is not enabled\n\n"
     );
 
     let status = p.ok("pcp_pool_status", &[]);
-    assert!(status.starts_with("name : backend_clustering_mode\nvalue: 1\ndesc : clustering mode\n\n"), "{status}");
-    assert!(status.contains("name : backend_hostname0\nvalue: 127.0.0.1\ndesc : backend #0 hostname\n\n"));
+    assert!(
+        status.starts_with("name : backend_clustering_mode\nvalue: 1\ndesc : clustering mode\n\n"),
+        "{status}"
+    );
+    assert!(status
+        .contains("name : backend_hostname0\nvalue: 127.0.0.1\ndesc : backend #0 hostname\n\n"));
     assert!(status.contains("name : backend_weight1\nvalue: 0.500000\n"));
 
     // One session: one process record, under the process id the client was given.
     // No session: an empty record array, which the tool reports as a bare success.
-    assert_eq!(p.ok("pcp_proc_info", &[]), "pcp_proc_info -- Command Successful\n");
+    assert_eq!(
+        p.ok("pcp_proc_info", &[]),
+        "pcp_proc_info -- Command Successful\n"
+    );
     let (mut client, greeting) = RawClient::connect(p.port, "postgres", "postgres", &[]);
-    let key = greeting.iter().find(|(t, _)| *t == b'K').expect("BackendKeyData");
+    let key = greeting
+        .iter()
+        .find(|(t, _)| *t == b'K')
+        .expect("BackendKeyData");
     let pid = i32::from_be_bytes(key.1[..4].try_into().unwrap());
     let backend_pid = common::first_value(&client.query("SELECT pg_backend_pid()")).unwrap();
     assert_eq!(p.ok("pcp_proc_count", &[]), format!("{pid} \n"));
     let info = p.ok("pcp_proc_info", &["-P", &pid.to_string()]);
     let fields: Vec<&str> = info.trim_end().split(' ').collect();
     assert_eq!(&fields[..2], ["postgres", "postgres"], "{info}");
-    assert_eq!(fields.len(), 19, "16 fields, three of them two words: {info}");
+    assert_eq!(
+        fields.len(),
+        19,
+        "16 fields, three of them two words: {info}"
+    );
     let pid_text = pid.to_string();
     let tail = [backend_pid.as_str(), "1", pid_text.as_str(), "0", "Idle"];
     assert_eq!(&fields[fields.len() - 5..], tail, "{info}");
     client.terminate();
 
     let out = p.tool("pcp_recovery_node", &["-n", "0"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
     assert!(stderr.contains("ERROR:  process recovery request failed\nDETAIL:  primary server cannot be recovered by online recovery."), "{stderr}");
     let out = p.tool("pcp_recovery_node", &["-n", "1"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("online recovery is not implemented by corepool"), "{stderr}");
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("online recovery is not implemented by corepool"),
+        "{stderr}"
+    );
 
-    assert_eq!(p.ok("pcp_reload_config", &[]), "pcp_reload_config -- Command Successful\n");
+    assert_eq!(
+        p.ok("pcp_reload_config", &[]),
+        "pcp_reload_config -- Command Successful\n"
+    );
 
     // A wrong password: exit status 1 and pgpool's FATAL.
     let wrong = p.dir.path().join("wrongpass");
     std::fs::write(&wrong, format!("*:*:{USER}:nope\n")).unwrap();
     std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = Command::new("/usr/sbin/pcp_node_count")
-        .args(["-h", "127.0.0.1", "-p", &p.pcp_port.to_string(), "-U", USER, "-w"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &p.pcp_port.to_string(),
+            "-U",
+            USER,
+            "-w",
+        ])
         .env("PCPPASSFILE", &wrong)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("authentication failed for user \"pcpadmin\""), "{stderr}");
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("authentication failed for user \"pcpadmin\""),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -275,7 +331,10 @@ fn detach_and_attach_change_state_and_run_the_commands() {
         "up\ndown\n"
     );
     // Clients still get the primary; the detached node is refused a second detach.
-    let before = p.state().nodes()[1].counters.select.load(std::sync::atomic::Ordering::Relaxed);
+    let before = p.state().nodes()[1]
+        .counters
+        .select
+        .load(std::sync::atomic::Ordering::Relaxed);
     let port = p.cluster().primary().port().to_string();
     for _ in 0..3 {
         let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
@@ -283,10 +342,13 @@ fn detach_and_attach_change_state_and_run_the_commands() {
         assert_eq!(got.as_deref(), Some(port.as_str()));
         c.terminate();
     }
-    let after = p.state().nodes()[1].counters.select.load(std::sync::atomic::Ordering::Relaxed);
+    let after = p.state().nodes()[1]
+        .counters
+        .select
+        .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(before, after, "no traffic to the detached node");
     let again = p.tool("pcp_detach_node", &["-n", "1"]);
-    let stderr = String::from_utf8_lossy(&again.stderr);
+    let stderr = String::from_utf8(again.stderr.clone()).unwrap();
     assert!(stderr.contains("is not valid for failover"), "{stderr}");
 
     assert_eq!(
@@ -306,7 +368,7 @@ fn detach_and_attach_change_state_and_run_the_commands() {
         "up\nup\n"
     );
     let out = p.tool("pcp_attach_node", &["-n", "1"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
     assert!(stderr.contains("invalid failback request"), "{stderr}");
 
     // Graceful detach waits for clients (there are none) and finishes before replying.
@@ -323,7 +385,10 @@ fn detach_and_attach_change_state_and_run_the_commands() {
 #[test]
 fn the_status_file_makes_a_restart_remember_down_nodes() {
     let mut p = PcpProxy::start(1, |_, _| {});
-    assert_eq!(p.ok("pcp_detach_node", &["-g", "-n", "1"]), "pcp_detach_node -- Command Successful\n");
+    assert_eq!(
+        p.ok("pcp_detach_node", &["-g", "-n", "1"]),
+        "pcp_detach_node -- Command Successful\n"
+    );
     p.stop();
     let logdir = p.dir.path().display().to_string();
     let restart = |discard: bool| {
@@ -349,7 +414,10 @@ fn the_status_file_makes_a_restart_remember_down_nodes() {
 fn promote_with_switchover_promotes_the_standby() {
     let psql = "psql";
     let p = PcpProxy::start(1, |c, dir| {
-        let bin = corepool_testkit::PgInstall::get().expect("install").bin_dir().join(psql);
+        let bin = corepool_testkit::PgInstall::get()
+            .expect("install")
+            .bin_dir()
+            .join(psql);
         c.failover_command = format!(
             "{} -X -h %H -p %r -U postgres -d postgres -c 'SELECT pg_promote()' >> {}/promote.log 2>&1",
             bin.display(),
@@ -360,21 +428,33 @@ fn promote_with_switchover_promotes_the_standby() {
     });
     let standby_port = p.cluster().standbys()[0].port().to_string();
     let out = p.tool("pcp_promote_node", &["-n", "0"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("FATAL:  invalid promote request"), "{stderr}");
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("FATAL:  invalid promote request"),
+        "{stderr}"
+    );
     assert_eq!(
         p.ok("pcp_promote_node", &["-s", "-n", "1"]),
         "pcp_promote_node -- Command Successful\n"
     );
-    wait_until("node 1 to become the primary", || p.state().primary() == Some(1));
-    assert!(!p.cluster().standbys()[0].is_in_recovery().unwrap(), "PostgreSQL was promoted");
+    wait_until("node 1 to become the primary", || {
+        p.state().primary() == Some(1)
+    });
+    assert!(
+        !p.cluster().standbys()[0].is_in_recovery().unwrap(),
+        "PostgreSQL was promoted"
+    );
     assert_eq!(
         p.state().nodes()[0].status(),
         corepool_engine::cluster::NodeStatus::Down
     );
     let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
     let got = common::first_value(&c.query("SELECT inet_server_port()"));
-    assert_eq!(got.as_deref(), Some(standby_port.as_str()), "writes go to the new primary");
+    assert_eq!(
+        got.as_deref(),
+        Some(standby_port.as_str()),
+        "writes go to the new primary"
+    );
     c.terminate();
     let line = p.ok("pcp_node_info", &["-n", "1"]);
     assert!(line.contains(" primary "), "{line}");
@@ -396,7 +476,11 @@ fn stop_modes_stop_corepool() {
         "pcp_stop_pgpool -- Command Successful\n"
     );
     let msgs = client.read_until_ready();
-    assert_eq!(common::error_code(&msgs).as_deref(), Some("57P01"), "the session is ended");
+    assert_eq!(
+        common::error_code(&msgs).as_deref(),
+        Some("57P01"),
+        "the session is ended"
+    );
     let cluster = p.wait_stopped();
 
     let p = PcpProxy::start_on(cluster, |_, _| {});
@@ -412,10 +496,15 @@ fn stop_modes_stop_corepool() {
 fn pgpool_adm_functions_work_against_corepool() {
     let p = PcpProxy::start(1, |_, _| {});
     let primary = p.cluster().primary();
-    primary.psql("postgres", "CREATE EXTENSION pgpool_adm").expect("pgpool_adm");
+    primary
+        .psql("postgres", "CREATE EXTENSION pgpool_adm")
+        .expect("pgpool_adm");
     let args = format!("'127.0.0.1', {}, '{USER}', '{PASSWORD}'", p.pcp_port);
     let count = primary
-        .psql("postgres", &format!("SELECT node_count FROM pcp_node_count({args})"))
+        .psql(
+            "postgres",
+            &format!("SELECT node_count FROM pcp_node_count({args})"),
+        )
         .unwrap();
     assert_eq!(count, "2");
     let info = primary
@@ -425,23 +514,37 @@ fn pgpool_adm_functions_work_against_corepool() {
         )
         .unwrap();
     let port1 = p.cluster().nodes()[1].port();
-    assert_eq!(info, format!("127.0.0.1|{port1}|Waiting for connection to start|0.5|Standby"));
+    assert_eq!(
+        info,
+        format!("127.0.0.1|{port1}|Waiting for connection to start|0.5|Standby")
+    );
     let stats = primary
         .psql(
             "postgres",
-            &format!("SELECT node_id, status, role, total_count FROM pcp_health_check_stats(1, {args})"),
+            &format!(
+                "SELECT node_id, status, role, total_count FROM pcp_health_check_stats(1, {args})"
+            ),
         )
         .unwrap();
     assert_eq!(stats, "1|waiting|standby|0");
     // pgpool_adm 1.4 declares pcp_pool_status as `RETURNS record` but implements it as a
     // set-returning function, so PostgreSQL rejects it whatever the PCP server answers.
     let err = primary
-        .psql("postgres", &format!("SELECT * FROM pcp_pool_status({args})"))
+        .psql(
+            "postgres",
+            &format!("SELECT * FROM pcp_pool_status({args})"),
+        )
         .unwrap_err()
         .to_string();
-    assert!(err.contains("table-function protocol for value-per-call mode was not followed"), "{err}");
+    assert!(
+        err.contains("table-function protocol for value-per-call mode was not followed"),
+        "{err}"
+    );
     let detached = primary
-        .psql("postgres", &format!("SELECT pcp_detach_node(1, false, {args})"))
+        .psql(
+            "postgres",
+            &format!("SELECT pcp_detach_node(1, false, {args})"),
+        )
         .unwrap();
     assert_eq!(detached, "t");
     wait_until("node 1 down", || {

@@ -343,3 +343,20 @@ fn parameter_status_changes_reach_the_client() {
         .iter()
         .any(|(t, b)| *t == b'S' && b.starts_with(b"application_name\0second\0")));
 }
+
+#[test]
+fn client_idle_limit_ends_idle_sessions_but_not_busy_ones() {
+    let proxy = Proxy::start(0, |c, _| c.client_idle_limit = Duration::from_secs(1));
+    let (mut a, _) = RawClient::connect(proxy.port, "postgres", "postgres", &[]);
+    // A query running longer than the limit is not idleness.
+    assert_eq!(first_value(&a.query("SELECT pg_sleep(1.5), 'busy'")).as_deref(), Some(""));
+    assert_eq!(first_value(&a.query("SELECT 'still here'")).as_deref(), Some("still here"));
+    let started = Instant::now();
+    let mut msgs = Vec::new();
+    while let Some(m) = a.read_msg() {
+        msgs.push(m);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(error_code(&msgs).as_deref(), Some("57P05"));
+}

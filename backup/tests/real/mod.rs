@@ -216,8 +216,12 @@ pub fn extract(archive: &Path, into: &Path) {
         flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
         out
     } else if name.ends_with(".lz4") {
+        // Concatenated frames (one per parallel piece): decode them one after the other.
         let mut out = Vec::new();
-        lz4_flex::frame::FrameDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+        let mut rest = &raw[..];
+        while !rest.is_empty() {
+            lz4_flex::frame::FrameDecoder::new(&mut rest).read_to_end(&mut out).unwrap();
+        }
         out
     } else if name.ends_with(".zst") {
         zstd::stream::decode_all(&raw[..]).unwrap()

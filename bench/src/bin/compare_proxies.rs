@@ -14,7 +14,7 @@ use corepool_bench::targets::TargetKind;
 
 /// Compare corepool with PgBouncer and Pgpool-II on one PostgreSQL 15 primary.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, args_override_self = true)]
 struct Args {
     /// Rounds over every workload and target; tables report the median.
     #[arg(long, default_value_t = 3)]

@@ -1,6 +1,7 @@
 //! Subcommands and what they share: the command-line definition, logging, exit codes.
 
 mod basebackup;
+mod ddl;
 mod demo;
 mod pcp;
 mod serve;
@@ -28,6 +29,8 @@ enum Command {
     Basebackup(basebackup::BasebackupArgs),
     /// Pgpool-II's PCP commands (node-info, detach-node, ...) against corepool or Pgpool-II.
     Pcp(pcp::PcpArgs),
+    /// Run HighGo's sharding DDL (inline partitions, WITH PUSHDOWN, INCLUDE REMOTE) on stock PostgreSQL.
+    Ddl(ddl::DdlArgs),
 }
 
 /// A failed command: the message and the exit status.
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo(args) => demo::run(args),
         Command::Basebackup(args) => basebackup::run(args, cli.verbose > 0),
         Command::Pcp(args) => pcp::run(args, cli.verbose > 0),
+        Command::Ddl(args) => ddl::run(args),
     }
 }
 

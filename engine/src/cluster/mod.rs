@@ -5,6 +5,7 @@
 //! connections made before a topology change.
 
 pub mod cancel;
+pub mod health_stats;
 mod node;
 pub mod sessions;
 
@@ -42,12 +43,15 @@ pub struct ClusterState {
     pub cancel: CancelTable,
     /// Who is connected, per cancel slot (PCP process info).
     pub registry: SessionRegistry,
+    /// Health-check statistics, replication state and failover requests, per node.
+    pub health: health_stats::HealthStats,
 }
 
 impl ClusterState {
     /// State for `nodes`, with at most `max_sessions` concurrent client sessions over `shards`.
     pub fn new(nodes: Vec<Node>, shards: usize, max_sessions: usize) -> Self {
         Self {
+            health: health_stats::HealthStats::new(nodes.len()),
             nodes: nodes.into_boxed_slice(),
             primary: AtomicI32::new(-1),
             generation: AtomicU64::new(0),

@@ -55,7 +55,9 @@ pub enum FailoverError {
         node: usize,
     },
     /// Attach of a node that is not down (or no such node).
-    #[error("invalid failback request, node id: {node} status: [{status}] is not valid for failback")]
+    #[error(
+        "invalid failback request, node id: {node} status: [{status}] is not valid for failback"
+    )]
     NotValidForFailback {
         /// The node.
         node: i64,
@@ -372,9 +374,13 @@ impl Failover {
     pub fn search_primary(&self, config: &Config, prefer: Option<usize>) -> Option<usize> {
         let state = &*self.state;
         let live = |i: usize| state.node(i).is_some_and(|n| n.status().is_valid());
-        if let Some(i) = (0..state.nodes().len())
-            .find(|i| live(*i) && config.backends.get(*i).is_some_and(|b| b.flags.always_primary))
-        {
+        if let Some(i) = (0..state.nodes().len()).find(|i| {
+            live(*i)
+                && config
+                    .backends
+                    .get(*i)
+                    .is_some_and(|b| b.flags.always_primary)
+        }) {
             return Some(i);
         }
         let deadline = (!config.search_primary_node_timeout.is_zero())

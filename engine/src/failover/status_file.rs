@@ -126,7 +126,9 @@ pub fn load_at_start(state: &ClusterState, logdir: &str, discard: bool) {
             }
         }
         Ok(None) => {}
-        Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not read pgpool_status"),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "could not read pgpool_status")
+        }
     }
 }
 
@@ -180,7 +182,10 @@ mod tests {
         );
         let again = state(3);
         load_at_start(&again, logdir, true);
-        assert!(again.nodes().iter().all(|n| n.status() == NodeStatus::Waiting));
+        assert!(again
+            .nodes()
+            .iter()
+            .all(|n| n.status() == NodeStatus::Waiting));
         assert!(!path_in(logdir).exists(), "-D deletes the file");
     }
 }

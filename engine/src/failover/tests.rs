@@ -27,9 +27,11 @@ impl NodeProbe for FixedPrimary {
 
 fn setup(n: usize, tweak: impl FnOnce(&mut Config)) -> (Failover, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.logdir = dir.path().to_str().unwrap().to_owned();
-    config.search_primary_node_timeout = std::time::Duration::from_secs(1);
+    let mut config = Config {
+        logdir: dir.path().to_str().unwrap().to_owned(),
+        search_primary_node_timeout: std::time::Duration::from_secs(1),
+        ..Config::default()
+    };
     for i in 0..n {
         config.backends.push(BackendConfig {
             hostname: format!("db{i}"),
@@ -63,7 +65,10 @@ fn setup(n: usize, tweak: impl FnOnce(&mut Config)) -> (Failover, tempfile::Temp
 fn detaching_a_standby_runs_failover_command_and_keeps_the_primary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cmd");
-    let template = format!("echo '%d %h %p %D %m %H %M %P %r %R %N %S' > {}", out.display());
+    let template = format!(
+        "echo '%d %h %p %D %m %H %M %P %r %R %N %S' > {}",
+        out.display()
+    );
     let (f, _d) = setup(3, |c| c.failover_command = template);
     let g0 = f.state().generation();
     f.detach(2, "test").unwrap();
@@ -103,19 +108,37 @@ fn follow_primary_marks_other_standbys_down() {
 #[test]
 fn refusals_name_the_reason() {
     let (f, _dir) = setup(2, |c| c.backends[1].flags.allow_to_failover = false);
-    assert!(matches!(f.detach(5, "t"), Err(FailoverError::OutOfRange { .. })));
-    assert!(matches!(f.detach(-1, "t"), Err(FailoverError::OutOfRange { .. })));
+    assert!(matches!(
+        f.detach(5, "t"),
+        Err(FailoverError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        f.detach(-1, "t"),
+        Err(FailoverError::OutOfRange { .. })
+    ));
     assert_eq!(f.detach(1, "t"), Err(FailoverError::Disallowed { node: 1 }));
-    assert!(matches!(f.attach(0), Err(FailoverError::NotValidForFailback { .. })));
-    assert_eq!(f.promote(0, false), Err(FailoverError::AlreadyPrimary { node: 0 }));
-    assert!(matches!(f.promote(9, false), Err(FailoverError::InvalidPromoteNode { .. })));
+    assert!(matches!(
+        f.attach(0),
+        Err(FailoverError::NotValidForFailback { .. })
+    ));
+    assert_eq!(
+        f.promote(0, false),
+        Err(FailoverError::AlreadyPrimary { node: 0 })
+    );
+    assert!(matches!(
+        f.promote(9, false),
+        Err(FailoverError::InvalidPromoteNode { .. })
+    ));
 }
 
 #[test]
 fn attach_brings_a_node_back_waiting() {
     let (f, _dir) = setup(2, |_| {});
     f.detach(1, "t").unwrap();
-    assert!(matches!(f.detach(1, "t"), Err(FailoverError::NotValidForFailover { .. })));
+    assert!(matches!(
+        f.detach(1, "t"),
+        Err(FailoverError::NotValidForFailover { .. })
+    ));
     f.attach(1).unwrap();
     assert_eq!(f.state().nodes()[1].status(), NodeStatus::Waiting);
     assert_eq!(f.state().primary(), Some(0));

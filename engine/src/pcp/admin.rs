@@ -59,9 +59,13 @@ pub(super) fn answer(
     out: &mut BytesMut,
 ) -> Result<After, Report> {
     match request {
-        Request::DetachNode { node_id, gracefully } => {
+        Request::DetachNode {
+            node_id,
+            gracefully,
+        } => {
             let f = &ctx.failover;
-            f.check_detach(i64::from(node_id)).map_err(failover_report)?;
+            f.check_detach(i64::from(node_id))
+                .map_err(failover_report)?;
             if gracefully {
                 wait_for_clients(ctx);
                 f.detach(i64::from(node_id), "PCP detach (gracefully)")
@@ -224,15 +228,27 @@ fn wait_for_clients(ctx: &PcpContext) {
 /// `A`: only client_min_messages, with the levels pgpool accepts.
 fn set_parameter(conn: &mut ConnState, name: &str, value: &str) -> Result<(), Report> {
     const LEVELS: [&str; 11] = [
-        "debug5", "debug4", "debug3", "debug2", "debug1", "log", "commerror", "info", "notice",
-        "warning", "error",
+        "debug5",
+        "debug4",
+        "debug3",
+        "debug2",
+        "debug1",
+        "log",
+        "commerror",
+        "info",
+        "notice",
+        "warning",
+        "error",
     ];
     if !name.eq_ignore_ascii_case("client_min_messages") {
         return Err(Report::invalid_parameter(name.as_bytes()));
     }
     let level = value.to_ascii_lowercase();
     if !LEVELS.contains(&level.as_str()) {
-        return Err(Report::invalid_parameter_value(name.as_bytes(), value.as_bytes()));
+        return Err(Report::invalid_parameter_value(
+            name.as_bytes(),
+            value.as_bytes(),
+        ));
     }
     conn.client_min_messages = level;
     Ok(())
@@ -255,7 +271,10 @@ mod tests {
         assert!(set_parameter(&mut c, "client_min_messages", "DEBUG1").is_ok());
         assert_eq!(c.client_min_messages, "debug1");
         let e = set_parameter(&mut c, "log_min_messages", "info").unwrap_err();
-        assert_eq!(&e.detail.unwrap()[..], b"invalid parameter \"log_min_messages\"");
+        assert_eq!(
+            &e.detail.unwrap()[..],
+            b"invalid parameter \"log_min_messages\""
+        );
         assert!(set_parameter(&mut c, "client_min_messages", "loud").is_err());
     }
 }

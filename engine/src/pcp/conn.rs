@@ -66,7 +66,12 @@ pub(super) fn serve<S: PcpStream>(ctx: Arc<PcpContext>, mut stream: S) {
                     inbuf.extend_from_slice(&chunk[..n]);
                     continue;
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     if ctx.state().shutdown() != ShutdownMode::None {
                         return;
                     }
@@ -76,7 +81,9 @@ pub(super) fn serve<S: PcpStream>(ctx: Arc<PcpContext>, mut stream: S) {
                 Err(_) => return,
             },
             Err(e) => {
-                let report = e.report().unwrap_or_else(|| Report::invalid_packet_length(0));
+                let report = e
+                    .report()
+                    .unwrap_or_else(|| Report::invalid_packet_length(0));
                 send_report(&mut stream, &mut out, &report);
                 return;
             }
@@ -99,7 +106,11 @@ pub(super) fn serve<S: PcpStream>(ctx: Arc<PcpContext>, mut stream: S) {
             }
         };
         if !out.is_empty() {
-            if stream.write_all(&out).and_then(|()| stream.flush()).is_err() {
+            if stream
+                .write_all(&out)
+                .and_then(|()| stream.flush())
+                .is_err()
+            {
                 return;
             }
             out.clear();
@@ -139,7 +150,10 @@ fn handle(
             response::write_salt(out, salt);
             Ok(After::Continue)
         }
-        Request::Authenticate { user, response: answer } => {
+        Request::Authenticate {
+            user,
+            response: answer,
+        } => {
             let users = ctx.users();
             let stored = users
                 .users()

@@ -7,7 +7,9 @@ use corepool_protocol::pcp::node::{
 };
 use corepool_protocol::pcp::process::{ProcessInfo, ProcessStatus};
 use corepool_protocol::pcp::response::{self, ConfigRow};
-use corepool_protocol::pcp::tags::{NODE_INFO_REPLY_TAG, POOL_STATUS_REPLY_TAG, PROCESS_INFO_REPLY_TAG};
+use corepool_protocol::pcp::tags::{
+    NODE_INFO_REPLY_TAG, POOL_STATUS_REPLY_TAG, PROCESS_INFO_REPLY_TAG,
+};
 use corepool_protocol::pcp::{Report, Request};
 
 use super::admin::{error_report, internal};
@@ -17,7 +19,11 @@ use crate::config::{ClusteringMode, Config};
 use crate::failover::probe::ProbeResult;
 
 /// Answers a read-only request.
-pub(super) fn answer(ctx: &PcpContext, request: Request<'_>, out: &mut BytesMut) -> Result<(), Report> {
+pub(super) fn answer(
+    ctx: &PcpContext,
+    request: Request<'_>,
+    out: &mut BytesMut,
+) -> Result<(), Report> {
     match request {
         Request::NodeCount => {
             response::write_node_count(out, ctx.state().nodes().len() as u32).map_err(internal)
@@ -25,7 +31,13 @@ pub(super) fn answer(ctx: &PcpContext, request: Request<'_>, out: &mut BytesMut)
         Request::NodeInfo { node_id } => node_info(ctx, node_id, out),
         Request::HealthCheckStats { node_id } => health_check_stats(ctx, node_id, out),
         Request::ProcessCount => {
-            let pids: Vec<i32> = ctx.state().registry.snapshot().iter().map(|s| s.process_id).collect();
+            let pids: Vec<i32> = ctx
+                .state()
+                .registry
+                .snapshot()
+                .iter()
+                .map(|s| s.process_id)
+                .collect();
             response::write_process_count(out, &pids).map_err(internal)
         }
         Request::ProcessInfo { pid } => process_info(ctx, pid, out),
@@ -61,6 +73,9 @@ fn node_info(ctx: &PcpContext, node_id: i32, out: &mut BytesMut) -> Result<(), R
             .map(|b| b.hostname.clone())
             .unwrap_or_else(|| n.address.host().to_owned());
         let weight = if total > 0.0 { n.weight() / total } else { 0.0 };
+        let health = state.health.node(*i);
+        let rep_state = health.map_or("", |h| h.replication_state().name());
+        let sync_state = health.map_or("", |h| h.sync_state().name());
         let info = NodeInfo {
             hostname: &host,
             port: i32::from(n.address.port()),
@@ -71,8 +86,8 @@ fn node_info(ctx: &PcpContext, node_id: i32, out: &mut BytesMut) -> Result<(), R
             role: role_of(ctx, &config, *i),
             pg_role,
             standby_delay: n.replication_delay(),
-            replication_state: "",
-            replication_sync_state: "",
+            replication_state: rep_state,
+            replication_sync_state: sync_state,
             status_changed_time: n.last_status_change(),
         };
         response::write_node_info(out, &info).map_err(internal)?;
@@ -161,12 +176,15 @@ fn role_of(ctx: &PcpContext, config: &Config, id: usize) -> Role {
 fn health_check_stats(ctx: &PcpContext, node_id: i32, out: &mut BytesMut) -> Result<(), Report> {
     let state = ctx.state();
     let config = ctx.config();
-    let failed = |detail: String| error_report("informing health check stats info failed", Some(detail));
+    let failed =
+        |detail: String| error_report("informing health check stats info failed", Some(detail));
     if node_id < 0 || node_id as usize > state.nodes().len() {
         return Err(failed(format!("invalid node ID {node_id}")));
     }
     let Some(n) = state.node(node_id as usize) else {
-        return Err(failed(format!("stats data for node ID {node_id} does not exist")));
+        return Err(failed(format!(
+            "stats data for node ID {node_id} does not exist"
+        )));
     };
     let host = config
         .backends
@@ -174,6 +192,19 @@ fn health_check_stats(ctx: &PcpContext, node_id: i32, out: &mut BytesMut) -> Res
         .map(|b| b.hostname.clone())
         .unwrap_or_else(|| n.address.host().to_owned());
     let changed = format_local(n.last_status_change());
+    let h = state
+        .health
+        .node(n.id)
+        .map(|h| h.snapshot())
+        .unwrap_or_default();
+    let when = |t: Option<u64>| t.map(format_local).unwrap_or_default();
+    let (last, ok, skip, fail) = (
+        when(h.last_check),
+        when(h.last_success),
+        when(h.last_skip),
+        when(h.last_fail),
+    );
+    let int = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
     let stats = HealthCheckStats {
         node_id,
         hostname: &host,
@@ -181,20 +212,20 @@ fn health_check_stats(ctx: &PcpContext, node_id: i32, out: &mut BytesMut) -> Res
         status: backend_status(n.status()).name(false),
         role: role_of(ctx, &config, n.id),
         last_status_change: &changed,
-        total_count: 0,
-        success_count: 0,
-        fail_count: 0,
-        skip_count: 0,
-        retry_count: 0,
-        average_retry_count: 0.0,
-        max_retry_count: 0,
-        max_health_check_duration: 0,
-        min_health_check_duration: 0,
-        average_health_check_duration: 0.0,
-        last_health_check: "",
-        last_successful_health_check: "",
-        last_skip_health_check: "",
-        last_failed_health_check: "",
+        total_count: h.total_count,
+        success_count: h.success_count,
+        fail_count: h.fail_count,
+        skip_count: h.skip_count,
+        retry_count: h.retry_count,
+        average_retry_count: h.average_retry_count,
+        max_retry_count: int(h.max_retry_count),
+        max_health_check_duration: int(h.max_duration_ms),
+        min_health_check_duration: int(h.min_duration_ms),
+        average_health_check_duration: h.average_duration_ms,
+        last_health_check: &last,
+        last_successful_health_check: &ok,
+        last_skip_health_check: &skip,
+        last_failed_health_check: &fail,
     };
     response::write_health_check_stats(out, &stats).map_err(internal)
 }
@@ -213,7 +244,8 @@ fn process_info(ctx: &PcpContext, pid: i32, out: &mut BytesMut) -> Result<(), Re
             Some(format!("invalid process ID : {pid}")),
         ));
     }
-    response::write_array_size(out, PROCESS_INFO_REPLY_TAG, sessions.len() as u32).map_err(internal)?;
+    response::write_array_size(out, PROCESS_INFO_REPLY_TAG, sessions.len() as u32)
+        .map_err(internal)?;
     for s in &sessions {
         let connected = format_local(s.connected_at);
         let backend = format_local(s.backend_connected_at);

@@ -106,7 +106,9 @@ impl PcpContext {
                 Ok(mut g) => *g = Arc::new(u),
                 Err(p) => *p.into_inner() = Arc::new(u),
             },
-            Err(e) => tracing::error!(error = %e, "pcp.conf reload failed; keeping the users in force"),
+            Err(e) => {
+                tracing::error!(error = %e, "pcp.conf reload failed; keeping the users in force")
+            }
         }
     }
 }
@@ -153,17 +155,25 @@ pub fn start(ctx: Arc<PcpContext>, config: &Config) -> io::Result<PcpHandle> {
         threads.push(spawn("corepool-pcp-accept", move || accept_tcp(ctx, l))?);
     }
     let mut unix = None;
-    if let Some(dir) = config.pcp_unix_socket_directories.first().filter(|d| !d.is_empty()) {
+    if let Some(dir) = config
+        .pcp_unix_socket_directories
+        .first()
+        .filter(|d| !d.is_empty())
+    {
         let path = Path::new(dir).join(format!(".s.PGSQL.{port}"));
         let _ = std::fs::remove_file(&path);
         match UnixListener::bind(&path).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
             Ok(l) => {
                 let ctx = ctx.clone();
                 let p = path.clone();
-                threads.push(spawn("corepool-pcp-accept", move || accept_unix(ctx, l, p))?);
+                threads.push(spawn("corepool-pcp-accept", move || {
+                    accept_unix(ctx, l, p)
+                })?);
                 unix = Some(path);
             }
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "PCP: could not listen on UNIX socket"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "PCP: could not listen on UNIX socket")
+            }
         }
     }
     tracing::info!(addresses = ?tcp, unix = ?unix, "PCP server listening");
@@ -252,7 +262,11 @@ mod tests {
 
     #[test]
     fn listen_addresses_resolve_like_pgpool() {
-        let list = ["localhost".to_owned(), "*".to_owned(), "10.1.2.3".to_owned()];
+        let list = [
+            "localhost".to_owned(),
+            "*".to_owned(),
+            "10.1.2.3".to_owned(),
+        ];
         let got = listen_addrs(&list, 9898).unwrap();
         assert_eq!(got[0], "127.0.0.1:9898".parse().unwrap());
         assert_eq!(got[1], "0.0.0.0:9898".parse().unwrap());

@@ -21,8 +21,9 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::cluster::{ClusterState, Node, NodeAddress, NodeRole, NodeStatus, ShutdownMode};
-use crate::config::{ClusteringMode, Config};
+use crate::cluster::{ClusterState, Node, NodeAddress, NodeStatus, ShutdownMode};
+use crate::config::Config;
+use crate::failover::Failover;
 use crate::runtime::{self, ExecutorSettings, Listener, StartGate, UnixListener};
 
 /// Why the server could not start.
@@ -135,12 +136,13 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
         shards,
         config.num_init_children.max(1) as usize,
     ));
-    mark_primary(&state, &config);
     crate::failover::status_file::load_at_start(&state, &config.logdir, options.discard_status);
 
     let config = Arc::new(config);
     let reload_box: Arc<Mutex<(Arc<Config>, Arc<AuthFiles>)>> =
         Arc::new(Mutex::new((config.clone(), auth.clone())));
+    let failover = build_failover(&state, &reload_box);
+    crate::health::primary::mark_at_start(&state, &config, failover.probe());
     let (gate, reports) = StartGate::new();
     let unix_dir = config
         .unix_socket_directories
@@ -153,13 +155,15 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
         let gate = gate.clone();
         let reload_box = reload_box.clone();
         let addrs = addrs.clone();
+        let failover = failover.clone();
         runtime::start_shards(&settings, move |id| {
             let state = state.clone();
             let gate = gate.clone();
             let reload_box = reload_box.clone();
             let addrs = addrs.clone();
             let unix_dir = unix_dir.clone();
-            async move { run_shard(id, state, gate, reload_box, addrs, unix_dir).await }
+            let failover = failover.clone();
+            async move { run_shard(id, state, gate, reload_box, addrs, unix_dir, failover).await }
         })
         .map_err(|e| ServeError::Shard(e.to_string()))?
     };
@@ -206,7 +210,7 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
             &reload_state,
         );
     });
-    let (failover, pcp) = match start_admin(&state, &reload_box, &options, &config, &reload_now) {
+    let pcp = match start_admin(&failover, &options, &config, &reload_now) {
         Ok(started) => started,
         Err(e) => {
             state.request_shutdown(ShutdownMode::Immediate);
@@ -240,25 +244,28 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
 
 type ReloadBox = Arc<Mutex<(Arc<Config>, Arc<AuthFiles>)>>;
 
-/// Builds the failover machinery and starts the PCP server (when a pcp.conf exists:
-/// `options.pcp_file`, else `pcp.conf` beside pgpool.conf).
-fn start_admin(
-    state: &Arc<ClusterState>,
-    reload_box: &ReloadBox,
-    options: &ServeOptions,
-    config: &Config,
-    reload_now: &Arc<dyn Fn() + Send + Sync>,
-) -> Result<(Arc<crate::failover::Failover>, Option<crate::pcp::PcpHandle>), ServeError> {
+/// The failover machinery over `state`, reading the configuration in force from `reload_box`.
+fn build_failover(state: &Arc<ClusterState>, reload_box: &ReloadBox) -> Arc<Failover> {
     let source = reload_box.clone();
     let config_source: crate::failover::ConfigSource = Arc::new(move || match source.lock() {
         Ok(g) => g.0.clone(),
         Err(p) => p.into_inner().0.clone(),
     });
-    let failover = Arc::new(crate::failover::Failover::new(
+    Arc::new(Failover::new(
         state.clone(),
         config_source,
         Arc::new(crate::failover::probe::ClientProbe),
-    ));
+    ))
+}
+
+/// Starts the PCP server (when a pcp.conf exists: `options.pcp_file`, else `pcp.conf` beside
+/// pgpool.conf).
+fn start_admin(
+    failover: &Arc<Failover>,
+    options: &ServeOptions,
+    config: &Config,
+    reload_now: &Arc<dyn Fn() + Send + Sync>,
+) -> Result<Option<crate::pcp::PcpHandle>, ServeError> {
     let pcp_file = options.pcp_file.clone().or_else(|| {
         let dir = options
             .config_path
@@ -269,13 +276,13 @@ fn start_admin(
     });
     let Some(pcp_file) = pcp_file.filter(|p| p.exists()) else {
         tracing::info!("no pcp.conf: the PCP server is off");
-        return Ok((failover, None));
+        return Ok(None);
     };
     let reload = reload_now.clone();
     let ctx = crate::pcp::PcpContext::new(failover.clone(), pcp_file, Box::new(move || reload()))
         .map_err(|e| ServeError::Config(e.to_string()))?;
     let handle = crate::pcp::start(Arc::new(ctx), config).map_err(ServeError::Bind)?;
-    Ok((failover, Some(handle)))
+    Ok(Some(handle))
 }
 
 fn reload(path: Option<&Path>, hba_path: Option<&Path>, target: &ReloadBox, state: &ClusterState) {
@@ -316,6 +323,7 @@ async fn run_shard(
     reload_box: ReloadBox,
     addrs: Vec<SocketAddr>,
     unix_dir: Option<String>,
+    failover: Arc<Failover>,
 ) {
     let (config, auth) = match reload_box.lock() {
         Ok(g) => g.clone(),
@@ -362,6 +370,14 @@ async fn run_shard(
             accept_loop(shard, AnyListener::Unix(l), reserved).await;
             let _ = std::fs::remove_file(path);
         });
+    }
+    if id == 0 {
+        let source = reload_box.clone();
+        let settings: crate::health::SettingsSource = Box::new(move || match source.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        });
+        crate::health::spawn(crate::health::Context::new(state.clone(), failover, settings));
     }
 
     // Housekeeping until shutdown.
@@ -467,27 +483,6 @@ fn build_nodes(config: &Config) -> Vec<Node> {
             Node::new(id, address, b.weight, NodeStatus::Waiting)
         })
         .collect()
-}
-
-/// Raw mode: node 0 is the main node. Streaming replication: an ALWAYS_PRIMARY node, else node 0
-/// until the primary probe (streaming-replication checks) says otherwise.
-fn mark_primary(state: &ClusterState, config: &Config) {
-    let primary = match config.backend_clustering_mode {
-        ClusteringMode::StreamingReplication => config
-            .backends
-            .iter()
-            .position(|b| b.flags.always_primary)
-            .unwrap_or(0),
-        _ => 0,
-    };
-    for n in state.nodes() {
-        n.set_role(if n.id == primary {
-            NodeRole::Primary
-        } else {
-            NodeRole::Standby
-        });
-    }
-    state.set_primary(Some(primary));
 }
 
 /// listen_addresses → socket addresses: `*` is every IPv4 and IPv6 address, `localhost` the

@@ -13,6 +13,7 @@ use corepool_protocol::message::write;
 
 use super::{AuthFiles, CatalogCache};
 use crate::backend::BackendConn;
+use crate::cluster::health_stats::NodeRequest;
 use crate::cluster::{ClusterState, NodeAddress};
 use crate::config::{ClusteringMode, Config};
 use crate::pool::{Pool, PoolLimits};
@@ -231,20 +232,32 @@ impl Shard {
         }
     }
 
-    /// A connection attempt to `node` failed as if the node were down.
+    /// A connection attempt to `node` failed as if the node were down: with
+    /// failover_on_backend_error, shard 0's health supervisor detaches it (on a failover thread).
     pub fn report_node_failure(&self, node: usize) {
-        let config = self.config.borrow();
-        if config.failover_on_backend_error {
-            tracing::warn!(
-                node,
-                "connection to backend failed (failover_on_backend_error is on)"
-            );
+        if !self.config.borrow().failover_on_backend_error {
+            return;
+        }
+        if let Some(h) = self.state.health.node(node) {
+            tracing::warn!(node, "connection to backend failed; requesting failover");
+            h.request(NodeRequest::Detach);
         }
     }
 
-    /// A session's backend connection broke.
+    /// A session's backend connection broke (EOF, socket error, or FATAL such as 57P01). With
+    /// failover_on_backend_error or failover_on_backend_shutdown, shard 0 checks the node at once
+    /// and detaches it if it does not answer or is shutting down; a node that still answers
+    /// (a `pg_terminate_backend`) stays attached.
     pub fn report_backend_lost(&self, node: usize) {
-        tracing::debug!(node, "backend connection lost");
+        let config = self.config.borrow();
+        if !(config.failover_on_backend_error || config.failover_on_backend_shutdown) {
+            tracing::debug!(node, "backend connection lost");
+            return;
+        }
+        if let Some(h) = self.state.health.node(node) {
+            tracing::debug!(node, "backend connection lost; checking the node");
+            h.request(NodeRequest::Verify);
+        }
     }
 
     /// Periodic housekeeping: pool expiry.

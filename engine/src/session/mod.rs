@@ -211,7 +211,9 @@ impl Session {
         }
 
         let mut side = ClientSide::default();
+        let watch = relay::IdleWatch::default();
         let end = loop {
+            let idle_limit = live.session_config.as_ref().unwrap_or(&live.config).client_idle_limit;
             let node = live.router.current;
             let limits = shard.limits();
             let slot = self.slot;
@@ -223,7 +225,12 @@ impl Session {
                 let stop = |w: &std::task::Waker| shard.session_should_stop(slot, w);
                 let router = &mut live.router;
                 let hook = |buf: &[u8], seen: relay::Observed| router.on_request(buf, seen);
-                let end = Relay::new(&mut client, &mut cbuf, &mut side, conn, &limits, stop, Some(hook)).run().await;
+                let run = Relay::new(&mut client, &mut cbuf, &mut side, conn, &limits, stop, Some(hook)).watched(&watch).run();
+                let end = if idle_limit.is_zero() {
+                    run.await
+                } else {
+                    futures_lite::future::or(run, relay::idle_timeout(&watch, idle_limit)).await
+                };
                 if let Some(n) = shard.state.node(node) {
                     n.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -295,7 +302,7 @@ impl Live<'_> {
     async fn finish(&mut self, end: RelayEnd, client: &mut Stream, database: &str) {
         let shard = self.shard;
         shard.state.cancel.release(self.slot);
-        let clean_exit = matches!(end, RelayEnd::ClientTerminated);
+        let clean_exit = matches!(end, RelayEnd::ClientTerminated | RelayEnd::IdleTimeout(_));
         match end {
             RelayEnd::ClientProtocol(e) => {
                 let _ = send_fatal(client, "08P01", &format!("invalid frontend message: {e}")).await;
@@ -315,6 +322,11 @@ impl Live<'_> {
                 let msg = format!("invalid message from backend node {node}: {e}");
                 let _ = client.write_all(&fatal("08P01", &msg)).await;
                 self.backends.remove(node);
+            }
+            RelayEnd::IdleTimeout(limit) => {
+                tracing::info!(seconds = limit.as_secs(), "client_idle_limit reached");
+                let msg = format!("terminating connection due to client_idle_limit ({} seconds)", limit.as_secs());
+                let _ = client.write_all(&fatal("57P05", &msg)).await;
             }
             RelayEnd::Stopped => {
                 let _ = client.write_all(&fatal("57P01", "terminating connection due to administrator command")).await;

@@ -56,6 +56,8 @@ pub enum RelayEnd {
     Request,
     /// Drain mode: the backend owes nothing more and everything it sent was forwarded.
     Drained,
+    /// The client sent nothing for client_idle_limit while no request was outstanding.
+    IdleTimeout(std::time::Duration),
 }
 
 /// Where the client → backend direction stands between relay runs.
@@ -145,6 +147,23 @@ pub struct Relay<'a, S, H> {
     stop: S,
     hook: Option<H>,
     drain: bool,
+    idle: Option<&'a IdleWatch>,
+}
+
+/// What client_idle_limit needs to know about a running relay: when the client last sent
+/// something, and whether a request is outstanding (a client waiting for a reply is not idle).
+#[derive(Debug)]
+pub struct IdleWatch {
+    /// Last client read or completed request.
+    pub last: std::cell::Cell<std::time::Instant>,
+    /// A request is in flight.
+    pub busy: std::cell::Cell<bool>,
+}
+
+impl Default for IdleWatch {
+    fn default() -> Self {
+        Self { last: std::cell::Cell::new(std::time::Instant::now()), busy: std::cell::Cell::new(false) }
+    }
 }
 
 impl<'a, S, H> Relay<'a, S, H>
@@ -162,7 +181,23 @@ where
         stop: S,
         hook: Option<H>,
     ) -> Self {
-        Self { client, cbuf, side, backend, limits, stop, hook, drain: false }
+        Self { client, cbuf, side, backend, limits, stop, hook, drain: false, idle: None }
+    }
+
+    /// Keeps `watch` up to date for client_idle_limit.
+    pub fn watched(mut self, watch: &'a IdleWatch) -> Self {
+        self.idle = Some(watch);
+        self
+    }
+
+    fn note_activity(&self, client_read: bool) {
+        if let Some(w) = self.idle {
+            let busy = self.backend.side.in_flight > 0 || self.side.ready > 0;
+            if client_read || w.busy.get() != busy {
+                w.last.set(std::time::Instant::now());
+            }
+            w.busy.set(busy);
+        }
     }
 
     /// Only forwards what the backend still owes, without reading the client, and returns
@@ -328,6 +363,7 @@ where
                         if let Err(e) = self.walk_backend() {
                             return Poll::Ready(RelayEnd::BackendProtocol(e));
                         }
+                        self.note_activity(false);
                         progress = true;
                     }
                     Poll::Ready(Err(e)) => {
@@ -369,14 +405,17 @@ where
                 match self.walk_client() {
                     Err(e) => return Poll::Ready(RelayEnd::ClientProtocol(e)),
                     Ok(Some(end)) => return Poll::Ready(end),
-                    Ok(None) => {}
+                    Ok(None) => self.note_activity(false),
                 }
                 if self.side.ready > 0 || self.side.terminated {
                     continue;
                 }
                 match self.client.poll_read_buf(cx, self.cbuf) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(RelayEnd::ClientGone),
-                    Poll::Ready(Ok(_)) => progress = true,
+                    Poll::Ready(Ok(_)) => {
+                        progress = true;
+                        self.note_activity(true);
+                    }
                     Poll::Pending => {}
                 }
             }
@@ -393,6 +432,18 @@ where
     /// Runs the relay until it ends or stops at a request.
     pub async fn run(mut self) -> RelayEnd {
         RelayFuture { relay: &mut self }.await
+    }
+}
+
+/// Ends when the client has been idle (no request outstanding, nothing sent) for `limit`.
+pub async fn idle_timeout(watch: &IdleWatch, limit: std::time::Duration) -> RelayEnd {
+    loop {
+        let idle_for = watch.last.get().elapsed();
+        if !watch.busy.get() && idle_for >= limit {
+            return RelayEnd::IdleTimeout(limit);
+        }
+        let wait = if watch.busy.get() { limit } else { limit.saturating_sub(idle_for) };
+        crate::runtime::sleep(wait.max(std::time::Duration::from_millis(50))).await;
     }
 }
 

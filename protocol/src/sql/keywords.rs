@@ -221,6 +221,15 @@ impl Kw {
         Self::lookup_in(word, 0, word.len())
     }
 
+    /// Reference implementation of [`Self::lookup`] for tests: a linear, case-insensitive scan.
+    #[cfg(test)]
+    pub(crate) fn lookup_naive(word: &[u8]) -> Option<Kw> {
+        let i = ENTRIES
+            .iter()
+            .position(|(text, _)| text.as_bytes().eq_ignore_ascii_case(word))?;
+        KWS.get(i).copied()
+    }
+
     /// The keyword spelled by the identifier `text[start..start + len]`, if any.
     #[inline]
     pub(crate) fn lookup_in(text: &[u8], start: usize, len: usize) -> Option<Kw> {

@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 
 use super::ident::{name_parts, Ident};
+use super::keywords::Kw;
 use super::*;
 
 /// Pieces that exercise every lexer state and the classifier's keywords when glued together.
@@ -126,6 +127,39 @@ const FRAGMENTS: &[&str] = &[
     "CALL",
 ];
 
+/// Keyword spellings in mixed case, near-misses and bytes that fold onto letters under `| 0x20`.
+const KEYWORDISH: &[&str] = &[
+    "select",
+    "SELECT",
+    "SeLeCt",
+    "current_timestamp",
+    "CURRENT_TIMESTAMP",
+    "from",
+    "FROM_",
+    "_",
+    "a",
+    "Z",
+    "\u{7f}",
+    "@",
+    "`",
+    "[",
+    "{",
+    "0",
+    "$",
+    "é",
+    "\u{c0}",
+    " ",
+    "json_objectagg",
+    "in",
+    "x",
+    "characteristics",
+    "serializable",
+    "t",
+    "e",
+    "nd",
+    "END",
+];
+
 fn sqlish() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(FRAGMENTS), 0..48).prop_map(|parts| parts.concat())
 }
@@ -228,6 +262,19 @@ proptest! {
         for span in &spans {
             prop_assert!(classify(span.text(&sql)).is_ok());
         }
+    }
+
+    #[test]
+    fn keyword_lookup_matches_a_naive_scan(
+        text in prop::collection::vec(prop::sample::select(KEYWORDISH), 0..12).prop_map(|p| p.concat()),
+        start in 0usize..64,
+        len in 0usize..24,
+    ) {
+        let bytes = text.as_bytes();
+        let start = start.min(bytes.len());
+        let len = len.min(bytes.len() - start);
+        let want = Kw::lookup_naive(&bytes[start..start + len]);
+        prop_assert_eq!(Kw::lookup_in(bytes, start, len), want);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use corepool_protocol::pcp::{self, auth, request, Packet, Response};
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The server could not be reached.
-    #[error("could not connect to the PCP server at {target}: {source}")]
+    #[error("could not connect to the PCP server at {target}")]
     Connect {
         /// Where we tried.
         target: String,
@@ -23,10 +23,10 @@ pub enum ClientError {
         source: io::Error,
     },
     /// The connection broke.
-    #[error("PCP connection failed: {0}")]
+    #[error("PCP connection failed")]
     Io(#[from] io::Error),
     /// The server sent bytes that are not PCP.
-    #[error("invalid PCP reply: {0}")]
+    #[error("invalid PCP reply")]
     Protocol(#[from] pcp::Error),
     /// The login was refused.
     #[error("{0}")]

@@ -82,7 +82,9 @@ pub fn render(
                 if let Response::ProcessCount(c) = r {
                     let pids: Vec<i32> = c.pids().collect();
                     out = match format {
-                        Format::Json => json!({ "count": pids.len(), "pids": pids }).to_string() + "\n",
+                        Format::Json => {
+                            json!({ "count": pids.len(), "pids": pids }).to_string() + "\n"
+                        }
                         Format::Verbose => {
                             let mut s = String::from("No \t | \t PID\n_____________________\n");
                             for (i, p) in pids.iter().enumerate() {
@@ -221,7 +223,10 @@ fn node_info(out: &mut String, nodes: &[(i32, NodeInfo<'_>)], format: Format) {
                         ("Backend Role", n.pg_role.name().to_owned()),
                         ("Replication Delay", n.standby_delay.to_string()),
                         ("Replication State", or_none(n.replication_state).to_owned()),
-                        ("Replication Sync State", or_none(n.replication_sync_state).to_owned()),
+                        (
+                            "Replication Sync State",
+                            or_none(n.replication_sync_state).to_owned(),
+                        ),
                         ("Last Status Change", format_local(n.status_changed_time)),
                     ],
                 );
@@ -229,8 +234,16 @@ fn node_info(out: &mut String, nodes: &[(i32, NodeInfo<'_>)], format: Format) {
         }
         Format::Human => {
             let mut rows = vec![[
-                "node", "host", "port", "status", "pg_status", "weight", "role", "pg_role",
-                "delay", "last_status_change",
+                "node",
+                "host",
+                "port",
+                "status",
+                "pg_status",
+                "weight",
+                "role",
+                "pg_role",
+                "delay",
+                "last_status_change",
             ]
             .map(str::to_owned)];
             for (id, n) in nodes {
@@ -265,21 +278,47 @@ fn health_check_stats(out: &mut String, s: &HealthCheckStats<'_>, format: Format
         ("Fail Count", s.fail_count.to_string()),
         ("Skip Count", s.skip_count.to_string()),
         ("Retry Count", s.retry_count.to_string()),
-        ("Average Retry Count", format!("{:.6}", s.average_retry_count)),
+        (
+            "Average Retry Count",
+            format!("{:.6}", s.average_retry_count),
+        ),
         ("Max Retry Count", s.max_retry_count.to_string()),
-        ("Max Health Check Duration", s.max_health_check_duration.to_string()),
-        ("Minimum Health Check Duration", s.min_health_check_duration.to_string()),
-        ("Average Health Check Duration", format!("{:.6}", s.average_health_check_duration)),
+        (
+            "Max Health Check Duration",
+            s.max_health_check_duration.to_string(),
+        ),
+        (
+            "Minimum Health Check Duration",
+            s.min_health_check_duration.to_string(),
+        ),
+        (
+            "Average Health Check Duration",
+            format!("{:.6}", s.average_health_check_duration),
+        ),
         ("Last Health Check", s.last_health_check.to_owned()),
-        ("Last Successful Health Check", s.last_successful_health_check.to_owned()),
-        ("Last Skip Health Check", s.last_skip_health_check.to_owned()),
-        ("Last Failed Health Check", s.last_failed_health_check.to_owned()),
+        (
+            "Last Successful Health Check",
+            s.last_successful_health_check.to_owned(),
+        ),
+        (
+            "Last Skip Health Check",
+            s.last_skip_health_check.to_owned(),
+        ),
+        (
+            "Last Failed Health Check",
+            s.last_failed_health_check.to_owned(),
+        ),
     ];
     match format {
         Format::Json => {
             let map: serde_json::Map<String, Value> = pairs
                 .iter()
-                .map(|(t, v)| (t.to_ascii_lowercase().replace(' ', "_"), Value::String(v.clone())))
+                .map(|(t, v)| {
+                    (
+                        t.to_ascii_lowercase().replace(' ', "_"),
+                        Value::String(v.clone()),
+                    )
+                })
                 .collect();
             *out = Value::Object(map).to_string() + "\n";
         }
@@ -317,13 +356,25 @@ fn process_info(out: &mut String, procs: &[ProcessInfo<'_>], format: Format) {
                         ("Database", p.database.to_owned()),
                         ("Username", p.username.to_owned()),
                         ("Start time", p.start_time.to_owned()),
-                        ("Client connection count", p.client_connection_count.to_string()),
+                        (
+                            "Client connection count",
+                            p.client_connection_count.to_string(),
+                        ),
                         ("Major", p.major_version.to_string()),
                         ("Minor", p.minor_version.to_string()),
-                        ("Backend connection time", p.backend_connection_time.to_owned()),
-                        ("Client connection time", p.client_connection_time.to_owned()),
+                        (
+                            "Backend connection time",
+                            p.backend_connection_time.to_owned(),
+                        ),
+                        (
+                            "Client connection time",
+                            p.client_connection_time.to_owned(),
+                        ),
                         ("Client idle duration", p.client_idle_duration.to_owned()),
-                        ("Client disconnection time", p.client_disconnection_time.to_owned()),
+                        (
+                            "Client disconnection time",
+                            p.client_disconnection_time.to_owned(),
+                        ),
                         ("Pool Counter", p.pool_counter.to_string()),
                         ("Backend PID", p.pool_backend_pid.to_string()),
                         ("Connected", u8::from(p.pool_connected).to_string()),
@@ -340,7 +391,13 @@ fn process_info(out: &mut String, procs: &[ProcessInfo<'_>], format: Format) {
                 return;
             }
             let mut rows = vec![[
-                "pid", "database", "user", "connected_at", "node", "backend_pid", "status",
+                "pid",
+                "database",
+                "user",
+                "connected_at",
+                "node",
+                "backend_pid",
+                "status",
             ]
             .map(str::to_owned)];
             for p in procs {

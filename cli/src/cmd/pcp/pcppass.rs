@@ -57,18 +57,19 @@ fn split_fields(line: &str) -> Vec<String> {
     let mut fields = vec![String::new()];
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
-        let field = match fields.last_mut() {
-            Some(f) => f,
-            None => break,
-        };
-        match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    field.push(n);
-                }
+        let c = match c {
+            '\\' => match chars.next() {
+                Some(n) => n,
+                None => break,
+            },
+            ':' if fields.len() < 4 => {
+                fields.push(String::new());
+                continue;
             }
-            ':' if fields.len() < 4 => fields.push(String::new()),
-            c => field.push(c),
+            c => c,
+        };
+        if let Some(f) = fields.last_mut() {
+            f.push(c);
         }
     }
     fields
@@ -82,7 +83,10 @@ mod tests {
     fn matches_like_libpcp() {
         let file = "other:9898:bob:nope\n*:9899:bob:s\\:ecret\nlocalhost:*:*:local\n";
         assert_eq!(lookup(file, "h", 9899, "bob").as_deref(), Some("s:ecret"));
-        assert_eq!(lookup(file, "localhost", 1, "amy").as_deref(), Some("local"));
+        assert_eq!(
+            lookup(file, "localhost", 1, "amy").as_deref(),
+            Some("local")
+        );
         assert_eq!(lookup(file, "h", 9898, "bob"), None);
         assert_eq!(host_key(None), "localhost");
         assert_eq!(host_key(Some("/tmp")), "localhost");

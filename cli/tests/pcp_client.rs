@@ -1,0 +1,400 @@
+//! `corepool pcp` against corepool (in-process) and against a real Pgpool-II 4.3 (Debian's
+//! pgpool2, run with `-n` as the unprivileged PostgreSQL user), plus its errors and exit
+//! statuses.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use corepool_engine::cluster::ShutdownMode;
+use corepool_engine::config::{BackendConfig, ClusteringMode, Config};
+use corepool_engine::server::{self, Running, ServeOptions};
+use corepool_testkit::Cluster;
+use serde_json::Value;
+
+const USER: &str = "pcpadmin";
+const PASSWORD: &str = "secret";
+
+/// pcp.conf and a 0600 PCPPASSFILE in `dir`.
+fn write_auth_files(dir: &Path, password_in_passfile: &str) -> (PathBuf, PathBuf) {
+    let pcp_conf = dir.join("pcp.conf");
+    let hash = corepool_protocol::pcp::auth::hash_password(PASSWORD.as_bytes());
+    std::fs::write(&pcp_conf, format!("{USER}:{}\n", hash.as_str())).unwrap();
+    let passfile = dir.join(format!("pcppass-{password_in_passfile}"));
+    std::fs::write(&passfile, format!("*:*:{USER}:{password_in_passfile}\n")).unwrap();
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (pcp_conf, passfile)
+}
+
+/// corepool with PCP on a kernel-chosen port in front of `cluster`.
+fn start_corepool(cluster: &Cluster, dir: &Path) -> (Running, u16) {
+    let (pcp_conf, _) = write_auth_files(dir, PASSWORD);
+    let config = Config {
+        listen_addresses: vec!["127.0.0.1".into()],
+        port: corepool_testkit::free_port(),
+        unix_socket_directories: Vec::new(),
+        pid_file_name: String::new(),
+        logdir: dir.display().to_string(),
+        pcp_listen_addresses: vec!["127.0.0.1".into()],
+        pcp_port: 0,
+        pcp_unix_socket_directories: vec![dir.display().to_string()],
+        sr_check_period: Duration::ZERO,
+        backend_clustering_mode: ClusteringMode::StreamingReplication,
+        backends: backends(cluster),
+        ..Config::default()
+    };
+    let options = ServeOptions {
+        pcp_file: Some(pcp_conf),
+        ..ServeOptions::default()
+    };
+    let running = server::start(config, options).expect("corepool starts");
+    let port = running.bound.pcp[0].port();
+    (running, port)
+}
+
+fn backends(cluster: &Cluster) -> Vec<BackendConfig> {
+    cluster
+        .nodes()
+        .iter()
+        .map(|n| BackendConfig {
+            hostname: n.host().to_owned(),
+            port: n.port(),
+            weight: 1.0,
+            ..BackendConfig::default()
+        })
+        .collect()
+}
+
+/// Runs `corepool pcp <args> -h 127.0.0.1 -p <port> -U pcpadmin -w` with `passfile`.
+fn corepool_pcp(port: u16, passfile: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_corepool"))
+        .arg("pcp")
+        .args(args)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", USER, "-w"])
+        .env("PCPPASSFILE", passfile)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("corepool runs")
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8(out.stderr.clone()).unwrap()
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_str(&stdout(out)).expect("JSON output")
+}
+
+#[test]
+fn corepool_pcp_against_corepool() {
+    let cluster = Cluster::builder().standbys(1).start().expect("cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let (running, port) = start_corepool(&cluster, dir.path());
+    let (_, pass) = write_auth_files(dir.path(), PASSWORD);
+
+    assert_eq!(stdout(&corepool_pcp(port, &pass, &["node-count"])), "2\n");
+    assert_eq!(
+        json(&corepool_pcp(port, &pass, &["node-count", "--json"]))["node_count"],
+        2
+    );
+    let nodes = json(&corepool_pcp(port, &pass, &["node-info", "--json"]));
+    assert_eq!(nodes.as_array().unwrap().len(), 2);
+    assert_eq!(nodes[0]["role"], "primary");
+    assert_eq!(nodes[1]["role"], "standby");
+    assert_eq!(nodes[1]["port"], cluster.nodes()[1].port());
+    assert_eq!(nodes[1]["weight"], 0.5);
+    let table = stdout(&corepool_pcp(port, &pass, &["node-info"]));
+    assert!(table.starts_with("node  host       port"), "{table}");
+    let verbose = stdout(&corepool_pcp(port, &pass, &["node-info", "-v", "-n", "1"]));
+    assert!(
+        verbose.starts_with("Hostname               : 127.0.0.1\n"),
+        "{verbose}"
+    );
+    let stats = json(&corepool_pcp(
+        port,
+        &pass,
+        &["health-check-stats", "-n", "0", "--json"],
+    ));
+    assert_eq!(stats["status"], "waiting");
+    let rows = json(&corepool_pcp(port, &pass, &["pool-status", "--json"]));
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "backend_port1"));
+    assert_eq!(stdout(&corepool_pcp(port, &pass, &["proc-count"])), "");
+    assert_eq!(
+        stdout(&corepool_pcp(port, &pass, &["proc-info"])),
+        "no client sessions\n"
+    );
+
+    // The UNIX socket, and ~/.pcppass through HOME.
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::copy(&pass, home.join(".pcppass")).unwrap();
+    std::fs::set_permissions(
+        home.join(".pcppass"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_corepool"))
+        .args(["pcp", "node-count", "-h"])
+        .arg(dir.path())
+        .args(["-p", &port.to_string(), "-U", USER, "-w"])
+        .env_remove("PCPPASSFILE")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "2\n");
+
+    // Errors: unknown node, bad password, refused connection.
+    let out = corepool_pcp(port, &pass, &["node-info", "-n", "9"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(
+        err.contains("ERROR: informing node info failed (invalid node ID : 9)"),
+        "{err}"
+    );
+    let (_, wrong) = write_auth_files(dir.path(), "wrong");
+    let out = corepool_pcp(port, &wrong, &["node-count"]);
+    assert_eq!(out.status.code(), Some(77));
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(
+        err.contains("authentication failed for user \"pcpadmin\""),
+        "{err}"
+    );
+    let closed = corepool_testkit::free_port();
+    let out = corepool_pcp(closed, &pass, &["node-count"]);
+    assert_eq!(out.status.code(), Some(69));
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(
+        err.contains("could not connect to the PCP server at 127.0.0.1:"),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+
+    // State changes.
+    assert_eq!(
+        stdout(&corepool_pcp(
+            port,
+            &pass,
+            &["detach-node", "-g", "-n", "1"]
+        )),
+        "detach-node: command successful\n"
+    );
+    let nodes = json(&corepool_pcp(
+        port,
+        &pass,
+        &["node-info", "-n", "1", "--json"],
+    ));
+    assert_eq!(nodes[0]["status"], "down");
+    assert_eq!(
+        json(&corepool_pcp(port, &pass, &["attach-node", "1", "--json"]))["ok"],
+        true
+    );
+    let out = corepool_pcp(port, &pass, &["recovery-node", "-n", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = corepool_pcp(
+        port,
+        &pass,
+        &["set-parameter", "client_min_messages", "debug1"],
+    );
+    assert_eq!(stdout(&out), "set-parameter: command successful\n");
+    let out = corepool_pcp(port, &pass, &["reload-config"]);
+    assert_eq!(stdout(&out), "reload-config: command successful\n");
+    let out = corepool_pcp(port, &pass, &["stop-pgpool", "-m", "fast"]);
+    assert_eq!(stdout(&out), "stop-pgpool: command successful\n");
+    assert_eq!(running.state.shutdown(), ShutdownMode::Fast);
+    running.wait().expect("corepool stops");
+}
+
+/// Debian's pgpool, started with `-n` as the cluster's unprivileged user; killed on drop.
+struct Pgpool {
+    child: Child,
+    pcp_port: u16,
+}
+
+impl Drop for Pgpool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_pgpool(cluster: &Cluster, dir: &Path) -> Pgpool {
+    let (pcp_conf, _) = write_auth_files(dir, PASSWORD);
+    let port = corepool_testkit::free_port();
+    let pcp_port = corepool_testkit::free_port();
+    let d = dir.display();
+    let mut conf = format!(
+        "backend_clustering_mode = 'streaming_replication'\n\
+         listen_addresses = '127.0.0.1'\nport = {port}\nsocket_dir = '{d}'\n\
+         pcp_listen_addresses = '127.0.0.1'\npcp_port = {pcp_port}\npcp_socket_dir = '{d}'\n\
+         wd_ipc_socket_dir = '{d}'\npid_file_name = '{d}/pgpool.pid'\nlogdir = '{d}'\n\
+         num_init_children = 2\nmax_pool = 1\nenable_pool_hba = off\npool_passwd = ''\n\
+         sr_check_period = 0\nsr_check_user = 'postgres'\nhealth_check_period = 0\n\
+         log_destination = 'stderr'\n"
+    );
+    for (i, n) in cluster.nodes().iter().enumerate() {
+        conf.push_str(&format!(
+            "backend_hostname{i} = '127.0.0.1'\nbackend_port{i} = {}\nbackend_weight{i} = 1\nbackend_flag{i} = 'ALLOW_TO_FAILOVER'\n",
+            n.port()
+        ));
+    }
+    let conf_path = dir.join("pgpool.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let mut cmd = Command::new("/usr/sbin/pgpool");
+    cmd.args(["-n", "-D", "-f"])
+        .arg(&conf_path)
+        .arg("-F")
+        .arg(&pcp_conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("pgpool.log")).unwrap());
+    if let Some(user) = cluster.run_as() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let _ =
+                std::os::unix::fs::chown(entry.unwrap().path(), Some(user.uid()), Some(user.gid()));
+        }
+        std::os::unix::fs::chown(dir, Some(user.uid()), Some(user.gid())).unwrap();
+        cmd.uid(user.uid()).gid(user.gid());
+    }
+    let child = cmd.spawn().expect("pgpool starts");
+    let pgpool = Pgpool { child, pcp_port };
+    let until = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", pcp_port)).is_err() {
+        assert!(
+            Instant::now() < until,
+            "pgpool did not open its PCP port: {}",
+            std::fs::read_to_string(dir.join("pgpool.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pgpool
+}
+
+#[test]
+fn corepool_pcp_against_pgpool_and_corepool_agree() {
+    let cluster = Cluster::builder().standbys(1).start().expect("cluster");
+    let pgpool_dir = tempfile::tempdir().unwrap();
+    let pgpool = start_pgpool(&cluster, pgpool_dir.path());
+    let dir = tempfile::tempdir().unwrap();
+    let (running, port) = start_corepool(&cluster, dir.path());
+    let (_, pass) = write_auth_files(dir.path(), PASSWORD);
+
+    for p in [pgpool.pcp_port, port] {
+        assert_eq!(stdout(&corepool_pcp(p, &pass, &["node-count"])), "2\n");
+    }
+    let theirs = json(&corepool_pcp(
+        pgpool.pcp_port,
+        &pass,
+        &["node-info", "--json"],
+    ));
+    let ours = json(&corepool_pcp(port, &pass, &["node-info", "--json"]));
+    for key in [
+        "node_id",
+        "hostname",
+        "port",
+        "weight",
+        "role",
+        "replication_delay",
+    ] {
+        for i in 0..2 {
+            assert_eq!(
+                theirs[i][key], ours[i][key],
+                "node {i} {key}: {theirs} vs {ours}"
+            );
+        }
+    }
+    let stats = json(&corepool_pcp(
+        pgpool.pcp_port,
+        &pass,
+        &["health-check-stats", "-n", "1", "--json"],
+    ));
+    assert_eq!(stats["node_id"], "1");
+    assert_eq!(stats["role"], "standby");
+    let rows = json(&corepool_pcp(
+        pgpool.pcp_port,
+        &pass,
+        &["pool-status", "--json"],
+    ));
+    let port1 = cluster.nodes()[1].port().to_string();
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "backend_port1" && r["value"] == port1.as_str()));
+    assert!(!stdout(&corepool_pcp(pgpool.pcp_port, &pass, &["proc-count"])).is_empty());
+
+    // Errors are reported alike.
+    for p in [pgpool.pcp_port, port] {
+        let out = corepool_pcp(p, &pass, &["watchdog-info"]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8(out.stderr.clone()).unwrap();
+        assert!(
+            err.contains("ERROR: PCP: informing watchdog info failed (watchdog is not enabled)"),
+            "{err}"
+        );
+    }
+    let (_, wrong) = write_auth_files(dir.path(), "wrong");
+    let out = corepool_pcp(pgpool.pcp_port, &wrong, &["node-count"]);
+    assert_eq!(out.status.code(), Some(77));
+
+    // Debian's own tools print the same against both (timestamps aside: each server
+    // started its nodes' clocks on its own).
+    let tool = |name: &str, p: u16, args: &[&str]| {
+        let out = Command::new(format!("/usr/sbin/{name}"))
+            .args(["-h", "127.0.0.1", "-p", &p.to_string(), "-U", USER, "-w"])
+            .args(args)
+            .env("PCPPASSFILE", &pass)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap()
+    };
+    let without_times = |text: String| -> Vec<String> {
+        text.lines()
+            .map(|l| {
+                l.split(' ')
+                    .filter(|w| !(w.len() == 10 && w.as_bytes().get(4) == Some(&b'-')))
+                    .filter(|w| !(w.len() == 8 && w.as_bytes().get(2) == Some(&b':')))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    for (name, args) in [
+        ("pcp_node_info", &[][..]),
+        ("pcp_node_info", &["-v", "-n", "1"][..]),
+        ("pcp_health_check_stats", &["-n", "1"][..]),
+        ("pcp_node_count", &[][..]),
+        ("pcp_watchdog_info", &[][..]),
+    ] {
+        assert_eq!(
+            without_times(tool(name, pgpool.pcp_port, args)),
+            without_times(tool(name, port, args)),
+            "{name} {args:?}"
+        );
+    }
+    let names = |p: u16| -> Vec<String> {
+        tool("pcp_pool_status", p, &[])
+            .lines()
+            .filter_map(|l| l.strip_prefix("name : ").map(str::to_owned))
+            .collect()
+    };
+    let (theirs, ours) = (names(pgpool.pcp_port), names(port));
+    assert_eq!(
+        theirs, ours,
+        "pcp_pool_status lists the same rows in the same order"
+    );
+    let out = corepool_pcp(pgpool.pcp_port, &pass, &["stop-pgpool", "-m", "fast"]);
+    assert_eq!(stdout(&out), "stop-pgpool: command successful\n");
+    running.state.request_shutdown(ShutdownMode::Fast);
+    running.wait().expect("corepool stops");
+}

@@ -1,0 +1,181 @@
+//! `corepool serve` as users run it: Debian's pgpool.conf sample, the pid file, reload on SIGHUP
+//! and Pgpool-II's three stop modes (SIGTERM smart, SIGINT fast, SIGQUIT immediate).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use corepool_testkit::{free_port, Cluster};
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_conf(dir: &Path, cluster: &Cluster, port: u16, extra: &str) -> PathBuf {
+    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../engine/tests/fixtures/pgpool.conf.sample"))
+        .expect("Debian's sample config");
+    let conf = dir.join("pgpool.conf");
+    let text = format!(
+        "{sample}\n# test settings\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{d}'\n\
+         pcp_listen_addresses = ''\npcp_port = {pcp}\npcp_socket_dir = '{d}'\npid_file_name = '{d}/corepool.pid'\nlogdir = '{d}'\n\
+         backend_hostname0 = '127.0.0.1'\nbackend_port0 = {bp}\nbackend_clustering_mode = 'streaming_replication'\n\
+         sr_check_period = 0\nhealth_check_period = 0\n{extra}\n",
+        d = dir.display(),
+        pcp = free_port(),
+        bp = cluster.primary().port(),
+    );
+    std::fs::write(&conf, text).unwrap();
+    conf
+}
+
+fn start(cluster: &Cluster, extra: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = write_conf(dir.path(), cluster, port, extra);
+    let child = Command::new(env!("CARGO_BIN_EXE_corepool"))
+        .args(["serve", "-n", "-f"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("corepool starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "corepool did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, port, dir, conf }
+}
+
+fn psql(cluster: &Cluster, port: u16, sql: &str) -> Result<String, String> {
+    let out = cluster
+        .command("psql")
+        .args(["-X", "-A", "-t", "-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-d", "postgres", "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap_or_default().trim().to_owned())
+    } else {
+        Err(String::from_utf8(out.stderr).unwrap_or_default())
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) with a child's pid and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(rc, 0);
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A client session held open with a raw socket after start-up.
+fn open_session(port: u16) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = bytes::BytesMut::new();
+    corepool_protocol::message::write::frontend::startup_message([("user", "postgres"), ("database", "postgres")], &mut out).unwrap();
+    s.write_all(&out).unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !got.windows(6).any(|w| w == [b'Z', 0, 0, 0, 5, b'I']) {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "session closed during start-up");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    s
+}
+
+#[test]
+fn debian_sample_config_serves_and_writes_its_pid_file() {
+    let cluster = Cluster::builder().start().unwrap();
+    let mut server = start(&cluster, "");
+    assert_eq!(psql(&cluster, server.port, "SELECT 40 + 2").unwrap(), "42");
+    let pid = std::fs::read_to_string(server.dir.path().join("corepool.pid")).unwrap();
+    assert_eq!(pid.trim(), server.child.id().to_string());
+    // A second corepool on the same port refuses to start instead of sharing it.
+    let other = Command::new(env!("CARGO_BIN_EXE_corepool")).args(["serve", "-f"]).arg(&server.conf).output().unwrap();
+    assert!(!other.status.success());
+    assert!(String::from_utf8(other.stderr).unwrap_or_default().contains("address already in use"));
+    signal(&server.child, libc::SIGINT);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).is_some_and(|s| s.success()));
+    assert!(!server.dir.path().join("corepool.pid").exists(), "pid file removed at exit");
+}
+
+#[test]
+fn sighup_reloads_the_configuration() {
+    let cluster = Cluster::builder().start().unwrap();
+    let server = start(&cluster, "client_idle_limit = 0\n");
+    assert_eq!(psql(&cluster, server.port, "PGPOOL SHOW client_idle_limit").unwrap(), "0");
+    let text = std::fs::read_to_string(&server.conf).unwrap();
+    std::fs::write(&server.conf, format!("{text}\nclient_idle_limit = 300\n")).unwrap();
+    signal(&server.child, libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if psql(&cluster, server.port, "PGPOOL SHOW client_idle_limit").unwrap() == "300" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reload did not take effect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigterm_waits_for_clients_then_exits() {
+    let cluster = Cluster::builder().start().unwrap();
+    let mut server = start(&cluster, "");
+    let session = open_session(server.port);
+    signal(&server.child, libc::SIGTERM);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(1)).is_none(), "smart shutdown waits for the client");
+    assert!(psql(&cluster, server.port, "SELECT 1").is_err(), "no new clients during smart shutdown");
+    drop(session);
+    let status = wait_exit(&mut server.child, Duration::from_secs(10)).expect("exits once the client left");
+    assert!(status.success());
+}
+
+#[test]
+fn sigint_ends_sessions_with_57p01() {
+    let cluster = Cluster::builder().start().unwrap();
+    let mut server = start(&cluster, "");
+    let mut session = open_session(server.port);
+    signal(&server.child, libc::SIGINT);
+    let mut reply = Vec::new();
+    let _ = session.read_to_end(&mut reply);
+    let mut buf = bytes::BytesMut::from(&reply[..]);
+    let frame = corepool_protocol::framing::split_frame(&mut buf, &Default::default()).unwrap().expect("an ErrorResponse");
+    let e = corepool_protocol::message::backend::ErrorResponse::parse(frame.body()).unwrap();
+    assert_eq!(e.code(), Some("57P01"));
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).is_some_and(|s| s.success()));
+}
+
+#[test]
+fn sigquit_exits_at_once() {
+    let cluster = Cluster::builder().start().unwrap();
+    let mut server = start(&cluster, "");
+    let _session = open_session(server.port);
+    signal(&server.child, libc::SIGQUIT);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(3)).is_some());
+}

@@ -1,0 +1,125 @@
+//! Finding the primary at start-up (PGB-5.3's search, once): before the shards run, on the
+//! starting thread, through failover's [`NodeProbe`].
+
+use super::adopt_primary;
+use crate::cluster::ClusterState;
+use crate::config::{ClusteringMode, Config};
+use crate::failover::probe::{NodeProbe, ProbeResult};
+
+/// Marks the primary (streaming replication) or main node (other modes) before serving.
+///
+/// Streaming replication: an `ALWAYS_PRIMARY` live node at once; else the live node whose
+/// `pg_is_in_recovery()` is false. When no node says so (all down, or sr_check_user cannot log
+/// in), the first live node is used provisionally and the replication check keeps looking every
+/// second, correcting it once a primary answers. Other modes: the first live node.
+pub fn mark_at_start(state: &ClusterState, config: &Config, probe: &dyn NodeProbe) {
+    let live: Vec<usize> = state
+        .nodes()
+        .iter()
+        .filter(|n| n.status().is_valid())
+        .map(|n| n.id)
+        .collect();
+    let first = live.first().copied().unwrap_or(0);
+    if config.backend_clustering_mode != ClusteringMode::StreamingReplication {
+        adopt_primary(state, first);
+        return;
+    }
+    let always = live
+        .iter()
+        .copied()
+        .find(|i| config.backends.get(*i).is_some_and(|b| b.flags.always_primary));
+    if let Some(p) = always {
+        adopt_primary(state, p);
+        return;
+    }
+    let targets: Vec<_> = live
+        .iter()
+        .map(|i| (*i, state.nodes()[*i].address.clone()))
+        .collect();
+    let results = if targets.is_empty() {
+        Vec::new()
+    } else {
+        probe.probe(config, &targets)
+    };
+    match choose(&live, &results) {
+        Some(p) => {
+            tracing::info!(primary = p, "primary node found");
+            adopt_primary(state, p);
+        }
+        None => {
+            tracing::warn!(
+                provisional = first,
+                "no node answered as primary; using the first live node until one does"
+            );
+            adopt_primary(state, first);
+        }
+    }
+}
+
+/// The first node the probe found to be primary.
+fn choose(live: &[usize], results: &[ProbeResult]) -> Option<usize> {
+    live.iter()
+        .zip(results)
+        .find(|(_, r)| **r == ProbeResult::Primary)
+        .map(|(i, _)| *i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Node, NodeAddress, NodeRole, NodeStatus};
+    use crate::config::BackendConfig;
+
+    struct Fixed(Vec<ProbeResult>);
+
+    impl NodeProbe for Fixed {
+        fn probe(&self, _: &Config, nodes: &[(usize, NodeAddress)]) -> Vec<ProbeResult> {
+            nodes.iter().map(|(i, _)| self.0[*i]).collect()
+        }
+    }
+
+    fn setup(count: usize) -> (ClusterState, Config) {
+        let nodes = (0..count)
+            .map(|i| {
+                let address = NodeAddress::Tcp {
+                    host: "h".into(),
+                    port: 1,
+                };
+                Node::new(i, address, 1.0, NodeStatus::Waiting)
+            })
+            .collect();
+        let config = Config {
+            backend_clustering_mode: ClusteringMode::StreamingReplication,
+            backends: vec![BackendConfig::default(); count],
+            ..Config::default()
+        };
+        (ClusterState::new(nodes, 1, 1), config)
+    }
+
+    #[test]
+    fn the_node_out_of_recovery_is_primary() {
+        let (state, config) = setup(3);
+        let probe = Fixed(vec![
+            ProbeResult::Standby,
+            ProbeResult::Unreachable,
+            ProbeResult::Primary,
+        ]);
+        mark_at_start(&state, &config, &probe);
+        assert_eq!(state.primary(), Some(2));
+        assert_eq!(state.nodes()[2].role(), NodeRole::Primary);
+        assert_eq!(state.nodes()[0].role(), NodeRole::Standby);
+    }
+
+    #[test]
+    fn always_primary_and_down_nodes_are_respected() {
+        let (state, mut config) = setup(3);
+        config.backends[1].flags.always_primary = true;
+        mark_at_start(&state, &config, &Fixed(vec![ProbeResult::Primary; 3]));
+        assert_eq!(state.primary(), Some(1));
+
+        let (state, config) = setup(3);
+        state.nodes()[0].set_status(NodeStatus::Down);
+        mark_at_start(&state, &config, &Fixed(vec![ProbeResult::Unreachable; 3]));
+        assert_eq!(state.primary(), Some(1), "provisional: the first live node");
+    }
+}

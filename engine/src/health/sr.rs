@@ -1,0 +1,250 @@
+//! One streaming-replication check (PGB-2.4, 2.6.4, 2.6.5): ask every live node whether it is in
+//! recovery and where its WAL is, settle who the primary is, measure each standby's delay, copy
+//! `pg_stat_replication`'s state and sync_state, detach false primaries and fail back standbys
+//! that stream again.
+
+use std::time::{Duration, Instant};
+
+use super::query::{self, ReplicationRow, WalPosition};
+use super::{adopt_primary, Context};
+use crate::cluster::health_stats::{ReplicationState, SyncState};
+use crate::cluster::{ClusterState, NodeStatus};
+use crate::config::{Config, LogStandbyDelay};
+use crate::failover::Busy;
+use crate::server::AuthFiles;
+
+/// Bound on each node's answer in a replication check.
+const QUERY_LIMIT: Duration = Duration::from_secs(10);
+
+/// What the replication check remembers between rounds.
+#[derive(Debug)]
+pub struct Memory {
+    /// When each node was last failed back automatically.
+    last_failback: Vec<Option<Instant>>,
+    /// Since when no primary has been found (for the search_primary_node_timeout warning).
+    no_primary_since: Option<Instant>,
+    warned_no_primary: bool,
+}
+
+impl Memory {
+    /// Nothing remembered, for `count` nodes.
+    pub fn new(count: usize) -> Self {
+        Self {
+            last_failback: vec![None; count],
+            no_primary_since: None,
+            warned_no_primary: false,
+        }
+    }
+}
+
+/// Runs one replication check.
+pub async fn run(ctx: &Context, memory: &std::cell::RefCell<Memory>) {
+    if ctx.failover.busy() != Busy::Idle {
+        return; // failover is settling the primary itself
+    }
+    let (config, auth) = (ctx.settings)();
+    let state = &*ctx.state;
+    let mut seen: Vec<Option<WalPosition>> = vec![None; state.nodes().len()];
+    for node in state.nodes().iter().filter(|n| n.status().is_valid()) {
+        let opts = query::sr_options(&config, &node.address, &auth);
+        match query::query(&opts, query::WAL_POSITION_SQL, QUERY_LIMIT).await {
+            Ok(rows) => match query::wal_position(&rows) {
+                Ok(p) => seen[node.id] = Some(p),
+                Err(e) => tracing::warn!(node = node.id, error = %e, "replication check"),
+            },
+            Err(e) => tracing::warn!(node = node.id, error = %e, "replication check could not ask node"),
+        }
+    }
+    let claims: Vec<usize> = (0..seen.len())
+        .filter(|i| seen[*i].is_some_and(|p| !p.in_recovery))
+        .collect();
+    let replication = |p: usize| replication_of(&config, &auth, state, p);
+    let primary = match settle_primary(ctx, &config, &claims, replication).await {
+        Some(p) => p,
+        None => {
+            note_no_primary(&config, &mut memory.borrow_mut());
+            return;
+        }
+    };
+    memory.borrow_mut().no_primary_since = None;
+    memory.borrow_mut().warned_no_primary = false;
+
+    let rows = replication_of(&config, &auth, state, primary)
+        .await
+        .unwrap_or_default();
+    record_replication(&config, state, primary, &rows);
+    if !config.sr_check_period.is_zero() {
+        record_delays(&config, state, primary, &seen, &rows);
+    }
+    if config.auto_failback {
+        fail_back(ctx, &config, primary, &rows, &mut memory.borrow_mut());
+    }
+}
+
+/// Settles the primary from the nodes claiming to be one (not in recovery): the known primary
+/// if it claims, else the only claimant, else the claimant most standbys stream from. Other
+/// claimants are false primaries, detached with detach_false_primary.
+async fn settle_primary<F, Fut>(
+    ctx: &Context,
+    config: &Config,
+    claims: &[usize],
+    replication: F,
+) -> Option<usize>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Option<Vec<ReplicationRow>>>,
+{
+    let state = &*ctx.state;
+    let known = state
+        .primary()
+        .filter(|p| state.node(*p).is_some_and(|n| n.status().is_valid()));
+    let chosen = match (known, claims) {
+        (_, []) => return known,
+        (Some(k), _) if claims.contains(&k) => k,
+        (_, [only]) => *only,
+        _ => {
+            let mut best = (claims[0], 0usize);
+            for &c in claims {
+                let followers = replication(c).await.map_or(0, |r| r.len());
+                if followers > best.1 {
+                    best = (c, followers);
+                }
+            }
+            best.0
+        }
+    };
+    if known != Some(chosen) {
+        tracing::info!(primary = chosen, previous = ?known, "replication check: primary node found");
+        adopt_primary(state, chosen);
+    }
+    for &false_primary in claims.iter().filter(|c| **c != chosen) {
+        if config.detach_false_primary {
+            tracing::warn!(node = false_primary, primary = chosen, "detaching false primary");
+            ctx.detach(false_primary, "false primary");
+        } else {
+            tracing::warn!(node = false_primary, primary = chosen, "a second node claims to be primary");
+        }
+    }
+    Some(chosen)
+}
+
+fn note_no_primary(config: &Config, memory: &mut Memory) {
+    let since = *memory.no_primary_since.get_or_insert_with(Instant::now);
+    let limit = config.search_primary_node_timeout;
+    if !memory.warned_no_primary && !limit.is_zero() && since.elapsed() >= limit {
+        memory.warned_no_primary = true;
+        tracing::warn!(waited = ?since.elapsed(), "no primary node found; still looking");
+    }
+}
+
+/// `pg_stat_replication` on `primary`, or `None` when it cannot be read.
+async fn replication_of(
+    config: &Config,
+    auth: &AuthFiles,
+    state: &ClusterState,
+    primary: usize,
+) -> Option<Vec<ReplicationRow>> {
+    let node = state.node(primary)?;
+    let opts = query::sr_options(config, &node.address, auth);
+    let answer = query::query(&opts, query::REPLICATION_SQL, QUERY_LIMIT).await;
+    match answer.and_then(|rows| query::replication_rows(&rows)) {
+        Ok(rows) => Some(rows),
+        Err(e) => {
+            tracing::warn!(node = primary, error = %e, "could not read pg_stat_replication");
+            None
+        }
+    }
+}
+
+/// The `pg_stat_replication` row of node `id`, matched by backend_application_nameN.
+fn row_of<'a>(config: &Config, rows: &'a [ReplicationRow], id: usize) -> Option<&'a ReplicationRow> {
+    let name = config.backends.get(id).map(|b| b.application_name.as_str())?;
+    if name.is_empty() {
+        return None;
+    }
+    rows.iter().find(|r| r.application_name == name)
+}
+
+fn record_replication(config: &Config, state: &ClusterState, primary: usize, rows: &[ReplicationRow]) {
+    for (id, stats) in state.health.nodes().iter().enumerate() {
+        match row_of(config, rows, id).filter(|_| id != primary) {
+            Some(r) => stats.set_replication(
+                ReplicationState::parse(&r.state),
+                SyncState::parse(&r.sync_state),
+            ),
+            None => stats.set_replication(ReplicationState::Unknown, SyncState::Unknown),
+        }
+    }
+}
+
+/// Each standby's delay: bytes behind the primary's WAL, or with delay_threshold_by_time the
+/// primary's `replay_lag` in milliseconds.
+fn record_delays(
+    config: &Config,
+    state: &ClusterState,
+    primary: usize,
+    seen: &[Option<WalPosition>],
+    rows: &[ReplicationRow],
+) {
+    let by_time = !config.delay_threshold_by_time.is_zero();
+    let primary_lsn = seen.get(primary).copied().flatten().and_then(|p| p.lsn);
+    for node in state.nodes() {
+        if node.id == primary {
+            node.set_replication_delay(0);
+            continue;
+        }
+        let delay = if by_time {
+            row_of(config, rows, node.id).map(|r| r.replay_lag_ms)
+        } else {
+            let standby = seen.get(node.id).copied().flatten().filter(|p| p.in_recovery);
+            match (primary_lsn, standby) {
+                (Some(p), Some(s)) => Some(p.saturating_sub(s.lsn.unwrap_or(0))),
+                _ => None,
+            }
+        };
+        let Some(delay) = delay else { continue };
+        node.set_replication_delay(delay);
+        log_delay(config, node.id, delay, by_time);
+    }
+}
+
+fn log_delay(config: &Config, node: usize, delay: u64, by_time: bool) {
+    let threshold = if by_time {
+        u64::try_from(config.delay_threshold_by_time.as_millis()).unwrap_or(u64::MAX)
+    } else {
+        config.delay_threshold
+    };
+    let over = threshold > 0 && delay > threshold;
+    let unit = if by_time { "ms" } else { "bytes" };
+    match config.log_standby_delay {
+        LogStandbyDelay::Always => tracing::info!(node, delay, unit, "replication delay"),
+        LogStandbyDelay::IfOverThreshold if over => {
+            tracing::warn!(node, delay, threshold, unit, "replication delay over threshold")
+        }
+        _ => {}
+    }
+}
+
+/// auto_failback: re-attaches a down standby that streams from the primary again, at most once
+/// per auto_failback_interval.
+fn fail_back(
+    ctx: &Context,
+    config: &Config,
+    primary: usize,
+    rows: &[ReplicationRow],
+    memory: &mut Memory,
+) {
+    for node in ctx.state.nodes() {
+        if node.id == primary || node.status() != NodeStatus::Down {
+            continue;
+        }
+        let streaming = row_of(config, rows, node.id).is_some_and(|r| r.state == "streaming");
+        let recent = memory.last_failback[node.id]
+            .is_some_and(|t| t.elapsed() < config.auto_failback_interval);
+        if streaming && !recent {
+            tracing::info!(node = node.id, "auto_failback: standby streams again; attaching");
+            memory.last_failback[node.id] = Some(Instant::now());
+            ctx.attach(node.id);
+        }
+    }
+}
