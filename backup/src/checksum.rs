@@ -299,7 +299,7 @@ impl ChecksummedFile {
         };
         if segno == 0 && name.contains(&b'.') {
             return Err(PageError::InvalidSegmentNumber(
-                String::from_utf8_lossy(name).into_owned(),
+                name.escape_ascii().to_string(),
             ));
         }
         Ok(Some(ChecksummedFile { segno }))

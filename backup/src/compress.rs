@@ -28,7 +28,9 @@ impl Compressor {
                 Vec::new(),
                 flate2::Compression::new(level),
             )),
-            Some(Compression::Lz4) => Compressor::Lz4(lz4_flex::frame::FrameEncoder::new(Vec::new())),
+            Some(Compression::Lz4) => {
+                Compressor::Lz4(lz4_flex::frame::FrameEncoder::new(Vec::new()))
+            }
             Some(Compression::Zstd(level)) => {
                 Compressor::Zstd(zstd::stream::write::Encoder::new(Vec::new(), level)?)
             }
@@ -93,10 +95,14 @@ mod tests {
             let mut out = Vec::new();
             match c {
                 Compression::Gzip(_) => {
-                    flate2::read::MultiGzDecoder::new(&all[..]).read_to_end(&mut out).unwrap();
+                    flate2::read::MultiGzDecoder::new(&all[..])
+                        .read_to_end(&mut out)
+                        .unwrap();
                 }
                 Compression::Lz4 => {
-                    lz4_flex::frame::FrameDecoder::new(&all[..]).read_to_end(&mut out).unwrap();
+                    lz4_flex::frame::FrameDecoder::new(&all[..])
+                        .read_to_end(&mut out)
+                        .unwrap();
                 }
                 Compression::Zstd(_) => {
                     out = zstd::stream::decode_all(&all[..]).unwrap();

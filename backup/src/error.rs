@@ -40,7 +40,7 @@ pub enum Error {
         context: String,
         /// The client error (server errors carry their SQLSTATE).
         #[source]
-        source: corepool_client::ClientError,
+        source: Box<corepool_client::ClientError>,
     },
     /// A local file operation failed.
     #[error("{context}: {source}")]
@@ -73,7 +73,7 @@ impl Error {
     pub fn client(context: impl Into<String>, source: corepool_client::ClientError) -> Self {
         Error::Client {
             context: context.into(),
-            source,
+            source: Box::new(source),
         }
     }
 

@@ -3,7 +3,9 @@
 //! server's own exclusion rules entry by entry, exactly as `BASE_BACKUP` would.
 
 use crate::checksum::ChecksummedFile;
-use crate::exclude::{DirContext, Entry, FileKind, Tree, WalkOptions, TABLESPACE_VERSION_DIRECTORY};
+use crate::exclude::{
+    DirContext, Entry, FileKind, Tree, WalkOptions, TABLESPACE_VERSION_DIRECTORY,
+};
 use crate::Error;
 use corepool_client::Row;
 use std::collections::{HashMap, HashSet};
@@ -174,7 +176,9 @@ pub fn build(mut entries: Vec<RawEntry>, verify: bool) -> Result<Listing, Error>
             }),
             Entry::Include | Entry::Last => {
                 let checksummed = if verify {
-                    ChecksummedFile::classify(tree, rel.as_bytes()).ok().flatten()
+                    ChecksummedFile::classify(tree, rel.as_bytes())
+                        .ok()
+                        .flatten()
                 } else {
                     None
                 };

@@ -82,7 +82,9 @@ impl Compression {
         };
         match method {
             "none" => Ok(None),
-            "gzip" => Ok(Some(Compression::Gzip(level.unwrap_or(6).clamp(1, 9) as u32))),
+            "gzip" => Ok(Some(Compression::Gzip(
+                level.unwrap_or(6).clamp(1, 9) as u32
+            ))),
             "lz4" => Ok(Some(Compression::Lz4)),
             "zstd" => Ok(Some(Compression::Zstd(level.unwrap_or(3)))),
             other => Err(format!("unrecognized compression algorithm: \"{other}\"")),
@@ -211,7 +213,10 @@ mod tests {
         assert_eq!(Compression::parse("0"), Ok(None));
         assert_eq!(Compression::parse("5"), Ok(Some(Compression::Gzip(5))));
         assert_eq!(Compression::parse("gzip"), Ok(Some(Compression::Gzip(6))));
-        assert_eq!(Compression::parse("client-zstd:level=7"), Ok(Some(Compression::Zstd(7))));
+        assert_eq!(
+            Compression::parse("client-zstd:level=7"),
+            Ok(Some(Compression::Zstd(7)))
+        );
         assert_eq!(Compression::parse("lz4:1"), Ok(Some(Compression::Lz4)));
         assert_eq!(Compression::parse("none"), Ok(None));
         assert!(Compression::parse("brotli").is_err());

@@ -29,9 +29,9 @@ pub struct SeqFile {
 impl SeqFile {
     /// Creates (truncating) `path`; `sync` makes [`finish`](Self::finish) fdatasync it.
     pub async fn create(path: &Path, sync: bool) -> Result<SeqFile, Error> {
-        let file = DmaFile::create(path)
-            .await
-            .map_err(|e| Error::glommio(format!("could not create file \"{}\"", path.display()), e))?;
+        let file = DmaFile::create(path).await.map_err(|e| {
+            Error::glommio(format!("could not create file \"{}\"", path.display()), e)
+        })?;
         let writer = DmaStreamWriterBuilder::new(file)
             .with_buffer_size(BUFFER_SIZE)
             .with_write_behind(WRITE_BEHIND)
@@ -47,7 +47,12 @@ impl SeqFile {
     pub async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
         futures_lite::AsyncWriteExt::write_all(&mut self.writer, data)
             .await
-            .map_err(|e| Error::io(format!("could not write to file \"{}\"", self.path.display()), e))
+            .map_err(|e| {
+                Error::io(
+                    format!("could not write to file \"{}\"", self.path.display()),
+                    e,
+                )
+            })
     }
 
     /// Bytes written so far.
@@ -59,7 +64,12 @@ impl SeqFile {
     pub async fn finish(mut self) -> Result<(), Error> {
         futures_lite::AsyncWriteExt::close(&mut self.writer)
             .await
-            .map_err(|e| Error::io(format!("could not close file \"{}\"", self.path.display()), e))
+            .map_err(|e| {
+                Error::io(
+                    format!("could not close file \"{}\"", self.path.display()),
+                    e,
+                )
+            })
     }
 }
 
@@ -92,9 +102,12 @@ pub async fn write_range(
         bytes[n..].fill(0);
         let f = file.clone();
         let at = offset + pos as u64;
-        inflight.push_back(glommio::spawn_local(async move {
-            f.write_at(buf, at).await.map_err(|e| e.to_string())
-        }).detach());
+        inflight.push_back(
+            glommio::spawn_local(
+                async move { f.write_at(buf, at).await.map_err(|e| e.to_string()) },
+            )
+            .detach(),
+        );
         pos += n;
         if inflight.len() >= WRITE_BEHIND {
             wait_one(&mut inflight, path).await?;
@@ -110,10 +123,14 @@ pub async fn write_range(
             .map_err(|e| Error::glommio(ctx(), e))?;
     }
     if data.is_empty() && file_size == 0 {
-        file.truncate(0).await.map_err(|e| Error::glommio(ctx(), e))?;
+        file.truncate(0)
+            .await
+            .map_err(|e| Error::glommio(ctx(), e))?;
     }
     if sync {
-        file.fdatasync().await.map_err(|e| Error::glommio(ctx(), e))?;
+        file.fdatasync()
+            .await
+            .map_err(|e| Error::glommio(ctx(), e))?;
     }
     drop(inflight);
     match Rc::try_unwrap(file) {
@@ -153,7 +170,12 @@ pub fn create_dir(path: &Path, mode: u32) -> Result<(), Error> {
         .recursive(true)
         .mode(mode)
         .create(path)
-        .map_err(|e| Error::io(format!("could not create directory \"{}\"", path.display()), e))
+        .map_err(|e| {
+            Error::io(
+                format!("could not create directory \"{}\"", path.display()),
+                e,
+            )
+        })
 }
 
 /// fsyncs every directory under `root` (files were synced as they were closed).

@@ -6,7 +6,9 @@
 
 use crate::listing::{self, DirEntry, FileEntry, Listing, Location};
 use crate::lsn::Lsn;
-use crate::manifest::{ChecksumAlgorithm, Crc32cAssembler, Digest, FileChecksum, ManifestWriter, WalRange};
+use crate::manifest::{
+    ChecksumAlgorithm, Crc32cAssembler, Digest, FileChecksum, ManifestWriter, WalRange,
+};
 use crate::options::Format;
 use crate::output::{create_dir, write_range};
 use crate::plan::{plan, ChunkSize, Task, TaskQueue};
@@ -37,7 +39,9 @@ fn quote_literal(s: &str) -> String {
 
 /// Whether the role can take a `BASE_BACKUP` instead (superuser or REPLICATION).
 pub async fn may_fall_back(ctx: &Context) -> bool {
-    let Ok(mut c) = Connection::connect(&ctx.opts.conn).await else { return false };
+    let Ok(mut c) = Connection::connect(&ctx.opts.conn).await else {
+        return false;
+    };
     let ok = c
         .query_one("SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user")
         .await
@@ -91,14 +95,26 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         .await
         .map_err(|e| Error::client("could not connect to server", e))?;
     check_privileges(&mut control, &conn_opts.user).await?;
-    if opts.format == Format::Tar && !matches!(opts.manifest_checksums, ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::None) {
-        return Err(Error::Usage("tar format with -j > 1 supports only CRC32C or NONE manifest checksums".into()));
+    if opts.format == Format::Tar
+        && !matches!(
+            opts.manifest_checksums,
+            ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::None
+        )
+    {
+        return Err(Error::Usage(
+            "tar format with -j > 1 supports only CRC32C or NONE manifest checksums".into(),
+        ));
     }
     let checksums_on = show(&mut control, "data_checksums").await? == "on";
     let block_size = show(&mut control, "block_size").await?;
     let verify = opts.verify_checksums && checksums_on && block_size == "8192";
-    let dir_mode = u32::from_str_radix(show(&mut control, "data_directory_mode").await?.trim_start_matches('0'), 8)
-        .unwrap_or(0o700);
+    let dir_mode = u32::from_str_radix(
+        show(&mut control, "data_directory_mode")
+            .await?
+            .trim_start_matches('0'),
+        8,
+    )
+    .unwrap_or(0o700);
     let file_mode = dir_mode & 0o666;
     let spaces = tablespaces(&mut control).await?;
     if opts.format == Format::Plain {
@@ -113,11 +129,19 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
     let fast = opts.checkpoint == crate::options::Checkpoint::Fast;
     ctx.verbose("initiating base backup, waiting for checkpoint to complete");
     let row = control
-        .query_one(&format!("SELECT pg_backup_start({}, {fast})", quote_literal(&opts.label)))
+        .query_one(&format!(
+            "SELECT pg_backup_start({}, {fast})",
+            quote_literal(&opts.label)
+        ))
         .await
         .map_err(|e| Error::client("could not start backup", e))?;
-    let start = Lsn::parse(row.text_required(0).map_err(|e| Error::client("pg_backup_start", e))?)?;
-    ctx.verbose(&format!("checkpoint completed; write-ahead log start point: {start} on timeline {timeline}"));
+    let start = Lsn::parse(
+        row.text_required(0)
+            .map_err(|e| Error::client("pg_backup_start", e))?,
+    )?;
+    ctx.verbose(&format!(
+        "checkpoint completed; write-ahead log start point: {start} on timeline {timeline}"
+    ));
     *wal = streamer.map(|s| s.spawn(ctx, start, timeline));
     let rows = control
         .simple_query(listing::LISTING_SQL)
@@ -126,26 +150,48 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
     let mut listing = listing::build(listing::parse_rows(&rows)?, verify)?;
     // Tar format with -R: postgresql.auto.conf is appended to by the control side.
     let auto_conf = if opts.format == Format::Tar && ctx.recovery_conf.is_some() {
-        let at = listing.files.iter().position(|f| f.path == crate::recovery::AUTO_CONF);
+        let at = listing
+            .files
+            .iter()
+            .position(|f| f.path == crate::recovery::AUTO_CONF);
         at.map(|i| listing.files.remove(i))
     } else {
         None
     };
-    ctx.verbose(&format!("{} files to copy over {} connections", listing.files.len(), opts.jobs));
+    ctx.verbose(&format!(
+        "{} files to copy over {} connections",
+        listing.files.len(),
+        opts.jobs
+    ));
     let tar = opts.format == Format::Tar;
     if !tar {
         make_dirs(ctx, &listing.dirs, &spaces, dir_mode)?;
     }
     let (shared, tar_plan) = prepare(ctx, &listing, &spaces, start, file_mode)?;
     let writer = tar_plan.map(|p| {
-        glommio::spawn_local(write_archives(shared.clone(), p, ctx.opts.target.clone(), opts.compression, opts.sync)).detach()
+        glommio::spawn_local(write_archives(
+            shared.clone(),
+            p,
+            ctx.opts.target.clone(),
+            opts.compression,
+            opts.sync,
+        ))
+        .detach()
     });
     run_workers(&shared, opts.jobs).await?;
     let base_tar = match writer {
-        Some(h) => Some(h.await.ok_or_else(|| Error::Interrupted("archive writer cancelled".into()))??),
+        Some(h) => Some(
+            h.await
+                .ok_or_else(|| Error::Interrupted("archive writer cancelled".into()))??,
+        ),
         None => None,
     };
-    let state = std::mem::take(&mut *shared.state.lock().map_err(|_| Error::Protocol("poisoned lock".into()))?);
+    let state = std::mem::take(
+        &mut *shared
+            .state
+            .lock()
+            .map_err(|_| Error::Protocol("poisoned lock".into()))?,
+    );
     if let Some(e) = state.error {
         return Err(Error::Interrupted(e));
     }
@@ -159,7 +205,9 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         )));
     }
     if shared.queue.remaining() > 0 {
-        return Err(Error::Interrupted("workers stopped before copying every file".into()));
+        return Err(Error::Interrupted(
+            "workers stopped before copying every file".into(),
+        ));
     }
     report_failures(&shared, &state);
     // global/pg_control last.
@@ -174,9 +222,19 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
     for n in control.take_notices() {
         ctx.verbose(&format!("{}: {}", n.severity, n.message));
     }
-    let end = Lsn::parse(row.text_required(0).map_err(|e| Error::client("pg_backup_stop", e))?)?;
-    let label = row.text_required(1).map_err(|e| Error::client("pg_backup_stop", e))?.to_owned();
-    let spcmap = row.text(2).map_err(|e| Error::client("pg_backup_stop", e))?.unwrap_or("").to_owned();
+    let end = Lsn::parse(
+        row.text_required(0)
+            .map_err(|e| Error::client("pg_backup_stop", e))?,
+    )?;
+    let label = row
+        .text_required(1)
+        .map_err(|e| Error::client("pg_backup_stop", e))?
+        .to_owned();
+    let spcmap = row
+        .text(2)
+        .map_err(|e| Error::client("pg_backup_stop", e))?
+        .unwrap_or("")
+        .to_owned();
     control.close().await;
     ctx.verbose(&format!("write-ahead log end point: {end}"));
     let label_tli = label
@@ -192,11 +250,28 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         let mut tail = Vec::new();
         let (data, mtime) = pg_control.clone().unwrap_or_default();
         if listing.pg_control.is_some() {
-            crate::tar::write_entry(&mut tail, &TarHeader::file("global/pg_control", data.len() as u64, file_mode, mtime as u64), &data)?;
+            crate::tar::write_entry(
+                &mut tail,
+                &TarHeader::file(
+                    "global/pg_control",
+                    data.len() as u64,
+                    file_mode,
+                    mtime as u64,
+                ),
+                &data,
+            )?;
         }
-        crate::tar::write_entry(&mut tail, &TarHeader::file("backup_label", label.len() as u64, file_mode, now), label.as_bytes())?;
+        crate::tar::write_entry(
+            &mut tail,
+            &TarHeader::file("backup_label", label.len() as u64, file_mode, now),
+            label.as_bytes(),
+        )?;
         if !spcmap.is_empty() {
-            crate::tar::write_entry(&mut tail, &TarHeader::file("tablespace_map", spcmap.len() as u64, file_mode, now), spcmap.as_bytes())?;
+            crate::tar::write_entry(
+                &mut tail,
+                &TarHeader::file("tablespace_map", spcmap.len() as u64, file_mode, now),
+                spcmap.as_bytes(),
+            )?;
             add_small(&mut manifest, "tablespace_map", spcmap.as_bytes(), alg);
         }
         if let Some(conf) = &ctx.recovery_conf {
@@ -208,7 +283,11 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
             let h = TarHeader::file(crate::recovery::AUTO_CONF, new.len() as u64, file_mode, now);
             crate::tar::write_entry(&mut tail, &h, &new)?;
             add_small(&mut manifest, crate::recovery::AUTO_CONF, &new, alg);
-            crate::tar::write_entry(&mut tail, &TarHeader::file("standby.signal", 0, file_mode, now), &[])?;
+            crate::tar::write_entry(
+                &mut tail,
+                &TarHeader::file("standby.signal", 0, file_mode, now),
+                &[],
+            )?;
         }
         out.write_frame(&tail).await?;
         out.finish_frames().await?;
@@ -226,7 +305,11 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         ctx.write_recovery_plain()?;
     }
     if opts.manifest {
-        let range = WalRange { timeline: label_tli, start, end };
+        let range = WalRange {
+            timeline: label_tli,
+            start,
+            end,
+        };
         ctx.install_manifest(&manifest.finish(&[range]))?;
     }
     Ok(Outcome {
@@ -246,7 +329,14 @@ async fn read_whole(ctx: &Context, f: &FileEntry) -> Result<Vec<u8>, Error> {
         .await
         .map_err(|e| Error::client("could not connect to server", e))?;
     let data = c
-        .query_binary(worker::READ_SQL, &[Some(&f.path), Some("0"), Some(&f.size.max(1 << 20).to_string())])
+        .query_binary(
+            worker::READ_SQL,
+            &[
+                Some(&f.path),
+                Some("0"),
+                Some(&f.size.max(1 << 20).to_string()),
+            ],
+        )
         .await
         .map_err(|e| Error::client(format!("could not read \"{}\"", f.path), e))?;
     c.close().await;
@@ -261,7 +351,9 @@ async fn tablespaces(conn: &mut Connection) -> Result<HashMap<u32, String>, Erro
     rows.iter()
         .map(|r| {
             let oid = r.parse(0).map_err(|e| Error::client("tablespace oid", e))?;
-            let loc = r.text_required(1).map_err(|e| Error::client("tablespace location", e))?;
+            let loc = r
+                .text_required(1)
+                .map_err(|e| Error::client("tablespace location", e))?;
             Ok((oid, loc.to_owned()))
         })
         .collect()
@@ -278,18 +370,28 @@ fn dest(ctx: &Context, spaces: &HashMap<u32, String>, loc: &Location) -> PathBuf
     }
 }
 
-fn make_dirs(ctx: &Context, dirs: &[DirEntry], spaces: &HashMap<u32, String>, mode: u32) -> Result<(), Error> {
+fn make_dirs(
+    ctx: &Context,
+    dirs: &[DirEntry],
+    spaces: &HashMap<u32, String>,
+    mode: u32,
+) -> Result<(), Error> {
     for d in dirs {
         let path = dest(ctx, spaces, &d.location);
         match d.tablespace_link {
             Some(oid) => {
-                let target = spaces.get(&oid).map(|l| ctx.opts.tablespace_mapping.map(l).to_owned());
+                let target = spaces
+                    .get(&oid)
+                    .map(|l| ctx.opts.tablespace_mapping.map(l).to_owned());
                 if let Some(t) = target {
                     if let Some(parent) = path.parent() {
                         create_dir(parent, mode)?;
                     }
                     std::os::unix::fs::symlink(&t, &path).map_err(|e| {
-                        Error::io(format!("could not create symbolic link \"{}\"", path.display()), e)
+                        Error::io(
+                            format!("could not create symbolic link \"{}\"", path.display()),
+                            e,
+                        )
                     })?;
                 }
             }
@@ -329,15 +431,26 @@ fn prepare(
         keys.push(u64::MAX);
         keys.dedup();
         for key in keys {
-            let name = if key == u64::MAX { "base.tar".to_owned() } else { format!("{key}.tar") };
+            let name = if key == u64::MAX {
+                "base.tar".to_owned()
+            } else {
+                format!("{key}.tar")
+            };
             let mut headers = Vec::new();
             for d in &listing.dirs {
                 if archive_of(&d.location) != key || d.tablespace_link.is_some() {
                     continue;
                 }
                 let (Location::DataDir(p) | Location::Tablespace(_, p)) = &d.location;
-                let name = if p == "pg_wal/archive_status" { "./pg_wal/archive_status".to_owned() } else { p.clone() };
-                crate::tar::write_header(&mut headers, &TarHeader::directory(name.into_bytes(), 0o700, crate::sink::now_secs()))?;
+                let name = if p == "pg_wal/archive_status" {
+                    "./pg_wal/archive_status".to_owned()
+                } else {
+                    p.clone()
+                };
+                crate::tar::write_header(
+                    &mut headers,
+                    &TarHeader::directory(name.into_bytes(), 0o700, crate::sink::now_secs()),
+                )?;
             }
             archives.push((key, name, headers));
         }
@@ -346,11 +459,19 @@ fn prepare(
         let mut seq_archive = Vec::new();
         for (i, f) in files.iter().enumerate() {
             first_seq.push(tasks.len());
-            let ai = archives.iter().position(|a| a.0 == archive_of(&f.location)).unwrap_or(0);
+            let ai = archives
+                .iter()
+                .position(|a| a.0 == archive_of(&f.location))
+                .unwrap_or(0);
             let parts = f.size.div_ceil(chunk.bytes()).max(1);
             for part in 0..parts {
                 let offset = part * chunk.bytes();
-                tasks.push(Task { file: i, offset, len: chunk.bytes().min(f.size - offset), parts });
+                tasks.push(Task {
+                    file: i,
+                    offset,
+                    len: chunk.bytes().min(f.size - offset),
+                    parts,
+                });
                 seq_archive.push(ai);
             }
         }
@@ -379,7 +500,10 @@ fn prepare(
         plan(&sizes, chunk)
     };
     let dests = if opts.format == Format::Plain {
-        files.iter().map(|f| dest(ctx, spaces, &f.location)).collect()
+        files
+            .iter()
+            .map(|f| dest(ctx, spaces, &f.location))
+            .collect()
     } else {
         Vec::new()
     };
@@ -411,7 +535,9 @@ fn prepare(
 
 /// Starts the workers: one executor per core (the first is this one), workers spread over them.
 async fn run_workers(shared: &Arc<Shared>, jobs: usize) -> Result<(), Error> {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let executors = jobs.min(cpus).max(1);
     let remaining = Arc::new(AtomicUsize::new(executors - 1));
     let mut handles = Vec::new();
@@ -499,16 +625,24 @@ async fn write_archives(
             if let Some((_, out)) = other {
                 out.finish_frames().await?;
             }
-            let mut out = TarOut::create_at(&target, &p.archives[base].0, compression, sync).await?;
+            let mut out =
+                TarOut::create_at(&target, &p.archives[base].0, compression, sync).await?;
             out.write_frame(&p.archives[base].1).await?;
             Ok(out)
         }
     }
 }
 
-async fn copy_pg_control(ctx: &Context, control: &mut Connection, f: &FileEntry) -> Result<(Vec<u8>, i64), Error> {
+async fn copy_pg_control(
+    ctx: &Context,
+    control: &mut Connection,
+    f: &FileEntry,
+) -> Result<(Vec<u8>, i64), Error> {
     let data = control
-        .query_binary(worker::READ_SQL, &[Some(&f.path), Some("0"), Some(&f.size.to_string())])
+        .query_binary(
+            worker::READ_SQL,
+            &[Some(&f.path), Some("0"), Some(&f.size.to_string())],
+        )
         .await
         .map_err(|e| Error::client("could not read global/pg_control", e))?
         .ok_or_else(|| Error::Protocol("global/pg_control is missing".into()))?;
@@ -523,7 +657,12 @@ async fn copy_pg_control(ctx: &Context, control: &mut Connection, f: &FileEntry)
 fn add_small(m: &mut ManifestWriter, path: &str, data: &[u8], alg: ChecksumAlgorithm) {
     let mut sum = FileChecksum::new(alg);
     sum.update(data);
-    m.add_file(path.as_bytes(), data.len() as u64, crate::sink::now_secs() as i64, &sum.finish());
+    m.add_file(
+        path.as_bytes(),
+        data.len() as u64,
+        crate::sink::now_secs() as i64,
+        &sum.finish(),
+    );
 }
 
 fn add_files(
@@ -543,12 +682,13 @@ fn add_files(
         }
         let digest = match alg {
             ChecksumAlgorithm::None => Digest::NONE,
-            ChecksumAlgorithm::Crc32c => crc
-                .finish(f.size)
-                .ok_or_else(|| Error::Protocol(format!("chunks of \"{}\" do not cover the file", f.path)))?,
+            ChecksumAlgorithm::Crc32c => crc.finish(f.size).ok_or_else(|| {
+                Error::Protocol(format!("chunks of \"{}\" do not cover the file", f.path))
+            })?,
             _ => {
                 let path = &shared.dests[i];
-                let data = std::fs::read(path).map_err(|e| Error::io(format!("could not read \"{}\"", path.display()), e))?;
+                let data = std::fs::read(path)
+                    .map_err(|e| Error::io(format!("could not read \"{}\"", path.display()), e))?;
                 let mut sum = FileChecksum::new(alg);
                 sum.update(&data);
                 sum.finish()
@@ -570,6 +710,9 @@ fn report_failures(shared: &Shared, state: &SharedState) {
         }
     }
     if state.total_failures > 0 {
-        eprintln!("WARNING:  {} total checksum verification failures", state.total_failures);
+        eprintln!(
+            "WARNING:  {} total checksum verification failures",
+            state.total_failures
+        );
     }
 }

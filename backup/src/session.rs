@@ -155,7 +155,10 @@ pub async fn start_wal(ctx: &Context) -> Result<Option<PreparedWal>, Error> {
         None => SlotChoice::Temporary,
     };
     let s = WalStreamer::connect(&ctx.opts.conn, &slot).await?;
-    ctx.verbose(&format!("created or using replication slot \"{}\"", s.slot()));
+    ctx.verbose(&format!(
+        "created or using replication slot \"{}\"",
+        s.slot()
+    ));
     create_dir(&ctx.wal_dir().join("archive_status"), 0o700)?;
     Ok(Some(PreparedWal(s)))
 }
@@ -170,16 +173,16 @@ impl PreparedWal {
     pub fn spawn(self, ctx: &Context, start: Lsn, tli: TimelineId) -> WalTask {
         let stop: StopAt = Rc::new(Cell::new(None));
         let abort = Rc::new(Cell::new(false));
-        let fut = self.0.run(
+        let fut = self.0.run(crate::wal::StreamParams {
             start,
             tli,
-            ctx.wal_dir(),
-            stop.clone(),
-            abort.clone(),
-            ctx.cancel.clone(),
-            ctx.opts.status_interval,
-            ctx.opts.sync,
-        );
+            dir: ctx.wal_dir(),
+            stop: stop.clone(),
+            abort: abort.clone(),
+            cancel: ctx.cancel.clone(),
+            status_interval: ctx.opts.status_interval,
+            sync: ctx.opts.sync,
+        });
         WalTask {
             stop,
             abort,
@@ -197,7 +200,11 @@ pub async fn finish_wal(ctx: &Context, wal: &mut Option<WalTask>, end: Lsn) -> R
     ctx.verbose("waiting for background process to finish streaming ...");
     match wal.handle.await {
         Some(r) => r.map(drop)?,
-        None => return Err(Error::Interrupted("WAL streaming task was cancelled".into())),
+        None => {
+            return Err(Error::Interrupted(
+                "WAL streaming task was cancelled".into(),
+            ))
+        }
     }
     if ctx.opts.format == Format::Tar {
         crate::tar_out::pack_wal_dir(ctx).await?;
@@ -221,7 +228,10 @@ pub fn run(opts: BackupOptions, cancel: Arc<AtomicBool>) -> Result<Outcome, Erro
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let all = crate::recovery::with_libpq_defaults(&values);
-        Some(crate::recovery::recovery_config(&all, opts.slot.as_deref())?)
+        Some(crate::recovery::recovery_config(
+            &all,
+            opts.slot.as_deref(),
+        )?)
     } else {
         None
     };
@@ -282,10 +292,18 @@ fn run_on_executor(ctx: Context) -> Result<Outcome, Error> {
             }
             result
         })
-        .map_err(|e| Error::io("could not start executor", std::io::Error::other(e.to_string())))?;
-    handle
-        .join()
-        .map_err(|e| Error::io("backup executor failed", std::io::Error::other(e.to_string())))?
+        .map_err(|e| {
+            Error::io(
+                "could not start executor",
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
+    handle.join().map_err(|e| {
+        Error::io(
+            "backup executor failed",
+            std::io::Error::other(e.to_string()),
+        )
+    })?
 }
 
 /// `true` if the cancel flag is set.

@@ -35,6 +35,8 @@ pub struct ArchiveSink {
     kind: SinkKind,
 }
 
+// One per archive: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum SinkKind {
     Plain {
         root: PathBuf,
@@ -54,7 +56,12 @@ enum SinkKind {
 impl ArchiveSink {
     /// Starts archive `name` (`base.tar`, `<oid>.tar`) whose server location is `spc_path`
     /// (empty for the data directory).
-    pub async fn begin(cfg: Arc<SinkConfig>, name: &str, spc_path: &str, tar: bool) -> Result<Self, Error> {
+    pub async fn begin(
+        cfg: Arc<SinkConfig>,
+        name: &str,
+        spc_path: &str,
+        tar: bool,
+    ) -> Result<Self, Error> {
         let kind = if tar {
             let file_name = format!(
                 "{name}{}",
@@ -102,7 +109,14 @@ impl ArchiveSink {
 
     async fn tar_event(&mut self, event: TarEvent<'_>) -> Result<(), Error> {
         let cfg = self.cfg.clone();
-        let SinkKind::Tar { is_base, auto_conf, seen_auto_conf, current_size, .. } = &mut self.kind else {
+        let SinkKind::Tar {
+            is_base,
+            auto_conf,
+            seen_auto_conf,
+            current_size,
+            ..
+        } = &mut self.kind
+        else {
             return Ok(());
         };
         let inject = *is_base && cfg.recovery_conf.is_some();
@@ -131,7 +145,8 @@ impl ArchiveSink {
             }
             TarEvent::EntryEnd => {
                 if let Some((mut h, mut content)) = auto_conf.take() {
-                    content.extend_from_slice(cfg.recovery_conf.as_deref().unwrap_or("").as_bytes());
+                    content
+                        .extend_from_slice(cfg.recovery_conf.as_deref().unwrap_or("").as_bytes());
                     h.size = content.len() as u64;
                     tar::write_entry(&mut out, &h, &content)?;
                 } else if *current_size != u64::MAX {
@@ -146,7 +161,11 @@ impl ArchiveSink {
                         let h = TarHeader::file(AUTO_CONF, content.len() as u64, 0o600, now);
                         tar::write_entry(&mut out, &h, &content)?;
                     }
-                    tar::write_entry(&mut out, &TarHeader::file(STANDBY_SIGNAL, 0, 0o600, now), &[])?;
+                    tar::write_entry(
+                        &mut out,
+                        &TarHeader::file(STANDBY_SIGNAL, 0, 0o600, now),
+                        &[],
+                    )?;
                 }
                 out.extend_from_slice(&tar::END_OF_ARCHIVE);
             }
@@ -160,7 +179,9 @@ impl ArchiveSink {
         }
         if let SinkKind::Tar { out, comp, .. } = &mut self.kind {
             let bytes = match comp {
-                Some(c) => c.write(data).map_err(|e| Error::io("could not compress", e))?,
+                Some(c) => c
+                    .write(data)
+                    .map_err(|e| Error::io("could not compress", e))?,
                 None => data.to_vec(),
             };
             out.write(&bytes).await?;
@@ -198,9 +219,10 @@ async fn plain_event(
     match event {
         TarEvent::Entry(h) => {
             let name = h.name.strip_prefix(b"./").unwrap_or(&h.name);
-            let path = root.join(std::ffi::OsStr::new(
-                std::str::from_utf8(name).map_err(|_| Error::Protocol("non-UTF-8 file name in archive".into()))?,
-            ));
+            let path = root
+                .join(std::ffi::OsStr::new(std::str::from_utf8(name).map_err(
+                    |_| Error::Protocol("non-UTF-8 file name in archive".into()),
+                )?));
             match h.kind {
                 EntryKind::Directory => create_dir(&path, h.mode & 0o7777)?,
                 EntryKind::Symlink => {
@@ -208,7 +230,10 @@ async fn plain_event(
                         .map_err(|_| Error::Protocol("non-UTF-8 link target".into()))?;
                     let mapped = cfg.mappings.map(target);
                     std::os::unix::fs::symlink(mapped, &path).map_err(|e| {
-                        Error::io(format!("could not create symbolic link \"{}\"", path.display()), e)
+                        Error::io(
+                            format!("could not create symbolic link \"{}\"", path.display()),
+                            e,
+                        )
                     })?;
                 }
                 EntryKind::File => {
@@ -237,8 +262,12 @@ async fn plain_event(
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(format!("could not set permissions of \"{}\"", path.display()), e))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+        Error::io(
+            format!("could not set permissions of \"{}\"", path.display()),
+            e,
+        )
+    })
 }
 
 /// Seconds since the Unix epoch.
@@ -262,6 +291,9 @@ pub fn check_empty_dir(path: &Path) -> Result<(), Error> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("could not access directory \"{}\"", path.display()), e)),
+        Err(e) => Err(Error::io(
+            format!("could not access directory \"{}\"", path.display()),
+            e,
+        )),
     }
 }

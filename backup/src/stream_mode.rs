@@ -13,7 +13,10 @@ use std::sync::Arc;
 
 /// The `BASE_BACKUP ( … )` command pg_basebackup 15 would send for these options.
 pub fn base_backup_command(opts: &BackupOptions) -> String {
-    let mut o = vec![format!("LABEL '{}'", opts.label.replace('\'', "''")), "PROGRESS".into()];
+    let mut o = vec![
+        format!("LABEL '{}'", opts.label.replace('\'', "''")),
+        "PROGRESS".into(),
+    ];
     if opts.checkpoint == Checkpoint::Fast {
         o.push("CHECKPOINT 'fast'".into());
     }
@@ -32,9 +35,16 @@ pub fn base_backup_command(opts: &BackupOptions) -> String {
         o.push("VERIFY_CHECKSUMS 0".into());
     }
     if opts.manifest {
-        let m = if opts.manifest_force_encode { "force-encode" } else { "yes" };
+        let m = if opts.manifest_force_encode {
+            "force-encode"
+        } else {
+            "yes"
+        };
         o.push(format!("MANIFEST '{m}'"));
-        o.push(format!("MANIFEST_CHECKSUMS '{}'", opts.manifest_checksums.name()));
+        o.push(format!(
+            "MANIFEST_CHECKSUMS '{}'",
+            opts.manifest_checksums.name()
+        ));
     }
     o.push("TARGET 'client'".into());
     format!("BASE_BACKUP ( {} )", o.join(", "))
@@ -43,7 +53,11 @@ pub fn base_backup_command(opts: &BackupOptions) -> String {
 async fn read_rows(conn: &mut Connection, what: &str) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     loop {
-        match conn.next_response().await.map_err(|e| Error::client(what.to_owned(), e))? {
+        match conn
+            .next_response()
+            .await
+            .map_err(|e| Error::client(what.to_owned(), e))?
+        {
             Response::Row(r) => rows.push(r),
             Response::CommandComplete(_) => return Ok(rows),
             Response::RowDescription(_) => {}
@@ -73,21 +87,30 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         .map_err(|e| Error::client("could not connect to server", e))?;
     let streamer = start_wal(ctx).await?;
     let cmd = base_backup_command(opts);
-    ctx.verbose(&format!("initiating base backup, waiting for checkpoint to complete ({cmd})"));
+    ctx.verbose(&format!(
+        "initiating base backup, waiting for checkpoint to complete ({cmd})"
+    ));
     conn.send_query(&cmd)
         .await
         .map_err(|e| Error::client("could not initiate base backup", e))?;
     let start_rows = read_rows(&mut conn, "could not initiate base backup").await?;
-    let (start, tli) = lsn_of(start_rows.first().ok_or_else(|| Error::Protocol("no start position".into()))?)?;
-    ctx.verbose(&format!("checkpoint completed; write-ahead log start point: {start} on timeline {tli}"));
+    let (start, tli) = lsn_of(
+        start_rows
+            .first()
+            .ok_or_else(|| Error::Protocol("no start position".into()))?,
+    )?;
+    ctx.verbose(&format!(
+        "checkpoint completed; write-ahead log start point: {start} on timeline {tli}"
+    ));
     *wal = streamer.map(|s| s.spawn(ctx, start, tli));
     let spaces = read_rows(&mut conn, "could not get backup header").await?;
-    let total_kb: u64 = spaces
-        .iter()
-        .filter_map(|r| r.parse::<u64>(2).ok())
-        .sum();
+    let total_kb: u64 = spaces.iter().filter_map(|r| r.parse::<u64>(2).ok()).sum();
     ctx.progress.set_total(total_kb * 1024);
-    match conn.next_response().await.map_err(|e| Error::client("could not get COPY data stream", e))? {
+    match conn
+        .next_response()
+        .await
+        .map_err(|e| Error::client("could not get COPY data stream", e))?
+    {
         Response::CopyOut => {}
         other => return Err(Error::Protocol(format!("expected COPY OUT, got {other:?}"))),
     }
@@ -97,7 +120,11 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         Ok(r) => r,
         Err(e) => return Err(e),
     };
-    let (end, _) = lsn_of(end_rows.first().ok_or_else(|| Error::Protocol("no end position".into()))?)?;
+    let (end, _) = lsn_of(
+        end_rows
+            .first()
+            .ok_or_else(|| Error::Protocol("no end position".into()))?,
+    )?;
     ctx.verbose(&format!("write-ahead log end point: {end}"));
     // CommandComplete BASE_BACKUP, or XX001 after a checksum failure.
     let mut checksum_failures = 0;

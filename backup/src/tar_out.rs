@@ -30,8 +30,13 @@ impl TarOut {
     ) -> Result<TarOut, Error> {
         let suffix = compression.map(|c| c.suffix()).unwrap_or("");
         let out = SeqFile::create(&dir.join(format!("{name}{suffix}")), sync).await?;
-        let comp = Compressor::new(compression).map_err(|e| Error::io("could not start compression", e))?;
-        Ok(TarOut { out, comp, compression })
+        let comp = Compressor::new(compression)
+            .map_err(|e| Error::io("could not start compression", e))?;
+        Ok(TarOut {
+            out,
+            comp,
+            compression,
+        })
     }
 
     /// Appends tar bytes as one self-contained compressed frame (the parallel mode's archives
@@ -50,7 +55,10 @@ impl TarOut {
 
     /// Appends raw (uncompressed) tar bytes.
     pub async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
-        let c = self.comp.write(data).map_err(|e| Error::io("could not compress", e))?;
+        let c = self
+            .comp
+            .write(data)
+            .map_err(|e| Error::io("could not compress", e))?;
         if !c.is_empty() {
             self.out.write(&c).await?;
         }
@@ -72,7 +80,10 @@ impl TarOut {
     /// Writes the end-of-archive blocks and closes.
     pub async fn finish(mut self) -> Result<(), Error> {
         self.write(&tar::END_OF_ARCHIVE).await?;
-        let rest = self.comp.finish().map_err(|e| Error::io("could not compress", e))?;
+        let rest = self
+            .comp
+            .finish()
+            .map_err(|e| Error::io("could not compress", e))?;
         self.out.write(&rest).await?;
         self.out.finish().await
     }
@@ -87,10 +98,14 @@ pub async fn pack_wal_dir(ctx: &Context) -> Result<(), Error> {
     let now = crate::sink::now_secs();
     for name in &names {
         let data = read(&dir.join(name))?;
-        tar.entry(&TarHeader::file(name.as_bytes(), data.len() as u64, 0o600, now), &data)
-            .await?;
+        tar.entry(
+            &TarHeader::file(name.as_bytes(), data.len() as u64, 0o600, now),
+            &data,
+        )
+        .await?;
     }
-    tar.entry(&TarHeader::directory("archive_status", 0o700, now), &[]).await?;
+    tar.entry(&TarHeader::directory("archive_status", 0o700, now), &[])
+        .await?;
     let mut done = list(&dir.join("archive_status"))?;
     done.sort();
     for name in done {
@@ -98,11 +113,13 @@ pub async fn pack_wal_dir(ctx: &Context) -> Result<(), Error> {
         tar.entry(&h, &[]).await?;
     }
     tar.finish().await?;
-    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(format!("could not remove \"{}\"", dir.display()), e))
+    std::fs::remove_dir_all(&dir)
+        .map_err(|e| Error::io(format!("could not remove \"{}\"", dir.display()), e))
 }
 
 fn list(dir: &Path) -> Result<Vec<String>, Error> {
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(format!("could not open directory \"{}\"", dir.display()), e))?;
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("could not open directory \"{}\"", dir.display()), e))?;
     Ok(rd
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))

@@ -9,7 +9,9 @@
 
 use crate::lsn::{Lsn, TimelineId, WalSegmentSize};
 use crate::Error;
-use corepool_client::replication::{parse_replication_message, pg_now, ReplicationMessage, StandbyStatus};
+use corepool_client::replication::{
+    parse_replication_message, pg_now, ReplicationMessage, StandbyStatus,
+};
 use corepool_client::{ConnectOptions, Connection, Replication};
 use glommio::io::{BufferedFile, OpenOptions};
 use std::cell::Cell;
@@ -36,6 +38,26 @@ pub enum SlotChoice {
     },
 }
 
+/// What [`WalStreamer::run`] streams and how it is told to stop.
+pub struct StreamParams {
+    /// Backup start LSN (streaming starts at its segment).
+    pub start: Lsn,
+    /// Timeline to stream.
+    pub tli: TimelineId,
+    /// The `pg_wal` directory to write.
+    pub dir: PathBuf,
+    /// Set by the control side to the backup end LSN.
+    pub stop: StopAt,
+    /// Set when the backup failed: stop at once.
+    pub abort: Rc<Cell<bool>>,
+    /// SIGINT.
+    pub cancel: Arc<AtomicBool>,
+    /// Interval of standby status updates.
+    pub status_interval: Duration,
+    /// fdatasync completed segments.
+    pub sync: bool,
+}
+
 /// A replication connection with its slot, ready to stream.
 pub struct WalStreamer {
     conn: Connection,
@@ -50,7 +72,10 @@ pub struct WalStreamer {
 
 impl WalStreamer {
     /// Connects (`replication=true`), identifies the system and sets up the slot.
-    pub async fn connect(conn_opts: &ConnectOptions, slot: &SlotChoice) -> Result<WalStreamer, Error> {
+    pub async fn connect(
+        conn_opts: &ConnectOptions,
+        slot: &SlotChoice,
+    ) -> Result<WalStreamer, Error> {
         let mut opts = conn_opts.clone();
         opts.replication = Some(Replication::Physical);
         opts.database = None;
@@ -97,19 +122,19 @@ impl WalStreamer {
         &self.slot
     }
 
-    /// Streams WAL of `tli` from the segment holding `start` into `dir` (`pg_wal`) until
-    /// `stop` is set and reached. Returns the position received up to.
-    pub async fn run(
-        mut self,
-        start: Lsn,
-        tli: TimelineId,
-        dir: PathBuf,
-        stop: StopAt,
-        abort: Rc<Cell<bool>>,
-        cancel: Arc<AtomicBool>,
-        status_interval: Duration,
-        sync: bool,
-    ) -> Result<Lsn, Error> {
+    /// Streams WAL of `p.tli` from the segment holding `p.start` into `p.dir` (`pg_wal`) until
+    /// `p.stop` is set and reached. Returns the position received up to.
+    pub async fn run(mut self, p: StreamParams) -> Result<Lsn, Error> {
+        let StreamParams {
+            start,
+            tli,
+            dir,
+            stop,
+            abort,
+            cancel,
+            status_interval,
+            sync,
+        } = p;
         let seg = self.seg_size;
         let begin = seg.segment_start(start);
         self.conn
@@ -261,6 +286,8 @@ async fn open_segment(path: &Path, size: u64) -> Result<BufferedFile, Error> {
         .buffered_open(path)
         .await
         .map_err(|e| Error::glommio(ctx(), e))?;
-    file.truncate(size).await.map_err(|e| Error::glommio(ctx(), e))?;
+    file.truncate(size)
+        .await
+        .map_err(|e| Error::glommio(ctx(), e))?;
     Ok(file)
 }

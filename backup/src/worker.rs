@@ -157,7 +157,9 @@ async fn work(shared: &Shared, conn: &mut Connection) -> Result<(), Error> {
                 .map_err(|e| Error::client(format!("could not read file \"{}\"", f.path), e))?;
             inflight.push_back(task);
         }
-        let Some(task) = inflight.pop_front() else { break };
+        let Some(task) = inflight.pop_front() else {
+            break;
+        };
         let f = &shared.files[task.file];
         let data = conn
             .recv_binary()
@@ -190,7 +192,9 @@ async fn wait_for_window(shared: &Shared, task: &Task) {
 }
 
 async fn throttle(shared: &Shared, started: Instant, bytes: u64) {
-    let Some(rate) = shared.rate_per_worker else { return };
+    let Some(rate) = shared.rate_per_worker else {
+        return;
+    };
     let due = Duration::from_secs_f64(bytes as f64 / rate as f64);
     let elapsed = started.elapsed();
     if due > elapsed {
@@ -226,7 +230,10 @@ async fn process(
     if let Some(cf) = f.checksummed {
         let first_block = task.offset / BLCKSZ as u64;
         for (i, page) in data.chunks_exact(BLCKSZ).enumerate() {
-            let blkno = cf.block_number((first_block + i as u64) as u32, crate::checksum::RELSEG_SIZE);
+            let blkno = cf.block_number(
+                (first_block + i as u64) as u32,
+                crate::checksum::RELSEG_SIZE,
+            );
             if verify_page(page, blkno, shared.start_lsn, Attempt::First)? == Decision::Reread {
                 rereads.push((task.file, first_block + i as u64));
             }
@@ -237,18 +244,33 @@ async fn process(
         s.crcs[task.file].add(task.offset, task.len, crc);
     }
     match &shared.tar {
-        None => write_range(&shared.dests[task.file], task.offset, &data, f.size, shared.sync).await?,
+        None => {
+            write_range(
+                &shared.dests[task.file],
+                task.offset,
+                &data,
+                f.size,
+                shared.sync,
+            )
+            .await?
+        }
         Some(t) => {
             let mut piece = Vec::with_capacity(data.len() + 2 * tar::BLOCK);
             if task.offset == 0 {
-                let h = TarHeader::file(t.names[task.file].as_bytes(), f.size, shared.file_mode, f.mtime.max(0) as u64);
+                let h = TarHeader::file(
+                    t.names[task.file].as_bytes(),
+                    f.size,
+                    shared.file_mode,
+                    f.mtime.max(0) as u64,
+                );
                 tar::write_header(&mut piece, &h)?;
             }
             piece.extend_from_slice(&data);
             if task.offset + task.len == f.size {
                 piece.resize(piece.len() + tar::padding_len(f.size), 0);
             }
-            let piece = compress_block(t.compression, &piece).map_err(|e| Error::io("could not compress", e))?;
+            let piece = compress_block(t.compression, &piece)
+                .map_err(|e| Error::io("could not compress", e))?;
             let seq = t.first_seq[task.file] + (task.offset / t.chunk) as usize;
             if let Ok(mut slots) = t.slots.lock() {
                 slots.insert(seq, piece);
@@ -262,9 +284,16 @@ async fn process(
 /// Reads a block that failed verification once more; a second mismatch is a failure. (The
 /// copy already written is kept either way: a page changing under the read is rewritten by
 /// WAL replay.)
-async fn reread(shared: &Shared, conn: &mut Connection, file: usize, block: u64) -> Result<(), Error> {
+async fn reread(
+    shared: &Shared,
+    conn: &mut Connection,
+    file: usize,
+    block: u64,
+) -> Result<(), Error> {
     let f = &shared.files[file];
-    let Some(cf) = f.checksummed else { return Ok(()) };
+    let Some(cf) = f.checksummed else {
+        return Ok(());
+    };
     let off = (block * BLCKSZ as u64).to_string();
     let len = BLCKSZ.to_string();
     let page = conn
@@ -275,8 +304,15 @@ async fn reread(shared: &Shared, conn: &mut Connection, file: usize, block: u64)
         return Ok(()); // Truncated meanwhile: nothing to verify.
     };
     let blkno = cf.block_number(block as u32, crate::checksum::RELSEG_SIZE);
-    if let Decision::Fail { calculated, expected } = verify_page(&page, blkno, shared.start_lsn, Attempt::Reread)? {
-        let mut s = shared.state.lock().map_err(|_| Error::Protocol("poisoned lock".into()))?;
+    if let Decision::Fail {
+        calculated,
+        expected,
+    } = verify_page(&page, blkno, shared.start_lsn, Attempt::Reread)?
+    {
+        let mut s = shared
+            .state
+            .lock()
+            .map_err(|_| Error::Protocol("poisoned lock".into()))?;
         s.total_failures += 1;
         let report = s.failures.entry(file).or_default().record();
         if report != Report::Silent {

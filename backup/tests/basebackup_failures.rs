@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn slots(f: &Fixture) -> String {
-    f.cluster.primary().psql("postgres", "SELECT count(*) FROM pg_replication_slots").unwrap()
+    f.cluster
+        .primary()
+        .psql("postgres", "SELECT count(*) FROM pg_replication_slots")
+        .unwrap()
 }
 
 fn assert_incomplete(dir: &std::path::Path) {
@@ -60,7 +63,10 @@ fn interrupted_backups_are_marked_and_leave_no_slot() {
 #[test]
 fn refused_worker_connections_still_make_a_good_backup() {
     // Control + 4 workers need 5 sessions; the server allows 4.
-    let f = fixture(&[("max_connections", "4"), ("superuser_reserved_connections", "0")]);
+    let f = fixture(&[
+        ("max_connections", "4"),
+        ("superuser_reserved_connections", "0"),
+    ]);
     let o = options(&f, "refused", 4);
     let dir = o.target.clone();
     let outcome = backup(o).expect("backup with a refused worker");
@@ -76,9 +82,14 @@ fn refused_worker_connections_still_make_a_good_backup() {
 fn corrupted_page_gives_checksum_failure() {
     let f = fixture(&[]);
     let p = f.cluster.primary();
-    p.psql("postgres", "CREATE TABLE victim AS SELECT g FROM generate_series(1, 10000) g; CHECKPOINT")
+    p.psql(
+        "postgres",
+        "CREATE TABLE victim AS SELECT g FROM generate_series(1, 10000) g; CHECKPOINT",
+    )
+    .unwrap();
+    let rel = p
+        .psql("postgres", "SELECT pg_relation_filepath('victim')")
         .unwrap();
-    let rel = p.psql("postgres", "SELECT pg_relation_filepath('victim')").unwrap();
     p.stop().unwrap();
     let path = p.data_dir().join(&rel);
     let mut data = std::fs::read(&path).unwrap();
@@ -100,14 +111,25 @@ fn corrupted_page_gives_checksum_failure() {
 fn privileges_are_named_and_replication_role_falls_back() {
     let f = fixture(&[]);
     let p = f.cluster.primary();
-    p.psql("postgres", "CREATE ROLE plain_user LOGIN; CREATE ROLE repl_user LOGIN REPLICATION")
-        .unwrap();
+    p.psql(
+        "postgres",
+        "CREATE ROLE plain_user LOGIN; CREATE ROLE repl_user LOGIN REPLICATION",
+    )
+    .unwrap();
     let mut o = options(&f, "noprivs", 2);
     o.conn.user = "plain_user".into();
     match backup(o) {
         Err(Error::Privileges(msg)) => {
-            assert!(msg.contains("GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean) TO plain_user"), "{msg}");
-            assert!(msg.contains("pg_read_binary_file(text, bigint, bigint, boolean)"), "{msg}");
+            assert!(
+                msg.contains(
+                    "GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean) TO plain_user"
+                ),
+                "{msg}"
+            );
+            assert!(
+                msg.contains("pg_read_binary_file(text, bigint, bigint, boolean)"),
+                "{msg}"
+            );
         }
         other => panic!("{other:?}"),
     }

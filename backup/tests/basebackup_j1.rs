@@ -1,6 +1,9 @@
 //! `-j 1`: the BASE_BACKUP path against a real server with checksums and a tablespace, under
 //! pgbench load; pg_verifybackup, a restored server, pg_amcheck and table contents.
 
+// Output of PostgreSQL tools, shown in assertion messages only.
+#![allow(clippy::disallowed_methods)]
+
 mod real;
 
 use real::*;
@@ -21,11 +24,25 @@ fn j1_plain_backup_verifies_starts_and_matches() {
     let (ok, text) = verify(&f.cluster, &dir);
     assert!(ok, "{text}");
     // The tablespace went to its -T location.
-    let link = std::fs::read_link(dir.join("pg_tblspc").read_dir().unwrap().next().unwrap().unwrap().path()).unwrap();
+    let link = std::fs::read_link(
+        dir.join("pg_tblspc")
+            .read_dir()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
     assert!(link.ends_with("j1_ts1"), "{}", link.display());
     let r = start_server(&f.cluster, &dir, "j1_srv");
     assert_eq!(r.psql(REF_QUERY), before);
     assert_eq!(r.psql(TS_QUERY), ts_before);
     let am = r.amcheck();
-    assert!(am.status.success() && am.stdout.is_empty(), "{}{}", String::from_utf8_lossy(&am.stdout), String::from_utf8_lossy(&am.stderr));
+    assert!(
+        am.status.success() && am.stdout.is_empty(),
+        "{}{}",
+        String::from_utf8_lossy(&am.stdout),
+        String::from_utf8_lossy(&am.stderr)
+    );
 }

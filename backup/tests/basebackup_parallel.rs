@@ -1,6 +1,9 @@
 //! `-j N`: the SQL-mode parallel backup against a real server with checksums and a tablespace,
 //! under pgbench load: pg_verifybackup, a restored server, pg_amcheck, table contents.
 
+// Output of PostgreSQL tools, shown in assertion messages only.
+#![allow(clippy::disallowed_methods)]
+
 mod real;
 
 use real::*;

@@ -7,7 +7,14 @@ mod real;
 use corepool_backup::{Compression, Format};
 use real::*;
 
-fn check_tar(f: &Fixture, name: &str, jobs: usize, comp: Option<Compression>, before: &str, ts_before: &str) {
+fn check_tar(
+    f: &Fixture,
+    name: &str,
+    jobs: usize,
+    comp: Option<Compression>,
+    before: &str,
+    ts_before: &str,
+) {
     let mut load = pgbench_load(&f.cluster, 2);
     let mut o = options(f, name, jobs);
     o.format = Format::Tar;
@@ -31,8 +38,29 @@ fn tar_formats_with_and_without_compression() {
     let before = p.psql("postgres", REF_QUERY).unwrap();
     let ts_before = p.psql("postgres", TS_QUERY).unwrap();
     check_tar(&f, "t_j1", 1, None, &before, &ts_before);
-    check_tar(&f, "t_j1_gz", 1, Some(Compression::Gzip(1)), &before, &ts_before);
+    check_tar(
+        &f,
+        "t_j1_gz",
+        1,
+        Some(Compression::Gzip(1)),
+        &before,
+        &ts_before,
+    );
     check_tar(&f, "t_j4", 4, None, &before, &ts_before);
-    check_tar(&f, "t_j4_lz4", 4, Some(Compression::Lz4), &before, &ts_before);
-    check_tar(&f, "t_j2_zst", 2, Some(Compression::Zstd(3)), &before, &ts_before);
+    check_tar(
+        &f,
+        "t_j4_lz4",
+        4,
+        Some(Compression::Lz4),
+        &before,
+        &ts_before,
+    );
+    check_tar(
+        &f,
+        "t_j2_zst",
+        2,
+        Some(Compression::Zstd(3)),
+        &before,
+        &ts_before,
+    );
 }

@@ -1,6 +1,9 @@
 //! Interoperability with GNU tar: it extracts the archives we write, and we read the archives it
 //! writes (made at test time here; committed copies are read by the unit tests).
 
+// Output of PostgreSQL tools, shown in assertion messages only.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use corepool_backup::tar::{write_entry, TarEvent, TarHeader, TarReader, END_OF_ARCHIVE};

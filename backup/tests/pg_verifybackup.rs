@@ -1,6 +1,9 @@
 //! Manifests written by `ManifestWriter` are accepted by the real `pg_verifybackup` 15, for every
 //! checksum algorithm and for paths that need escaping or hex encoding; damage is caught.
 
+// Output of PostgreSQL tools, shown in assertion messages only.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use corepool_backup::lsn::Lsn;

@@ -12,8 +12,10 @@ use corepool_testkit::Cluster;
 
 use crate::sys::{self, Signal};
 
-/// The database and user every run connects as.
-pub const DATABASE: &str = "postgres";
+/// The database and user every run connects as. Not `postgres`: Pgpool-II (and corepool, which
+/// follows it) never cache connections to the `postgres`, `template0/1` and `regression`
+/// databases, and PgBouncer does; a dedicated database compares like with like.
+pub const DATABASE: &str = "bench";
 /// See [`DATABASE`].
 pub const USER: &str = "postgres";
 

@@ -80,11 +80,7 @@ impl ConnectOptions {
     fn describe(&self) -> String {
         match &self.host {
             Host::Tcp(h) => format!("server at \"{h}\", port {}", self.port),
-            Host::Unix(d) => format!(
-                "socket \"{}/.s.PGSQL.{}\"",
-                d.display(),
-                self.port
-            ),
+            Host::Unix(d) => format!("socket \"{}/.s.PGSQL.{}\"", d.display(), self.port),
         }
     }
 }

@@ -14,7 +14,11 @@ pub fn default_path() -> Option<PathBuf> {
 /// Finds the password for a connection in the text of a `.pgpass` file. A UNIX socket
 /// directory (or the default socket) matches the host `localhost`, as in libpq.
 pub fn lookup(content: &str, host: &str, port: u16, database: &str, user: &str) -> Option<String> {
-    let host = if host.starts_with('/') { "localhost" } else { host };
+    let host = if host.starts_with('/') {
+        "localhost"
+    } else {
+        host
+    };
     let port = port.to_string();
     for line in content.lines() {
         if line.starts_with('#') || line.trim().is_empty() {
@@ -42,8 +46,8 @@ fn split_fields(line: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
-                if let Some(n) = chars.next() {
-                    fields.last_mut().map(|f| f.push(n));
+                if let (Some(n), Some(f)) = (chars.next(), fields.last_mut()) {
+                    f.push(n);
                 }
             }
             ':' if fields.len() < 5 => fields.push(String::new()),
@@ -63,9 +67,16 @@ mod tests {
 
     #[test]
     fn matches_like_libpq() {
-        let file = "# comment\nother:5432:*:bob:nope\n*:5433:*:bob:s\\:ecret\nlocalhost:*:db:*:local\n";
-        assert_eq!(lookup(file, "h", 5433, "x", "bob").as_deref(), Some("s:ecret"));
-        assert_eq!(lookup(file, "/tmp", 1, "db", "amy").as_deref(), Some("local"));
+        let file =
+            "# comment\nother:5432:*:bob:nope\n*:5433:*:bob:s\\:ecret\nlocalhost:*:db:*:local\n";
+        assert_eq!(
+            lookup(file, "h", 5433, "x", "bob").as_deref(),
+            Some("s:ecret")
+        );
+        assert_eq!(
+            lookup(file, "/tmp", 1, "db", "amy").as_deref(),
+            Some("local")
+        );
         assert_eq!(lookup(file, "h", 5432, "x", "bob"), None);
     }
 }

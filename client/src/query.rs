@@ -60,8 +60,9 @@ impl Row {
     /// Column `i` parsed with `FromStr`; NULL or a bad value is an error.
     pub fn parse<T: std::str::FromStr>(&self, i: usize) -> Result<T, ClientError> {
         let text = self.text_required(i)?;
-        text.parse()
-            .map_err(|_| ClientError::protocol(format!("unexpected value \"{text}\" in column {i}")))
+        text.parse().map_err(|_| {
+            ClientError::protocol(format!("unexpected value \"{text}\" in column {i}"))
+        })
     }
 }
 
@@ -121,10 +122,13 @@ impl Connection {
     /// [`ClientError::Server`] after reading up to ReadyForQuery, so the connection stays usable.
     pub async fn next_response(&mut self) -> Result<Response, ClientError> {
         let msg = self.read_message().await?;
-        self.to_response(msg).await
+        self.decode_response(msg).await
     }
 
-    pub(crate) async fn to_response(&mut self, msg: RawMessage) -> Result<Response, ClientError> {
+    pub(crate) async fn decode_response(
+        &mut self,
+        msg: RawMessage,
+    ) -> Result<Response, ClientError> {
         Ok(match msg.tag {
             ROW_DESCRIPTION_TAG => {
                 let desc = RowDescription::parse(&msg.body)?;
@@ -157,7 +161,10 @@ impl Connection {
             .ranges()
             .map(|r| r.map(|r| body.slice(r)))
             .collect::<Vec<_>>();
-        let columns = self.columns.clone().unwrap_or_else(|| Arc::from(Vec::new()));
+        let columns = self
+            .columns
+            .clone()
+            .unwrap_or_else(|| Arc::from(Vec::new()));
         Ok(Row { columns, values })
     }
 

@@ -112,7 +112,7 @@ impl Connection {
                 READY_FOR_QUERY_TAG => return Ok(next),
                 ERROR_RESPONSE_TAG => return Err(self.drain_after_error(&msg.body).await),
                 _ => {
-                    if let Response::Row(row) = self.to_response(msg).await? {
+                    if let Response::Row(row) = self.decode_response(msg).await? {
                         next = Some((row.parse(0)?, row.text_required(1)?.to_owned()));
                     }
                 }

@@ -54,7 +54,9 @@ fn be_u64(b: &[u8], at: usize) -> Option<u64> {
 }
 
 /// Parses one CopyData payload of a physical replication stream.
-pub fn parse_replication_message(payload: &Bytes) -> Result<ReplicationMessage, ReplicationParseError> {
+pub fn parse_replication_message(
+    payload: &Bytes,
+) -> Result<ReplicationMessage, ReplicationParseError> {
     match payload.first() {
         Some(b'w') => {
             let (Some(start), Some(end), Some(time)) =

@@ -50,9 +50,7 @@ impl Socket {
 fn to_io<T>(e: glommio::GlommioError<T>) -> io::Error {
     match e {
         glommio::GlommioError::IoError(e) => e,
-        glommio::GlommioError::TimedOut(_) => {
-            io::Error::new(io::ErrorKind::TimedOut, "timed out")
-        }
+        glommio::GlommioError::TimedOut(_) => io::Error::new(io::ErrorKind::TimedOut, "timed out"),
         other => io::Error::other(other.to_string()),
     }
 }

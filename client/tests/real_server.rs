@@ -28,7 +28,10 @@ fn queries_errors_and_replication() {
         assert_eq!(err.code(), Some("28P01"), "{err}");
         opts.password = Some("s3cret".into());
         let mut c = Connection::connect(&opts).await.unwrap();
-        let rows = c.simple_query("SELECT 1 AS a, NULL::text AS b; SELECT 'x'").await.unwrap();
+        let rows = c
+            .simple_query("SELECT 1 AS a, NULL::text AS b; SELECT 'x'")
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].text(0).unwrap(), Some("1"));
         assert_eq!(rows[0].text(1).unwrap(), None);
@@ -37,12 +40,18 @@ fn queries_errors_and_replication() {
         assert_eq!(err.code(), Some("22012"));
         // Still usable after an error.
         let v = c
-            .query_binary("SELECT pg_read_binary_file($1, $2, $3, true)", &[Some("PG_VERSION"), Some("0"), Some("100")])
+            .query_binary(
+                "SELECT pg_read_binary_file($1, $2, $3, true)",
+                &[Some("PG_VERSION"), Some("0"), Some("100")],
+            )
             .await
             .unwrap();
         assert_eq!(v.as_deref(), Some(&b"15\n"[..]));
         let v = c
-            .query_binary("SELECT pg_read_binary_file($1, 0, 10, true)", &[Some("nope")])
+            .query_binary(
+                "SELECT pg_read_binary_file($1, 0, 10, true)",
+                &[Some("nope")],
+            )
             .await
             .unwrap();
         assert_eq!(v, None);
@@ -56,7 +65,9 @@ fn queries_errors_and_replication() {
         assert_eq!(sys.timeline, 1);
         r.create_physical_slot("client_test", true).await.unwrap();
         let pos = u64::from_str_radix(sys.xlogpos.split('/').nth(1).unwrap(), 16).unwrap();
-        r.start_replication(Some("client_test"), pos & !0xFF_FFFF, 1).await.unwrap();
+        r.start_replication(Some("client_test"), pos & !0xFF_FFFF, 1)
+            .await
+            .unwrap();
         let msg = r.copy_data().await.unwrap().unwrap();
         match parse_replication_message(&msg).unwrap() {
             ReplicationMessage::XLogData(x) => assert_eq!(x.start, pos & !0xFF_FFFF),

@@ -53,7 +53,8 @@ pub async fn dry_run<L: SqlServer>(
                         first(&reply.rows).unwrap_or_default()
                     }
                 };
-                let server = server(local, &mut servers, &r.server, ErrorKind::RemoteCreate).await?;
+                let server =
+                    server(local, &mut servers, &r.server, ErrorKind::RemoteCreate).await?;
                 let _ = writeln!(out, "{server}{};", r.create_sql(&schema));
             }
             Step::RemoteDrop(d) => {
@@ -66,13 +67,20 @@ pub async fn dry_run<L: SqlServer>(
                     let (name, schema, table) = (col(1), col(3), col(4));
                     let notice = remote_drop_notice(&schema, &table, &name);
                     let server = server(local, &mut servers, &name, ErrorKind::RemoteDrop).await?;
-                    let _ = writeln!(out, "-- NOTICE:  {notice}\n{server}{};", d.drop_sql(&schema, &table));
+                    let _ = writeln!(
+                        out,
+                        "-- NOTICE:  {notice}\n{server}{};",
+                        d.drop_sql(&schema, &table)
+                    );
                 }
             }
             _ => {}
         }
     }
-    let _ = write!(out, "-- on the local server, in one transaction:\nBEGIN;\n{locals}COMMIT;\n");
+    let _ = write!(
+        out,
+        "-- on the local server, in one transaction:\nBEGIN;\n{locals}COMMIT;\n"
+    );
     Ok(out)
 }
 
@@ -87,7 +95,10 @@ async fn server<L: SqlServer>(
         let mut notices = Vec::new();
         servers.push(lookup(local, name, kind, &mut notices).await?);
     }
-    let info = servers.iter().find(|s| s.name == name).map(ServerInfo::describe);
+    let info = servers
+        .iter()
+        .find(|s| s.name == name)
+        .map(ServerInfo::describe);
     Ok(format!(
         "-- on foreign server \"{name}\" ({}):\n",
         info.unwrap_or_default()

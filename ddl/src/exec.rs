@@ -71,13 +71,11 @@ impl<L: SqlServer> Run<'_, L> {
         let remote_work = plan.steps.iter().any(|s| !matches!(s, Step::Local(_)));
         let status = self.local.transaction_status();
         match status {
-            TransactionStatus::Failed => {
-                return Err(DdlExecError::new(
-                    ErrorKind::State,
-                    sqlstate::IN_FAILED_SQL_TRANSACTION,
-                    "current transaction is aborted, commands ignored until end of transaction block",
-                ))
-            }
+            TransactionStatus::Failed => return Err(DdlExecError::new(
+                ErrorKind::State,
+                sqlstate::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )),
             TransactionStatus::InTransaction if remote_work => {
                 let clause = match plan.tag {
                     CommandTag::DropTable | CommandTag::DropForeignTable => "INCLUDE REMOTE",
@@ -94,7 +92,7 @@ impl<L: SqlServer> Run<'_, L> {
         if let Some(check) = &plan.skip_if_exists {
             let reply = self.local(&check.sql, ErrorKind::Lookup).await?;
             if first_value(&reply).as_deref() == Some("t") {
-                (self.sink)(Notice::notice("42P07", check.notice.clone()));
+                (self.sink)(Notice::info("42P07", check.notice.clone()));
                 return Ok(plan.tag);
             }
         }
@@ -125,7 +123,8 @@ impl<L: SqlServer> Run<'_, L> {
                         None => self.current_schema().await?,
                     };
                     let i = self.remote(&r.server, ErrorKind::RemoteCreate).await?;
-                    let table = format!("{}.{}", quote_ident(&schema), quote_ident(&r.remote_table));
+                    let table =
+                        format!("{}.{}", quote_ident(&schema), quote_ident(&r.remote_table));
                     if let Err(e) = self.remote_run(i, &r.create_sql(&schema)).await {
                         let (code, why) = match e {
                             QueryError::Server(n) => (n.code, n.message),
@@ -140,7 +139,11 @@ impl<L: SqlServer> Run<'_, L> {
                         ));
                     }
                     let undo = Some(r.drop_sql(&schema));
-                    self.created.push(Change { remote: i, table, undo });
+                    self.created.push(Change {
+                        remote: i,
+                        table,
+                        undo,
+                    });
                 }
                 Step::RemoteDrop(d) => self.remote_drops(d).await?,
                 _ => {
@@ -177,7 +180,10 @@ impl<L: SqlServer> Run<'_, L> {
             targets.push((server, schema, table));
         }
         for (server, schema, table) in targets {
-            (self.sink)(Notice::notice("00000", remote_drop_notice(&schema, &table, &server)));
+            (self.sink)(Notice::info(
+                "00000",
+                remote_drop_notice(&schema, &table, &server),
+            ));
             let i = self.remote(&server, ErrorKind::RemoteDrop).await?;
             let sql = d.drop_sql(&schema, &table);
             let context = format!("remote SQL command on foreign server \"{server}\": {sql}");
@@ -200,14 +206,20 @@ impl<L: SqlServer> Run<'_, L> {
                 }
             }
             let table = format!("{}.{}", quote_ident(&schema), quote_ident(&table));
-            self.dropped.push(Change { remote: i, table, undo: None });
+            self.dropped.push(Change {
+                remote: i,
+                table,
+                undo: None,
+            });
         }
         Ok(())
     }
 
     /// Step 6: `COMMIT` each remote transaction, then the local one; undo on failure.
     async fn commit(&mut self) -> Result<(), DdlExecError> {
-        let open: Vec<usize> = (0..self.remotes.len()).filter(|&i| self.remotes[i].in_transaction).collect();
+        let open: Vec<usize> = (0..self.remotes.len())
+            .filter(|&i| self.remotes[i].in_transaction)
+            .collect();
         let mut committed = Vec::with_capacity(open.len());
         for &i in &open {
             let result = self.remote_run(i, "COMMIT").await;
@@ -321,7 +333,11 @@ impl<L: SqlServer> Run<'_, L> {
             lines.push(format!(
                 "Left behind: table {} on foreign server \"{server}\" {}.",
                 c.table,
-                if state == LeftoverState::Dropped { "is already dropped" } else { "may be dropped" }
+                if state == LeftoverState::Dropped {
+                    "is already dropped"
+                } else {
+                    "may be dropped"
+                }
             ));
             left.push(leftover(server, &c.table, state));
         }
@@ -349,7 +365,13 @@ impl<L: SqlServer> Run<'_, L> {
             .iter()
             .chain(&self.dropped)
             .filter(|c| on.contains(&c.remote))
-            .map(|c| leftover(&self.remotes[c.remote].info.name, &c.table, LeftoverState::Unknown))
+            .map(|c| {
+                leftover(
+                    &self.remotes[c.remote].info.name,
+                    &c.table,
+                    LeftoverState::Unknown,
+                )
+            })
             .collect()
     }
 

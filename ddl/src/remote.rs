@@ -27,7 +27,11 @@ impl ServerInfo {
             Host::Tcp(h) => h.clone(),
             Host::Unix(d) => d.display().to_string(),
         };
-        let db = self.options.database.as_deref().unwrap_or(&self.options.user);
+        let db = self
+            .options
+            .database
+            .as_deref()
+            .unwrap_or(&self.options.user);
         format!(
             "host={host} port={} dbname={db} user={}",
             self.options.port, self.options.user
@@ -109,7 +113,9 @@ pub async fn lookup<L: SqlServer>(
         .filter(|h| !h.is_empty());
     let host = match host {
         Some(h) => Host::parse(&h),
-        None if Path::new("/var/run/postgresql").is_dir() => Host::Unix("/var/run/postgresql".into()),
+        None if Path::new("/var/run/postgresql").is_dir() => {
+            Host::Unix("/var/run/postgresql".into())
+        }
         None => Host::Unix("/tmp".into()),
     };
     let port = match get(&server_options, "port") {
@@ -200,7 +206,9 @@ impl Remote {
             // shows. Creations keep the default path: column types are written as the user
             // wrote them.
             let mut ignored = Vec::new();
-            let _ = remote.run("SET search_path = pg_catalog", &mut ignored).await;
+            let _ = remote
+                .run("SET search_path = pg_catalog", &mut ignored)
+                .await;
         }
         Ok(remote)
     }
@@ -208,7 +216,9 @@ impl Remote {
     /// Runs `sql`; a broken connection is dropped (the server then rolls back what is open).
     pub async fn run(&mut self, sql: &str, notices: &mut Vec<Notice>) -> Result<(), QueryError> {
         let Some(session) = self.session.as_mut() else {
-            return Err(QueryError::Broken("the connection was lost earlier".to_owned()));
+            return Err(QueryError::Broken(
+                "the connection was lost earlier".to_owned(),
+            ));
         };
         match session.query(sql, notices).await {
             Ok(_) => Ok(()),
@@ -222,7 +232,11 @@ impl Remote {
     }
 
     /// Runs `sql` outside any transaction, reconnecting first if the connection broke.
-    pub async fn run_again(&mut self, sql: &str, notices: &mut Vec<Notice>) -> Result<(), QueryError> {
+    pub async fn run_again(
+        &mut self,
+        sql: &str,
+        notices: &mut Vec<Notice>,
+    ) -> Result<(), QueryError> {
         if self.session.is_none() {
             let session = ClientSession::connect(&self.info.options)
                 .await
@@ -284,14 +298,20 @@ mod tests {
     use super::parse_text_array;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn option_arrays() {
         assert_eq!(
             parse_text_array("{host=127.0.0.1,port=5433,dbname=postgres}"),
-            Some(pairs(&[("host", "127.0.0.1"), ("port", "5433"), ("dbname", "postgres")]))
+            Some(pairs(&[
+                ("host", "127.0.0.1"),
+                ("port", "5433"),
+                ("dbname", "postgres")
+            ]))
         );
         assert_eq!(
             parse_text_array(r#"{"password=a \"b\", c\\d",user=x}"#),

@@ -43,7 +43,7 @@ pub struct Notice {
 
 impl Notice {
     /// A NOTICE with SQLSTATE `code` (`00000` for plain information).
-    pub fn notice(code: &str, message: impl Into<String>) -> Notice {
+    pub fn info(code: &str, message: impl Into<String>) -> Notice {
         Notice {
             severity: "NOTICE".to_owned(),
             code: code.to_owned(),
@@ -159,16 +159,25 @@ impl ClientSession {
         loop {
             let msg = self.conn.read_message().await.map_err(broken)?;
             // Notices are kept by the connection as it reads; pass them on in order.
-            notices.extend(self.conn.take_notices().into_iter().map(|n| Notice {
-                code: if n.severity == "WARNING" { "01000" } else { "00000" }.to_owned(),
-                severity: n.severity,
-                message: n.message,
-                detail: None,
-                hint: None,
+            notices.extend(self.conn.take_notices().into_iter().map(|n| {
+                Notice {
+                    code: if n.severity == "WARNING" {
+                        "01000"
+                    } else {
+                        "00000"
+                    }
+                    .to_owned(),
+                    severity: n.severity,
+                    message: n.message,
+                    detail: None,
+                    hint: None,
+                }
             }));
             match msg.tag {
                 ROW_DESCRIPTION_TAG | EMPTY_QUERY_RESPONSE_TAG => {}
-                DATA_ROW_TAG => reply.rows.push(text_row(&msg.body).map_err(QueryError::Broken)?),
+                DATA_ROW_TAG => reply
+                    .rows
+                    .push(text_row(&msg.body).map_err(QueryError::Broken)?),
                 COMMAND_COMPLETE_TAG => {
                     let tag = CommandComplete::parse(&msg.body).map_err(bad)?;
                     reply.tags.push(tag.tag().to_owned());

@@ -347,6 +347,18 @@ fn detach_and_attach_change_state_and_run_the_commands() {
         .select
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(before, after, "no traffic to the detached node");
+    let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+    let nodes = c.query("SHOW pool_nodes");
+    c.terminate();
+    let rows: Vec<String> = nodes
+        .iter()
+        .filter(|(t, _)| *t == b'D')
+        .map(|(_, body)| String::from_utf8(body.clone()).unwrap())
+        .collect();
+    assert!(
+        rows.len() == 2 && rows[1].contains("down"),
+        "SHOW pool_nodes: {rows:?}"
+    );
     let again = p.tool("pcp_detach_node", &["-n", "1"]);
     let stderr = String::from_utf8(again.stderr.clone()).unwrap();
     assert!(stderr.contains("is not valid for failover"), "{stderr}");
@@ -555,4 +567,77 @@ fn pgpool_adm_functions_work_against_corepool() {
         .unwrap();
     assert_eq!(attached, "t");
     wait_until("node 1 back", || p.state().nodes()[1].status().is_valid());
+}
+
+#[test]
+fn live_columns_ask_the_backends() {
+    let p = PcpProxy::start(1, |c, _| {
+        c.health_check.period = Duration::from_secs(30);
+        c.health_check.user = "postgres".into();
+        c.sr_check_period = Duration::from_secs(30);
+        c.sr_check_user = "postgres".into();
+    });
+    let info = p.ok("pcp_node_info", &[]);
+    let lines: Vec<Vec<&str>> = info.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 2, "{info}");
+    // Fields: host port status weight status_name pg_status role pg_role ...
+    assert_eq!(&lines[0][5..8], ["up", "primary", "primary"], "{info}");
+    assert_eq!(&lines[1][5..8], ["up", "standby", "standby"], "{info}");
+    p.cluster().standbys()[0].stop().expect("standby stops");
+    let info = p.ok("pcp_node_info", &["-n", "1"]);
+    let fields: Vec<&str> = info.split(' ').collect();
+    assert_eq!(&fields[5..8], ["down", "standby", "unknown"], "{info}");
+}
+
+/// Sends raw bytes to the PCP port and returns every packet until the server closes.
+fn raw_exchange(port: u16, bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let mut out = Vec::new();
+    while let Ok(Some(p)) = corepool_protocol::pcp::split_response(&mut buf, 1 << 20) {
+        out.push((p.tag(), p.payload().to_vec()));
+    }
+    out
+}
+
+#[test]
+fn requests_before_login_and_oversized_packets_are_fatal() {
+    let p = PcpProxy::start(0, |_, _| {});
+    let fatal = |packets: &[(u8, Vec<u8>)], detail: &str| {
+        assert_eq!(packets.len(), 1, "one packet, then the server hangs up");
+        let (tag, body) = &packets[0];
+        assert_eq!(*tag, b'E');
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(text.starts_with("SFATAL\0"), "{text:?}");
+        assert!(text.contains(detail), "{text:?}");
+    };
+    // Node count before logging in.
+    fatal(
+        &raw_exchange(p.pcp_port, b"L\0\0\0\x04"),
+        "connection not authorized",
+    );
+    // A request whose length field is 260.
+    let mut big = vec![b'I', 0, 0, 1, 4];
+    big.extend(std::iter::repeat(b'1').take(255));
+    fatal(
+        &raw_exchange(p.pcp_port, &big),
+        "incorrect packet length (260)",
+    );
+    // A response to a salt that was never asked for.
+    let mut auth = bytes::BytesMut::new();
+    corepool_protocol::pcp::request::write_authenticate(&mut auth, USER, &"0".repeat(32)).unwrap();
+    fatal(
+        &raw_exchange(p.pcp_port, &auth),
+        "username and/or password does not match",
+    );
 }

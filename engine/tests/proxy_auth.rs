@@ -126,3 +126,14 @@ fn a_backend_needing_a_password_corepool_lacks_gives_a_clear_error() {
     let err = psql(&proxy, "app", "").unwrap_err();
     assert!(err.contains("add it to pool_passwd"), "{err}");
 }
+
+#[test]
+fn without_pool_hba_clear_text_frontend_auth_forwards_the_password() {
+    let proxy = Proxy::start_on(cluster(), |c, _| {
+        c.enable_pool_hba = false;
+        c.allow_clear_text_frontend_auth = true;
+    });
+    assert_eq!(psql(&proxy, "app", APP_PASSWORD).unwrap(), "app");
+    let err = psql(&proxy, "app", "wrong").unwrap_err();
+    assert!(err.contains("password authentication failed for user \"app\""), "{err}");
+}

@@ -186,7 +186,7 @@ fn parse_files(lx: &mut Lexer<'_>) -> Result<Vec<ManifestFile>, ManifestError> {
                 None => return fail("could not decode file name"),
             },
         };
-        let shown = String::from_utf8_lossy(&path).into_owned();
+        let shown = path.escape_ascii().to_string();
         let Some(size) = size else {
             return fail("missing size");
         };

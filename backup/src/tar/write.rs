@@ -35,7 +35,7 @@ fn put_number(field: &mut [u8], value: u64) {
 }
 
 fn display(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    bytes.escape_ascii().to_string()
 }
 
 /// Encodes one header block, validating what the server validates (names and link targets of

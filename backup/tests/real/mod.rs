@@ -1,6 +1,8 @@
 //! Helpers for the backup tests against real servers: a cluster with data checksums and a
 //! tablespace, pgbench load, running a backup through the library, verifying and starting it.
 
+// Output of PostgreSQL tools, shown in assertion messages only.
+#![allow(clippy::disallowed_methods)]
 #![allow(dead_code)]
 
 use corepool_backup::client::{ConnectOptions, Host};
@@ -20,15 +22,20 @@ pub struct Fixture {
 }
 
 pub fn fixture(settings: &[(&str, &str)]) -> Fixture {
-    let mut b = Cluster::builder().data_checksums(true).setting("max_connections", "40");
+    let mut b = Cluster::builder()
+        .data_checksums(true)
+        .setting("max_connections", "40");
     for (k, v) in settings {
         b = b.setting(*k, *v);
     }
     let cluster = b.start().expect("start cluster");
     let ts_dir = cluster.create_dir("ts1").unwrap();
     let p = cluster.primary();
-    p.psql("postgres", &format!("CREATE TABLESPACE ts1 LOCATION '{}'", ts_dir.display()))
-        .unwrap();
+    p.psql(
+        "postgres",
+        &format!("CREATE TABLESPACE ts1 LOCATION '{}'", ts_dir.display()),
+    )
+    .unwrap();
     p.psql(
         "postgres",
         "CREATE TABLE ts_table TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g;
@@ -38,7 +45,11 @@ pub fn fixture(settings: &[(&str, &str)]) -> Fixture {
     )
     .unwrap();
     let out = pgbench(&cluster, &["-i", "-s", "2", "-q"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Fixture { cluster, ts_dir }
 }
 
@@ -46,7 +57,14 @@ pub fn pgbench(cluster: &Cluster, args: &[&str]) -> Output {
     let p = cluster.primary();
     cluster
         .command("pgbench")
-        .args(["-h", p.host(), "-p", &p.port().to_string(), "-U", "postgres"])
+        .args([
+            "-h",
+            p.host(),
+            "-p",
+            &p.port().to_string(),
+            "-U",
+            "postgres",
+        ])
         .args(args)
         .arg("postgres")
         .output()
@@ -58,7 +76,14 @@ pub fn pgbench_load(cluster: &Cluster, secs: u32) -> Child {
     let p = cluster.primary();
     cluster
         .command("pgbench")
-        .args(["-h", p.host(), "-p", &p.port().to_string(), "-U", "postgres"])
+        .args([
+            "-h",
+            p.host(),
+            "-p",
+            &p.port().to_string(),
+            "-U",
+            "postgres",
+        ])
         .args(["-c", "2", "-T", &secs.to_string(), "-n"])
         .arg("postgres")
         .stdout(std::process::Stdio::null())
@@ -121,8 +146,13 @@ fn give_one(cluster: &Cluster, path: &Path) {
 /// Runs pg_verifybackup on a plain backup; returns (success, output).
 pub fn verify(cluster: &Cluster, dir: &Path) -> (bool, String) {
     give(cluster, dir);
-    let out = cluster.command("pg_verifybackup").arg(dir).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let out = cluster
+        .command("pg_verifybackup")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -140,19 +170,39 @@ impl Restored<'_> {
             .cluster
             .command("psql")
             .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
-            .args(["-h", &self.sock.display().to_string(), "-p", &self.port.to_string()])
+            .args([
+                "-h",
+                &self.sock.display().to_string(),
+                "-p",
+                &self.port.to_string(),
+            ])
             .args(["-U", "postgres", "-d", "postgres", "-c", sql])
             .output()
             .unwrap();
-        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     pub fn amcheck(&self) -> Output {
         self.cluster
             .command("pg_amcheck")
-            .args(["-h", &self.sock.display().to_string(), "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "--install-missing", "--heapallindexed", "postgres"])
+            .args([
+                "-h",
+                &self.sock.display().to_string(),
+                "-p",
+                &self.port.to_string(),
+            ])
+            .args([
+                "-U",
+                "postgres",
+                "--install-missing",
+                "--heapallindexed",
+                "postgres",
+            ])
             .output()
             .unwrap()
     }
@@ -163,7 +213,14 @@ impl Drop for Restored<'_> {
         let _ = self
             .cluster
             .command("pg_ctl")
-            .args(["-D", &self.dir.display().to_string(), "-m", "immediate", "-w", "stop"])
+            .args([
+                "-D",
+                &self.dir.display().to_string(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
             .output();
     }
 }
@@ -175,10 +232,18 @@ pub fn start_server<'a>(cluster: &'a Cluster, dir: &Path, name: &str) -> Restore
     let sock = cluster.create_dir(&format!("{name}_sock")).unwrap();
     let port = corepool_testkit::free_port();
     let log = cluster.root_dir().join(format!("{name}.log"));
-    let opts = format!("-p {port} -k {} -c fsync=off -c archive_mode=off", sock.display());
+    let opts = format!(
+        "-p {port} -k {} -c fsync=off -c archive_mode=off",
+        sock.display()
+    );
     let out = cluster
         .command("pg_ctl")
-        .args(["-D", &dir.display().to_string(), "-l", &log.display().to_string()])
+        .args([
+            "-D",
+            &dir.display().to_string(),
+            "-l",
+            &log.display().to_string(),
+        ])
         .args(["-w", "-t", "60", "-o", &opts, "start"])
         .output()
         .unwrap();
@@ -202,7 +267,12 @@ pub const TS_QUERY: &str = "SELECT count(*), sum(hashtext(v)) FROM ts_table";
 
 pub fn cmd_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{:?}: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -213,14 +283,18 @@ pub fn extract(archive: &Path, into: &Path) {
     let name = archive.file_name().unwrap().to_string_lossy().into_owned();
     let tar_bytes = if name.ends_with(".gz") {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
         out
     } else if name.ends_with(".lz4") {
         // Concatenated frames (one per parallel piece): decode them one after the other.
         let mut out = Vec::new();
         let mut rest = &raw[..];
         while !rest.is_empty() {
-            lz4_flex::frame::FrameDecoder::new(&mut rest).read_to_end(&mut out).unwrap();
+            lz4_flex::frame::FrameDecoder::new(&mut rest)
+                .read_to_end(&mut out)
+                .unwrap();
         }
         out
     } else if name.ends_with(".zst") {

@@ -85,7 +85,11 @@ pub struct BasebackupArgs {
     #[arg(short = 'C', long = "create-slot")]
     create_slot: bool,
     /// Set the backup label.
-    #[arg(short = 'l', long = "label", default_value = "pg_basebackup base backup")]
+    #[arg(
+        short = 'l',
+        long = "label",
+        default_value = "pg_basebackup base backup"
+    )]
     label: String,
     /// Do not wait for changes to be written safely to disk.
     #[arg(short = 'N', long = "no-sync")]
@@ -136,7 +140,7 @@ pub struct BasebackupArgs {
 
 /// Builds the options, takes the backup, and maps failure to exit status 1.
 pub fn run(args: BasebackupArgs, verbose: bool) -> Result<(), Failure> {
-    let opts = options(args, verbose).map_err(Failure::config)?;
+    let opts = options(args, verbose)?;
     let cancel = Arc::new(AtomicBool::new(false));
     corepool_backup::session::install_signal_handlers(&cancel).map_err(|e| anyhow!(e))?;
     let target = opts.target.clone();
@@ -169,7 +173,9 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
     if let Some(d) = &a.dbname {
         if d.contains('=') {
             for pair in d.split_whitespace() {
-                let (k, v) = pair.split_once('=').ok_or_else(|| anyhow!("invalid connection string \"{d}\""))?;
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("invalid connection string \"{d}\""))?;
                 let v = v.trim_matches('\'').to_owned();
                 match k {
                     "host" => host = Some(v),
@@ -258,7 +264,10 @@ fn parse_rate(s: &str) -> anyhow::Result<u64> {
         Some('M' | 'm') => (&s[..s.len() - 1], 1024 * 1024),
         _ => (s, 1024),
     };
-    let n: u64 = num.trim().parse().map_err(|_| anyhow!("transfer rate \"{s}\" is not a valid value"))?;
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("transfer rate \"{s}\" is not a valid value"))?;
     let bytes = n * mult;
     if !(32 * 1024..=1024 * 1024 * 1024).contains(&bytes) {
         return Err(anyhow!("transfer rate \"{s}\" is out of range"));

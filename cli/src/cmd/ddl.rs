@@ -40,7 +40,12 @@ pub struct DdlArgs {
     #[arg(short = 'd', long = "dbname", env = "PGDATABASE")]
     dbname: Option<String>,
     /// Password (prefer PGPASSWORD or ~/.pgpass).
-    #[arg(long = "password", env = "PGPASSWORD", hide_env_values = true, hide = true)]
+    #[arg(
+        long = "password",
+        env = "PGPASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
     password: Option<String>,
     /// Never prompt for a password (accepted; corepool never prompts).
     #[arg(short = 'w', long = "no-password")]
@@ -93,7 +98,8 @@ fn connect_options(a: &DdlArgs) -> ConnectOptions {
     let db = a.dbname.clone().unwrap_or_else(|| user.clone());
     let mut password = a.password.clone();
     if password.is_none() {
-        if let Some(content) = pgpass::default_path().and_then(|p| std::fs::read_to_string(p).ok()) {
+        if let Some(content) = pgpass::default_path().and_then(|p| std::fs::read_to_string(p).ok())
+        {
             password = pgpass::lookup(&content, &host, a.port, &db, &user);
         }
     }
@@ -135,7 +141,9 @@ async fn run_statement(local: &mut ClientSession, sql: &str, dry: bool) -> Resul
     let mut out = std::io::stdout().lock();
     match (stmt, dry) {
         (Some(stmt), true) => {
-            let text = dry_run(local, &stmt).await.map_err(|e| statement_failure(&e))?;
+            let text = dry_run(local, &stmt)
+                .await
+                .map_err(|e| statement_failure(&e))?;
             let _ = write!(out, "{text}");
         }
         (Some(stmt), false) => {
@@ -152,10 +160,9 @@ async fn run_statement(local: &mut ClientSession, sql: &str, dry: bool) -> Resul
             let result = local.query(sql, &mut notices).await;
             notices.into_iter().for_each(print_notice);
             let reply = result.map_err(|e| match e {
-                corepool_ddl::QueryError::Server(n) => statement_failure(&DdlExecError::from_server(
-                    corepool_ddl::ErrorKind::Local,
-                    n,
-                )),
+                corepool_ddl::QueryError::Server(n) => statement_failure(
+                    &DdlExecError::from_server(corepool_ddl::ErrorKind::Local, n),
+                ),
                 corepool_ddl::QueryError::Broken(why) => Failure::unavailable(anyhow!("{why}")),
             })?;
             for row in &reply.rows {

@@ -80,7 +80,7 @@ impl From<anyhow::Error> for Failure {
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, cli.verbose),
         Command::Demo(args) => demo::run(args),
         Command::Basebackup(args) => basebackup::run(args, cli.verbose > 0),
         Command::Pcp(args) => pcp::run(args, cli.verbose > 0),
@@ -88,8 +88,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// Logs go to stderr; RUST_LOG wins over -v.
+/// The log filter, replaceable once the configuration says how much to log.
+static LOG_FILTER: std::sync::OnceLock<
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>,
+> = std::sync::OnceLock::new();
+
+/// Logs go to stderr; RUST_LOG wins over -v, which wins over the configuration's level.
 pub fn init_tracing(verbose: u8) {
+    use tracing_subscriber::prelude::*;
     let default = match verbose {
         0 => "info",
         1 => "debug",
@@ -97,8 +103,19 @@ pub fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    if tracing_subscriber::registry().with(filter).with(fmt).try_init().is_ok() {
+        let _ = LOG_FILTER.set(handle);
+    }
+}
+
+/// Applies pgpool.conf's log_min_messages unless RUST_LOG or -v chose already.
+pub fn set_configured_log_level(level: tracing::Level, verbose: u8) {
+    if verbose > 0 || std::env::var_os("RUST_LOG").is_some() {
+        return;
+    }
+    if let Some(handle) = LOG_FILTER.get() {
+        let _ = handle.modify(|f| *f = tracing_subscriber::EnvFilter::new(level.as_str().to_ascii_lowercase()));
+    }
 }

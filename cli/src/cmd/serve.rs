@@ -34,10 +34,11 @@ pub struct ServeArgs {
 }
 
 /// Loads the configuration, logs every ignored setting once, and serves until stopped.
-pub fn run(args: ServeArgs) -> Result<(), Failure> {
+pub fn run(args: ServeArgs, verbose: u8) -> Result<(), Failure> {
     let loaded = Config::load(&args.config_file)
         .with_context(|| format!("could not load {}", args.config_file.display()))
         .map_err(Failure::config)?;
+    super::set_configured_log_level(loaded.config.log_min_messages.tracing_level(), verbose);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }

@@ -5,9 +5,11 @@
 //! handed to a later client who authenticated to corepool instead.
 
 mod connect;
+mod ddl_bridge;
 mod query;
 mod reset;
 
 pub use connect::{connect, next_message, BackendConn, ConnectError, Credentials, StartupReply};
+pub use ddl_bridge::BackendServer;
 pub use query::{internal_query, quote_literal, Rows};
 pub use reset::{reset, ResetError};

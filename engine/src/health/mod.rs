@@ -50,7 +50,11 @@ pub struct Context {
 
 impl Context {
     /// A context over `state`.
-    pub fn new(state: Arc<ClusterState>, failover: Arc<Failover>, settings: SettingsSource) -> Self {
+    pub fn new(
+        state: Arc<ClusterState>,
+        failover: Arc<Failover>,
+        settings: SettingsSource,
+    ) -> Self {
         let in_flight = (0..state.nodes().len())
             .map(|_| AtomicBool::new(false))
             .collect();

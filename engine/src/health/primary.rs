@@ -24,10 +24,12 @@ pub fn mark_at_start(state: &ClusterState, config: &Config, probe: &dyn NodeProb
         adopt_primary(state, first);
         return;
     }
-    let always = live
-        .iter()
-        .copied()
-        .find(|i| config.backends.get(*i).is_some_and(|b| b.flags.always_primary));
+    let always = live.iter().copied().find(|i| {
+        config
+            .backends
+            .get(*i)
+            .is_some_and(|b| b.flags.always_primary)
+    });
     if let Some(p) = always {
         adopt_primary(state, p);
         return;
@@ -39,7 +41,7 @@ pub fn mark_at_start(state: &ClusterState, config: &Config, probe: &dyn NodeProb
     let results = if targets.is_empty() {
         Vec::new()
     } else {
-        probe.probe(config, &targets)
+        probe_on_own_thread(probe, config, &targets)
     };
     match choose(&live, &results) {
         Some(p) => {
@@ -54,6 +56,28 @@ pub fn mark_at_start(state: &ClusterState, config: &Config, probe: &dyn NodeProb
             adopt_primary(state, first);
         }
     }
+}
+
+/// Runs the probe on a thread of its own that ends before this returns. `ClientProbe` builds a
+/// glommio executor on the calling thread; left on the starting thread, its state outlived the
+/// probe and connections the thread opened later were closed under it (seen in tests).
+fn probe_on_own_thread(
+    probe: &dyn NodeProbe,
+    config: &Config,
+    targets: &[(usize, crate::cluster::NodeAddress)],
+) -> Vec<ProbeResult> {
+    std::thread::scope(|s| {
+        let worker = std::thread::Builder::new()
+            .name("corepool-probe".into())
+            .spawn_scoped(s, || probe.probe(config, targets));
+        match worker.map(|w| w.join()) {
+            Ok(Ok(results)) => results,
+            _ => {
+                tracing::error!("the start-up probe thread failed");
+                vec![ProbeResult::Unreachable; targets.len()]
+            }
+        }
+    })
 }
 
 /// The first node the probe found to be primary.

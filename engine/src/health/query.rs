@@ -79,7 +79,13 @@ pub fn options(
 /// The health check's connection options for a node (database not yet chosen).
 pub fn health_options(hc: &HealthCheck, address: &NodeAddress, auth: &AuthFiles) -> ConnectOptions {
     let password = password_for(&hc.user, &hc.password, auth);
-    options(address, &hc.user, hc.database_or_default(), password, hc.connect_timeout)
+    options(
+        address,
+        &hc.user,
+        hc.database_or_default(),
+        password,
+        hc.connect_timeout,
+    )
 }
 
 /// The replication check's connection options (sr_check_user on sr_check_database).
@@ -217,7 +223,10 @@ pub fn replication_rows(rows: &[Row]) -> Result<Vec<ReplicationRow>, CheckError>
     rows.iter()
         .map(|r| {
             let text = |i| -> Result<String, CheckError> {
-                Ok(r.text(i).map_err(CheckError::Client)?.unwrap_or("").to_owned())
+                Ok(r.text(i)
+                    .map_err(CheckError::Client)?
+                    .unwrap_or("")
+                    .to_owned())
             };
             let lag = text(3)?;
             Ok(ReplicationRow {

@@ -52,7 +52,9 @@ pub async fn run(ctx: &Context, memory: &std::cell::RefCell<Memory>) {
                 Ok(p) => seen[node.id] = Some(p),
                 Err(e) => tracing::warn!(node = node.id, error = %e, "replication check"),
             },
-            Err(e) => tracing::warn!(node = node.id, error = %e, "replication check could not ask node"),
+            Err(e) => {
+                tracing::warn!(node = node.id, error = %e, "replication check could not ask node")
+            }
         }
     }
     let claims: Vec<usize> = (0..seen.len())
@@ -119,10 +121,18 @@ where
     }
     for &false_primary in claims.iter().filter(|c| **c != chosen) {
         if config.detach_false_primary {
-            tracing::warn!(node = false_primary, primary = chosen, "detaching false primary");
+            tracing::warn!(
+                node = false_primary,
+                primary = chosen,
+                "detaching false primary"
+            );
             ctx.detach(false_primary, "false primary");
         } else {
-            tracing::warn!(node = false_primary, primary = chosen, "a second node claims to be primary");
+            tracing::warn!(
+                node = false_primary,
+                primary = chosen,
+                "a second node claims to be primary"
+            );
         }
     }
     Some(chosen)
@@ -157,15 +167,27 @@ async fn replication_of(
 }
 
 /// The `pg_stat_replication` row of node `id`, matched by backend_application_nameN.
-fn row_of<'a>(config: &Config, rows: &'a [ReplicationRow], id: usize) -> Option<&'a ReplicationRow> {
-    let name = config.backends.get(id).map(|b| b.application_name.as_str())?;
+fn row_of<'a>(
+    config: &Config,
+    rows: &'a [ReplicationRow],
+    id: usize,
+) -> Option<&'a ReplicationRow> {
+    let name = config
+        .backends
+        .get(id)
+        .map(|b| b.application_name.as_str())?;
     if name.is_empty() {
         return None;
     }
     rows.iter().find(|r| r.application_name == name)
 }
 
-fn record_replication(config: &Config, state: &ClusterState, primary: usize, rows: &[ReplicationRow]) {
+fn record_replication(
+    config: &Config,
+    state: &ClusterState,
+    primary: usize,
+    rows: &[ReplicationRow],
+) {
     for (id, stats) in state.health.nodes().iter().enumerate() {
         match row_of(config, rows, id).filter(|_| id != primary) {
             Some(r) => stats.set_replication(
@@ -196,7 +218,11 @@ fn record_delays(
         let delay = if by_time {
             row_of(config, rows, node.id).map(|r| r.replay_lag_ms)
         } else {
-            let standby = seen.get(node.id).copied().flatten().filter(|p| p.in_recovery);
+            let standby = seen
+                .get(node.id)
+                .copied()
+                .flatten()
+                .filter(|p| p.in_recovery);
             match (primary_lsn, standby) {
                 (Some(p), Some(s)) => Some(p.saturating_sub(s.lsn.unwrap_or(0))),
                 _ => None,
@@ -219,7 +245,13 @@ fn log_delay(config: &Config, node: usize, delay: u64, by_time: bool) {
     match config.log_standby_delay {
         LogStandbyDelay::Always => tracing::info!(node, delay, unit, "replication delay"),
         LogStandbyDelay::IfOverThreshold if over => {
-            tracing::warn!(node, delay, threshold, unit, "replication delay over threshold")
+            tracing::warn!(
+                node,
+                delay,
+                threshold,
+                unit,
+                "replication delay over threshold"
+            )
         }
         _ => {}
     }
@@ -242,7 +274,10 @@ fn fail_back(
         let recent = memory.last_failback[node.id]
             .is_some_and(|t| t.elapsed() < config.auto_failback_interval);
         if streaming && !recent {
-            tracing::info!(node = node.id, "auto_failback: standby streams again; attaching");
+            tracing::info!(
+                node = node.id,
+                "auto_failback: standby streams again; attaching"
+            );
             memory.last_failback[node.id] = Some(Instant::now());
             ctx.attach(node.id);
         }

@@ -62,6 +62,10 @@ impl UnixListener {
     pub fn bind(path: &Path) -> io::Result<Self> {
         let _ = std::fs::remove_file(path);
         let inner = glommio::net::UnixListener::bind(path).map_err(to_io)?;
+        // Like PostgreSQL's default unix_socket_permissions (0777): the directory's permissions
+        // are what restrict access.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))?;
         Ok(Self { inner })
     }
 

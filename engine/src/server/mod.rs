@@ -452,10 +452,13 @@ async fn admit(shard: Rc<Shard>, mut stream: runtime::Stream, reject_when_full: 
         if shard.state.shutdown() != ShutdownMode::None {
             return;
         }
-        runtime::sleep(Duration::from_millis(5)).await;
+        // Woken when a session of this shard ends; sessions ending on other shards are noticed
+        // by the periodic re-check, so thousands of waiting clients cost no busy polling.
+        shard.wait_for_slot(Duration::from_millis(100)).await;
     }
     crate::session::serve(shard.clone(), stream).await;
     shard.state.end_session();
+    shard.slot_freed();
 }
 
 fn build_nodes(config: &Config) -> Vec<Node> {

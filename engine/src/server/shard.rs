@@ -38,6 +38,8 @@ pub struct Shard {
     stopping: Cell<bool>,
     rules: RefCell<Rc<Rules>>,
     catalog: Rc<CatalogCache>,
+    /// Clients accepted while every session slot was taken, waiting in arrival order.
+    slot_waiters: RefCell<std::collections::VecDeque<Waker>>,
 }
 
 impl Shard {
@@ -66,6 +68,7 @@ impl Shard {
             stopping: Cell::new(false),
             rules: RefCell::new(rules),
             catalog: Rc::new(CatalogCache::default()),
+            slot_waiters: RefCell::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -97,6 +100,27 @@ impl Shard {
     pub fn limits(&self) -> Limits {
         Limits {
             max_message_len: self.config.borrow().corepool_max_message_size,
+        }
+    }
+
+    /// Waits until a session of this shard ends, or `at_most`.
+    pub async fn wait_for_slot(&self, at_most: Duration) {
+        let mut registered = false;
+        let wait = futures_lite::future::poll_fn(|cx| {
+            if registered {
+                return std::task::Poll::Ready(());
+            }
+            registered = true;
+            self.slot_waiters.borrow_mut().push_back(cx.waker().clone());
+            std::task::Poll::Pending
+        });
+        runtime::timeout(at_most, wait).await;
+    }
+
+    /// A session of this shard ended: the longest-waiting client may try again.
+    pub fn slot_freed(&self) {
+        if let Some(w) = self.slot_waiters.borrow_mut().pop_front() {
+            w.wake();
         }
     }
 

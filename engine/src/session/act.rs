@@ -112,6 +112,7 @@ impl Live<'_> {
                 // A failed lookup (an aborted transaction) routes this request to the primary.
                 self.router.assume_writes_once = !ok;
             }
+            Action::Ddl => self.run_ddl(client, cbuf, side).await?,
             Action::InBand => {
                 self.drain_current(client, cbuf, side).await?;
                 let (msg_len, sql) = front_query(cbuf);
@@ -133,7 +134,7 @@ impl Live<'_> {
     /// Makes `node` the current backend: the current one is drained first (its replies reach
     /// the client in order), `node` is connected if needed and cleared of replies owed to
     /// corepool.
-    async fn switch_to(&mut self, node: usize, client: &mut Stream, cbuf: &mut ReadBuf, side: &mut ClientSide) -> Result<(), RelayEnd> {
+    pub(super) async fn switch_to(&mut self, node: usize, client: &mut Stream, cbuf: &mut ReadBuf, side: &mut ClientSide) -> Result<(), RelayEnd> {
         self.drain_current(client, cbuf, side).await?;
         if self.router.current == node {
             return Ok(());

@@ -9,9 +9,11 @@
 //! - [`act`]: carrying out a routing decision (switch, broadcast, re-parse, catalog lookup).
 //! - [`backends`]: the session's backend connections by node.
 //! - [`inband`]: `SHOW pool_*` and `PGPOOL …`, answered by corepool.
+//! - `ddl`: HighGo's sharding DDL, run by corepool-ddl on the primary.
 //! - [`errors`]: the ErrorResponses corepool itself sends, with PostgreSQL's SQLSTATEs.
 
 mod act;
+mod ddl;
 pub mod backends;
 pub mod client_auth;
 pub mod errors;

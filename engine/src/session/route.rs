@@ -40,6 +40,8 @@ pub enum Action {
     Catalog(ReadChecks),
     /// Answer a corepool command (SHOW pool_*, PGPOOL …) locally.
     InBand,
+    /// Run HighGo's sharding DDL on the primary with corepool-ddl (session/ddl.rs).
+    Ddl,
 }
 
 /// A named prepared statement the session created.
@@ -146,6 +148,14 @@ impl SessionRouter {
         let Some(body) = buf.get(5..h.frame_len()) else { return HookAnswer::Forward };
         if h.tag == QUERY_TAG && super::inband::is_in_band(body) {
             self.pending = Some(Action::InBand);
+            return HookAnswer::Stop;
+        }
+        if h.tag == QUERY_TAG && super::ddl::is_ddl(body) {
+            if self.routing {
+                // Routing flags and transaction status as for any write on the primary.
+                let _ = Query::parse(body).map(|q| self.route_query(q.query()));
+            }
+            self.pending = Some(Action::Ddl);
             return HookAnswer::Stop;
         }
         if !self.routing {

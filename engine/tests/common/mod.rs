@@ -34,6 +34,8 @@ impl Proxy {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = corepool_testkit::free_port();
         let mut config = base_config(&cluster, port);
+        // The pgpool_status file goes beside the test, not into a shared /tmp.
+        config.logdir = dir.path().display().to_string();
         tweak(&mut config, dir.path());
         let port = config.port;
         let running = server::start(config, ServeOptions::default()).expect("corepool starts");

@@ -38,8 +38,8 @@
 //!
 //! # Speed
 //! `cargo bench -p corepool-bench --bench classify` on the development box (2 shared Xeon
-//! cores), fastest 30 µs chunk: `SELECT * FROM t WHERE id = 1` in 128 ns, pgbench's
-//! `SELECT abalance FROM pgbench_accounts WHERE aid = $1` in 130 ns, and 332 ns per statement
+//! cores), fastest 30 µs chunk: `SELECT * FROM t WHERE id = 1` in 127 ns, pgbench's
+//! `SELECT abalance FROM pgbench_accounts WHERE aid = $1` in 129 ns, and 320 ns per statement
 //! over a 24-statement mix of pgbench, ORM, psql catalog, CTE and long-IN-list queries (about
 //! 2,900 instructions for the simple SELECT under callgrind). No allocation unless a statement
 //! names more than four functions, relations or CTEs, or nests parentheses more than eight deep.

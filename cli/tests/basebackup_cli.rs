@@ -1,0 +1,107 @@
+//! `corepool basebackup` as a program: exit statuses, progress, and what a killed or interrupted
+//! run leaves behind (real server, real pg_verifybackup).
+
+// Output of the programs, shown in assertion messages only.
+#![allow(clippy::disallowed_methods)]
+
+use corepool_testkit::Cluster;
+use std::os::unix::fs::{chown, lchown};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn corepool(cluster: &Cluster, dir: &Path, extra: &[&str]) -> Command {
+    let p = cluster.primary();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corepool"));
+    cmd.arg("basebackup")
+        .arg("-D")
+        .arg(dir)
+        .args(["-h", p.host(), "-p", &p.port().to_string(), "-U", "postgres", "-c", "fast", "--no-sync"])
+        .args(extra)
+        .env_remove("PGPASSWORD");
+    cmd
+}
+
+fn give(cluster: &Cluster, path: &Path) {
+    let Some(u) = cluster.run_as() else { return };
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    if meta.file_type().is_symlink() {
+        lchown(path, Some(u.uid()), Some(u.gid())).unwrap();
+        return;
+    }
+    chown(path, Some(u.uid()), Some(u.gid())).unwrap();
+    if meta.is_dir() {
+        for e in std::fs::read_dir(path).unwrap() {
+            give(cluster, &e.unwrap().path());
+        }
+    }
+}
+
+fn cluster() -> Cluster {
+    let c = Cluster::builder().data_checksums(true).start().unwrap();
+    let p = c.primary();
+    let out = c
+        .command("pgbench")
+        .args(["-h", p.host(), "-p", &p.port().to_string(), "-U", "postgres", "-i", "-s", "3", "-q", "postgres"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    c
+}
+
+fn slot_count(c: &Cluster) -> String {
+    c.primary().psql("postgres", "SELECT count(*) FROM pg_replication_slots").unwrap()
+}
+
+#[test]
+fn cli_backup_succeeds_and_verifies() {
+    let c = cluster();
+    let dir = c.root_dir().join("cli_j2");
+    let out = corepool(&c, &dir, &["-j", "2", "-P", "-v"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("write-ahead log end point"), "{stderr}");
+    give(&c, &dir);
+    let v = c.command("pg_verifybackup").arg(&dir).output().unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    // A non-empty target is refused with status 1, like pg_basebackup.
+    let out = corepool(&c, &dir, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists but is not empty"));
+    let out = corepool(&c, &c.root_dir().join("x"), &["-Fp", "-z"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn cli_killed_or_interrupted_backup_is_not_a_backup() {
+    let c = cluster();
+    for (name, signal) in [("killed", "KILL"), ("interrupted", "INT")] {
+        let dir = c.root_dir().join(name);
+        let mut child = corepool(&c, &dir, &["-j", "2", "--max-rate", "2M"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        let st = Command::new("kill").args(["-s", signal, &child.id().to_string()]).status().unwrap();
+        assert!(st.success());
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{name}");
+        if signal == "INT" {
+            assert_eq!(out.status.code(), Some(1));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("interrupted"), "{stderr}");
+        }
+        assert!(dir.join("backup_incomplete").exists(), "{name}");
+        assert!(!dir.join("backup_manifest").exists(), "{name}");
+        assert!(!dir.join("global/pg_control").exists(), "{name}");
+        let mut slots = String::new();
+        for _ in 0..100 {
+            slots = slot_count(&c);
+            if slots == "0" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(slots, "0", "{name}: slot left behind");
+    }
+}

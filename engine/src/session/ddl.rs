@@ -1,0 +1,133 @@
+//! HighGo's sharding DDL sent through the proxy: spotted per Query by the router, run by
+//! corepool-ddl on the session's primary, answered as the server would (NoticeResponses, one
+//! CommandComplete, ReadyForQuery), or with an ErrorResponse carrying the statement's position
+//! for a syntax error. Every other statement passes through untouched.
+
+use bytes::BytesMut;
+use corepool_ddl::{DdlExecError, ErrorKind, Notice};
+use corepool_protocol::ddl;
+use corepool_protocol::framing::Header;
+use corepool_protocol::message::frontend::Query;
+use corepool_protocol::message::write::backend::{self as out, ErrorData, Severity};
+use corepool_protocol::sqlstate;
+
+use super::relay::{ClientSide, RelayEnd};
+use super::Live;
+use crate::backend::BackendServer;
+use crate::runtime::{ReadBuf, Stream};
+
+/// Whether a Query message body holds one of the enhanced forms, or a malformed one that must
+/// be answered with the parser's error. Cheap for everything else: the parser's first look
+/// stops at the first tokens.
+pub(crate) fn is_ddl(body: &[u8]) -> bool {
+    match Query::parse(body) {
+        Ok(q) => !matches!(ddl::parse(q.query()), Ok(None)),
+        Err(_) => false,
+    }
+}
+
+impl Live<'_> {
+    /// Runs the enhanced statement at the front of `cbuf` on the primary and answers the
+    /// client. `Err` ends the session (the client or the primary is gone).
+    pub(crate) async fn run_ddl(
+        &mut self,
+        client: &mut Stream,
+        cbuf: &mut ReadBuf,
+        side: &mut ClientSide,
+    ) -> Result<(), RelayEnd> {
+        let primary = self.router.primary;
+        self.switch_to(primary, client, cbuf, side).await?;
+        let (msg_len, sql) = front_query(cbuf);
+        let limits = self.shard.limits();
+        let Some(conn) = self.backends.get_mut(primary) else {
+            return Err(RelayEnd::BackendGone {
+                error: None,
+                fatal_seen: false,
+            });
+        };
+        let mut notices = Vec::new();
+        let result = match ddl::parse(&sql) {
+            Ok(Some(stmt)) => {
+                let mut server = BackendServer::new(conn, limits);
+                corepool_ddl::execute(&mut server, &stmt, &mut |n| notices.push(n)).await
+            }
+            Ok(None) => Err(DdlExecError::new(
+                ErrorKind::Parse,
+                sqlstate::INTERNAL_ERROR,
+                "enhanced DDL expected",
+            )),
+            Err(e) => Err(DdlExecError::from_parse(&e, &sql)),
+        };
+        if let Err(e) = &result {
+            tracing::info!(code = e.code(), error = %e, "enhanced DDL failed");
+            if e.kind() == ErrorKind::Connection {
+                return Err(RelayEnd::BackendGone {
+                    error: None,
+                    fatal_seen: false,
+                });
+            }
+        }
+        let status = conn.status;
+        self.router.primary_status = status;
+        let mut reply = BytesMut::with_capacity(256);
+        for n in &notices {
+            write_notice(n, &mut reply);
+        }
+        match &result {
+            Ok(tag) => {
+                let _ = out::command_complete(tag.as_str(), &mut reply);
+            }
+            Err(e) => write_error(e, &mut reply),
+        }
+        out::ready_for_query(status, &mut reply);
+        cbuf.consume(msg_len);
+        client
+            .write_all(&reply)
+            .await
+            .map_err(|_| RelayEnd::ClientGone)
+    }
+}
+
+/// The length and text of the Query message at the front of `cbuf`.
+fn front_query(cbuf: &ReadBuf) -> (usize, String) {
+    let buf = cbuf.pending();
+    let Ok(Some(h)) = Header::parse(buf) else {
+        return (0, String::new());
+    };
+    let len = h.frame_len().min(buf.len());
+    let sql = buf
+        .get(5..len)
+        .and_then(|b| Query::parse(b).ok())
+        .map(|q| q.query().to_owned());
+    (len, sql.unwrap_or_default())
+}
+
+fn write_notice(n: &Notice, buf: &mut BytesMut) {
+    let severity = match n.severity.as_str() {
+        "WARNING" => Severity::Warning,
+        "INFO" => Severity::Info,
+        "LOG" => Severity::Log,
+        "DEBUG" => Severity::Debug,
+        _ => Severity::Notice,
+    };
+    let mut data = ErrorData::new(severity, &n.code, &n.message);
+    data.detail = n.detail.as_deref();
+    data.hint = n.hint.as_deref();
+    if out::notice_response(&data, buf).is_err() {
+        // A NUL in server text or a bad code: send the message alone rather than nothing.
+        let _ = out::notice_response(
+            &ErrorData::new(severity, "00000", "notice not representable"),
+            buf,
+        );
+    }
+}
+
+fn write_error(e: &DdlExecError, buf: &mut BytesMut) {
+    let mut data = ErrorData::new(Severity::Error, e.code(), e.message());
+    data.detail = e.detail();
+    data.hint = e.hint();
+    data.position = e.position();
+    if out::error_response(&data, buf).is_err() {
+        let _ = out::error_response(&ErrorData::new(Severity::Error, "XX000", e.message()), buf);
+    }
+}
