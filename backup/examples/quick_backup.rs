@@ -25,12 +25,17 @@ fn main() {
     if let Some(c) = a.get(7) {
         o.compression = Compression::parse(c).unwrap_or(None);
     }
+    o.verbose = std::env::var_os("VERBOSE").is_some();
     if let Ok(c) = std::env::var("CHUNK") {
         o.chunk_size = c.parse().unwrap_or(o.chunk_size);
     }
     let t = Instant::now();
     match corepool_backup::run(o, Arc::new(AtomicBool::new(false))) {
-        Ok(out) => println!("{:.2} s ({} workers)", t.elapsed().as_secs_f64(), out.parallel_workers),
+        Ok(out) => println!(
+            "{:.2} s ({} workers)",
+            t.elapsed().as_secs_f64(),
+            out.parallel_workers
+        ),
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);

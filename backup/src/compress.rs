@@ -100,9 +100,13 @@ mod tests {
                         .unwrap();
                 }
                 Compression::Lz4 => {
-                    lz4_flex::frame::FrameDecoder::new(&all[..])
-                        .read_to_end(&mut out)
-                        .unwrap();
+                    // lz4_flex's decoder stops after one frame: decode them one by one.
+                    let mut rest = &all[..];
+                    while !rest.is_empty() {
+                        lz4_flex::frame::FrameDecoder::new(&mut rest)
+                            .read_to_end(&mut out)
+                            .unwrap();
+                    }
                 }
                 Compression::Zstd(_) => {
                     out = zstd::stream::decode_all(&all[..]).unwrap();

@@ -13,18 +13,19 @@ use std::collections::{HashMap, HashSet};
 /// The recursive listing. Directories whose contents the server never sends are not descended
 /// into (the client re-checks every entry anyway). `pg_stat_file` follows symlinks, so the
 /// tablespaces under `pg_tblspc` are walked through their links.
-pub const LISTING_SQL: &str = "WITH RECURSIVE walk(path, isdir) AS ( \
-  SELECT n, coalesce((pg_stat_file(n, true)).isdir, false) FROM pg_ls_dir('.', true, false) AS n \
+pub const LISTING_SQL: &str = "WITH RECURSIVE walk(path, size, mtime, isdir) AS ( \
+  SELECT n, s.size, s.modification, s.isdir \
+  FROM pg_ls_dir('.', true, false) AS n CROSS JOIN LATERAL pg_stat_file(n, true) AS s \
   UNION ALL \
-  SELECT w.path || '/' || c, coalesce((pg_stat_file(w.path || '/' || c, true)).isdir, false) \
+  SELECT w.path || '/' || c, s.size, s.modification, s.isdir \
   FROM walk w CROSS JOIN LATERAL pg_ls_dir(w.path, true, false) AS c \
+    CROSS JOIN LATERAL pg_stat_file(w.path || '/' || c, true) AS s \
   WHERE w.isdir AND w.path <> 'pg_wal' \
-    AND regexp_replace(w.path, '^.*/', '') NOT IN ('pg_stat_tmp', 'pg_replslot', 'pg_dynshmem', \
+    AND split_part(w.path, '/', -1) NOT IN ('pg_stat_tmp', 'pg_replslot', 'pg_dynshmem', \
         'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_subtrans') \
-    AND regexp_replace(w.path, '^.*/', '') NOT LIKE 'pgsql_tmp%' \
+    AND split_part(w.path, '/', -1) NOT LIKE 'pgsql_tmp%' \
 ) \
-SELECT w.path, s.size, extract(epoch FROM s.modification)::bigint, s.isdir \
-FROM walk w CROSS JOIN LATERAL pg_stat_file(w.path, true) AS s WHERE s.size IS NOT NULL";
+SELECT path, size, extract(epoch FROM mtime)::bigint, isdir FROM walk WHERE size IS NOT NULL";
 
 /// One listed entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

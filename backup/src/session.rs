@@ -57,13 +57,16 @@ pub struct Context {
     pub progress: Arc<Progress>,
     /// `-R`'s text for postgresql.auto.conf.
     pub recovery_conf: Option<String>,
+    /// When the backup started, for `-v` timings.
+    pub started: std::time::Instant,
 }
 
 impl Context {
     /// Prints a `-v` message.
     pub fn verbose(&self, msg: &str) {
         if self.opts.verbose {
-            eprintln!("corepool basebackup: {msg}");
+            let t = self.started.elapsed().as_secs_f64();
+            eprintln!("corepool basebackup: [{t:6.2}s] {msg}");
         }
     }
 
@@ -243,6 +246,7 @@ pub fn run(opts: BackupOptions, cancel: Arc<AtomicBool>) -> Result<Outcome, Erro
         cancel,
         progress,
         recovery_conf,
+        started: std::time::Instant::now(),
     };
     let result = run_on_executor(ctx);
     if let Some(r) = reporter {

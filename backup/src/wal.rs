@@ -153,7 +153,7 @@ impl WalStreamer {
                     break;
                 }
             }
-            let next = glommio::timer::timeout(Duration::from_millis(500), async {
+            let next = glommio::timer::timeout(Duration::from_millis(50), async {
                 Ok(self.conn.copy_data().await)
             })
             .await;

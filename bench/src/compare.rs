@@ -99,7 +99,6 @@ pub fn run(opts: &Options, stop: &Stop) -> Result<Report> {
         .start()
         .context("start the PostgreSQL primary")?;
     let primary = cluster.primary();
-    primary.psql("postgres", &format!("CREATE DATABASE {DATABASE}")).context("create the benchmark database")?;
     eprintln!("compare: pgbench -i -s {}", opts.scale);
     pgbench::initialize(&cluster, primary.port(), opts.scale)?;
     let setup = describe_setup(&cluster, opts, nofile);

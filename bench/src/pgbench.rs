@@ -122,8 +122,19 @@ pub struct Summary {
     pub transactions: u64,
 }
 
-/// Runs `pgbench -i -s <scale>` against 127.0.0.1:`port`.
+/// Creates [`DATABASE`] on the primary if needed, then runs `pgbench -i -s <scale>` against
+/// 127.0.0.1:`port`.
 pub fn initialize(cluster: &Cluster, port: u16, scale: u32) -> Result<()> {
+    let exists = cluster
+        .primary()
+        .psql("postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"))
+        .context("look up the benchmark database")?;
+    if exists.is_empty() {
+        cluster
+            .primary()
+            .psql("postgres", &format!("CREATE DATABASE {DATABASE}"))
+            .context("create the benchmark database")?;
+    }
     let mut cmd = command(cluster, port);
     cmd.args(["-i", "-q", "-s", &scale.to_string(), DATABASE]);
     let out = output_within(&mut cmd, Duration::from_secs(600))?;

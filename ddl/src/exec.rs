@@ -10,6 +10,9 @@ use crate::error::{DdlExecError, ErrorKind, Leftover, LeftoverState};
 use crate::remote::{local_error, lookup, Remote};
 use crate::server::{Notice, QueryError, Reply, SqlServer};
 
+#[cfg(test)]
+mod tests;
+
 /// Runs `stmt` on `local` (and its foreign servers), sending every notice to `sink` in the
 /// order the client should see them. Returns the tag to answer with.
 ///

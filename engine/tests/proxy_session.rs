@@ -360,3 +360,22 @@ fn client_idle_limit_ends_idle_sessions_but_not_busy_ones() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(error_code(&msgs).as_deref(), Some("57P05"));
 }
+
+#[test]
+fn connection_per_transaction_clients_reuse_cached_backends() {
+    let proxy = Proxy::start(0, |c, _| c.corepool_cores = 1);
+    proxy.primary().psql("postgres", "CREATE DATABASE app").unwrap();
+    let port = proxy.port.to_string();
+    let pgbench = |args: &[&str]| {
+        let out = proxy.cluster.command("pgbench").args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres"]).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8(out.stderr).unwrap_or_default());
+    };
+    pgbench(&["-i", "-s", "1", "-q", "app"]);
+    let sessions = || -> u64 {
+        proxy.primary().psql("postgres", "SELECT sessions FROM pg_stat_database WHERE datname = 'app'").unwrap().parse().unwrap()
+    };
+    let before = sessions();
+    pgbench(&["-S", "-C", "-c", "2", "-j", "1", "-t", "100", "app"]);
+    let opened = sessions() - before;
+    assert!(opened <= 4, "200 client connections opened {opened} backend sessions");
+}

@@ -69,7 +69,7 @@ fn pgpool_rules_send_these_reads_to_the_primary() {
     }
     // A multi-statement string goes to the primary as a whole.
     let msgs = c.query("SELECT 1; SELECT inet_server_port()");
-    let last_row = msgs.iter().filter(|(t, _)| *t == b'D').last().cloned().unwrap();
+    let last_row = msgs.iter().rfind(|(t, _)| *t == b'D').cloned().unwrap();
     let v = corepool_protocol::message::backend::DataRow::parse(&last_row.1).unwrap();
     let port: u16 = std::str::from_utf8(v.values().next().unwrap().unwrap()).unwrap().parse().unwrap();
     assert_eq!(port, primary);
@@ -159,4 +159,11 @@ fn in_band_commands_answer_from_corepool() {
     assert_eq!(common::error_code(&bad).as_deref(), Some("42704"));
     // The session goes on normally afterwards.
     assert_eq!(first_value(&c.query("SELECT 5")).as_deref(), Some("5"));
+    c.query("INSERT INTO t (v) VALUES (9)");
+    // Statement counters: one INSERT on the primary, SELECTs where they ran.
+    let stats = p.psql("postgres", "postgres", "SHOW pool_backend_stats").unwrap();
+    let primary_row = stats.lines().next().unwrap().split('|').collect::<Vec<_>>();
+    assert_eq!(primary_row[6], "1", "insert_cnt on the primary: {stats}");
+    let selects: u64 = stats.lines().map(|l| l.split('|').nth(5).unwrap().parse::<u64>().unwrap()).sum();
+    assert!(selects >= 1, "{stats}");
 }

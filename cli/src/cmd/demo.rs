@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use corepool_engine::config::{BackendConfig, ClusteringMode, Config};
+use corepool_engine::config::Config;
 use corepool_engine::server::{self, ServeOptions};
 use corepool_testkit::Cluster;
 
@@ -36,22 +36,12 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
         args.port
     };
 
-    let mut config = Config::default();
-    config.listen_addresses = vec!["127.0.0.1".into()];
-    config.port = port;
-    config.unix_socket_directories = Vec::new();
-    config.pid_file_name = String::new();
-    config.backend_clustering_mode = ClusteringMode::StreamingReplication;
-    config.backends = cluster
-        .nodes()
-        .iter()
-        .map(|n| BackendConfig {
-            hostname: n.host().to_owned(),
-            port: n.port(),
-            weight: 1.0,
-            ..BackendConfig::default()
-        })
-        .collect();
+    let backends: Vec<(String, u16)> = cluster.nodes().iter().map(|n| (n.host().to_owned(), n.port())).collect();
+    let mut config = Config::local(port, &backends, "postgres");
+    // The demo cluster trusts local connections: health checks can log in as the superuser.
+    config.health_check.user = "postgres".into();
+    config.health_check.period = std::time::Duration::from_secs(5);
+    config.logdir = std::env::temp_dir().display().to_string();
     let running = server::start(config, ServeOptions::default()).map_err(Failure::unavailable)?;
 
     println!();

@@ -33,6 +33,7 @@ mod error;
 mod forms;
 mod kinds;
 mod lexer;
+mod local;
 mod params;
 mod session;
 mod settings;

@@ -134,54 +134,84 @@ pub fn spawn(ctx: Context) {
 }
 
 async fn supervise(ctx: Rc<Context>) {
-    let count = ctx.state.nodes().len();
-    let checking: Rc<[Cell<bool>]> = (0..count).map(|_| Cell::new(false)).collect();
-    let mut last_check: Vec<Option<Instant>> = vec![None; count];
-    let sr_running = Rc::new(Cell::new(false));
-    let sr_memory = Rc::new(RefCell::new(sr::Memory::new(count)));
-    let mut last_sr: Option<Instant> = None;
+    let mut schedule = Schedule::new(ctx.state.nodes().len());
     while ctx.state.shutdown() == ShutdownMode::None {
         let (config, _) = (ctx.settings)();
         let now = Instant::now();
-        for id in 0..count {
-            let requests = ctx.state.health.nodes()[id].take_requests();
-            if requests.detach {
-                ctx.detach(id, "connection to backend failed");
-            }
-            let period = config.health_check_for(id).period;
-            let due = !period.is_zero() && is_due(last_check[id], now, period);
-            if (due || requests.verify) && !checking[id].get() {
-                checking[id].set(true);
-                let (ctx, checking) = (ctx.clone(), checking.clone());
-                if due {
-                    last_check[id] = Some(now);
-                    runtime::spawn(async move {
-                        check::run(&ctx, id).await;
-                        checking[id].set(false);
-                    });
-                } else {
-                    runtime::spawn(async move {
-                        check::verify(&ctx, id).await;
-                        checking[id].set(false);
-                    });
-                }
-            }
+        for id in 0..schedule.last_check.len() {
+            schedule.node(&ctx, &config, id, now);
         }
-        if config.backend_clustering_mode == ClusteringMode::StreamingReplication
-            && !sr_running.get()
-        {
-            let interval = sr_interval(&config, &ctx.state);
-            if interval.is_some_and(|i| is_due(last_sr, now, i)) {
-                last_sr = Some(now);
-                sr_running.set(true);
-                let (ctx, running, memory) = (ctx.clone(), sr_running.clone(), sr_memory.clone());
-                runtime::spawn(async move {
-                    sr::run(&ctx, &memory).await;
-                    running.set(false);
-                });
-            }
+        if config.backend_clustering_mode == ClusteringMode::StreamingReplication {
+            schedule.replication(&ctx, &config, now);
         }
         runtime::sleep(TICK).await;
+    }
+}
+
+/// What the supervisor keeps between ticks: which checks run and when they last started.
+struct Schedule {
+    /// Per node: a health check or verification is running.
+    checking: Rc<[Cell<bool>]>,
+    last_check: Vec<Option<Instant>>,
+    sr_running: Rc<Cell<bool>>,
+    sr_memory: Rc<RefCell<sr::Memory>>,
+    last_sr: Option<Instant>,
+}
+
+impl Schedule {
+    fn new(count: usize) -> Self {
+        Self {
+            checking: (0..count).map(|_| Cell::new(false)).collect(),
+            last_check: vec![None; count],
+            sr_running: Rc::new(Cell::new(false)),
+            sr_memory: Rc::new(RefCell::new(sr::Memory::new(count))),
+            last_sr: None,
+        }
+    }
+
+    /// Serves node `id`'s requests and starts its health check when due.
+    fn node(&mut self, ctx: &Rc<Context>, config: &Config, id: usize, now: Instant) {
+        let requests = ctx.state.health.nodes()[id].take_requests();
+        if requests.detach {
+            ctx.detach(id, "connection to backend failed");
+        }
+        let period = config.health_check_for(id).period;
+        let due = !period.is_zero() && is_due(self.last_check[id], now, period);
+        if !(due || requests.verify) || self.checking[id].get() {
+            return;
+        }
+        self.checking[id].set(true);
+        let (ctx, checking) = (ctx.clone(), self.checking.clone());
+        if due {
+            self.last_check[id] = Some(now);
+        }
+        runtime::spawn(async move {
+            if due {
+                check::run(&ctx, id).await;
+            } else {
+                check::verify(&ctx, id).await;
+            }
+            checking[id].set(false);
+        });
+    }
+
+    /// Starts a replication check when due and none is running.
+    fn replication(&mut self, ctx: &Rc<Context>, config: &Config, now: Instant) {
+        if self.sr_running.get() {
+            return;
+        }
+        let interval = sr_interval(config, &ctx.state);
+        if !interval.is_some_and(|i| is_due(self.last_sr, now, i)) {
+            return;
+        }
+        self.last_sr = Some(now);
+        self.sr_running.set(true);
+        let (ctx, running) = (ctx.clone(), self.sr_running.clone());
+        let memory = self.sr_memory.clone();
+        runtime::spawn(async move {
+            sr::run(&ctx, &memory).await;
+            running.set(false);
+        });
     }
 }
 

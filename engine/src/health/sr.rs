@@ -44,24 +44,11 @@ pub async fn run(ctx: &Context, memory: &std::cell::RefCell<Memory>) {
     }
     let (config, auth) = (ctx.settings)();
     let state = &*ctx.state;
-    let mut seen: Vec<Option<WalPosition>> = vec![None; state.nodes().len()];
-    for node in state.nodes().iter().filter(|n| n.status().is_valid()) {
-        let opts = query::sr_options(&config, &node.address, &auth);
-        match query::query(&opts, query::WAL_POSITION_SQL, QUERY_LIMIT).await {
-            Ok(rows) => match query::wal_position(&rows) {
-                Ok(p) => seen[node.id] = Some(p),
-                Err(e) => tracing::warn!(node = node.id, error = %e, "replication check"),
-            },
-            Err(e) => {
-                tracing::warn!(node = node.id, error = %e, "replication check could not ask node")
-            }
-        }
-    }
+    let seen = ask_live_nodes(&config, &auth, state).await;
     let claims: Vec<usize> = (0..seen.len())
         .filter(|i| seen[*i].is_some_and(|p| !p.in_recovery))
         .collect();
-    let replication = |p: usize| replication_of(&config, &auth, state, p);
-    let primary = match settle_primary(ctx, &config, &claims, replication).await {
+    let primary = match settle_primary(ctx, &config, &auth, &claims).await {
         Some(p) => p,
         None => {
             note_no_primary(&config, &mut memory.borrow_mut());
@@ -83,19 +70,36 @@ pub async fn run(ctx: &Context, memory: &std::cell::RefCell<Memory>) {
     }
 }
 
+/// Asks every live node whether it is in recovery and where its WAL is; `None` for nodes not
+/// asked or not answering.
+async fn ask_live_nodes(
+    config: &Config,
+    auth: &AuthFiles,
+    state: &ClusterState,
+) -> Vec<Option<WalPosition>> {
+    let mut seen = vec![None; state.nodes().len()];
+    for node in state.nodes().iter().filter(|n| n.status().is_valid()) {
+        let opts = query::sr_options(config, &node.address, auth);
+        let answer = query::query(&opts, query::WAL_POSITION_SQL, QUERY_LIMIT).await;
+        match answer.and_then(|rows| query::wal_position(&rows)) {
+            Ok(p) => seen[node.id] = Some(p),
+            Err(e) => {
+                tracing::warn!(node = node.id, error = %e, "replication check could not ask node")
+            }
+        }
+    }
+    seen
+}
+
 /// Settles the primary from the nodes claiming to be one (not in recovery): the known primary
 /// if it claims, else the only claimant, else the claimant most standbys stream from. Other
 /// claimants are false primaries, detached with detach_false_primary.
-async fn settle_primary<F, Fut>(
+async fn settle_primary(
     ctx: &Context,
     config: &Config,
+    auth: &AuthFiles,
     claims: &[usize],
-    replication: F,
-) -> Option<usize>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Option<Vec<ReplicationRow>>>,
-{
+) -> Option<usize> {
     let state = &*ctx.state;
     let known = state
         .primary()
@@ -107,7 +111,9 @@ where
         _ => {
             let mut best = (claims[0], 0usize);
             for &c in claims {
-                let followers = replication(c).await.map_or(0, |r| r.len());
+                let followers = replication_of(config, auth, state, c)
+                    .await
+                    .map_or(0, |r| r.len());
                 if followers > best.1 {
                     best = (c, followers);
                 }

@@ -21,10 +21,18 @@ pub trait Pooled {
 }
 
 /// Pool limits.
+///
+/// Pgpool-II gives each of its `num_init_children` processes `max_pool` cache slots, so it can
+/// hold up to `num_init_children` connections for one user/database and `num_init_children ×
+/// max_pool` in all. A shard here holds at most as many: `max_per_key` = num_init_children and
+/// `max_total` = num_init_children × max_pool.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolLimits {
-    /// Idle connections kept per key (Pgpool-II's max_pool, here per key per shard).
+    /// Idle connections kept per key and node.
     pub max_per_key: usize,
+    /// Idle connections kept in all; past it the oldest of the key being returned (or of any
+    /// key) is closed.
+    pub max_total: usize,
     /// Close cached connections older than this (connection_life_time; `None` = never).
     pub life_time: Option<Duration>,
 }
@@ -65,16 +73,26 @@ impl<C: Pooled> Pool<C> {
 
     /// Returns a clean connection to `node`; the oldest is closed when the key is at its limit.
     pub fn put(&self, key: PoolKey, node: usize, conn: C) {
-        let max = self.limits.borrow().max_per_key;
-        if max == 0 {
+        let PoolLimits { max_per_key, max_total, .. } = *self.limits.borrow();
+        if max_per_key == 0 || max_total == 0 {
             return;
         }
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry((key, node)).or_default();
-        while list.len() >= max {
-            list.pop_front();
+        let mut total: usize = idle.values().map(VecDeque::len).sum();
+        let key = (key, node);
+        if let Some(list) = idle.get_mut(&key) {
+            while list.len() >= max_per_key || (total >= max_total && !list.is_empty()) {
+                list.pop_front();
+                total -= 1;
+            }
         }
-        list.push_back(conn);
+        if total >= max_total {
+            // Make room from some other key.
+            if let Some(list) = idle.values_mut().find(|l| !l.is_empty()) {
+                list.pop_front();
+            }
+        }
+        idle.entry(key).or_default().push_back(conn);
     }
 
     /// Drops expired and stale connections; returns how many were closed.
@@ -149,6 +167,7 @@ mod tests {
         let now = Instant::now();
         let p = Pool::new(PoolLimits {
             max_per_key: 2,
+            max_total: 10,
             life_time: None,
         });
         for id in 0..3 {
@@ -175,6 +194,7 @@ mod tests {
         let now = Instant::now();
         let p = Pool::new(PoolLimits {
             max_per_key: 4,
+            max_total: 10,
             life_time: Some(Duration::from_secs(10)),
         });
         p.put(
@@ -215,10 +235,23 @@ mod tests {
     }
 
     #[test]
+    fn the_total_limit_closes_other_keys_oldest_first() {
+        let now = Instant::now();
+        let p = Pool::new(PoolLimits { max_per_key: 5, max_total: 3, life_time: None });
+        for (id, user) in [(1, "a"), (2, "a"), (3, "b"), (4, "c")] {
+            p.put(key(user), 0, Fake { id, created: now, generation: 0 });
+        }
+        assert_eq!(p.idle_total(), 3);
+        assert_eq!(p.take(&key("c"), 0, 0, now).map(|c| c.id), Some(4));
+        assert_eq!(p.take(&key("a"), 0, 0, now).map(|c| c.id), Some(2), "a's oldest went first");
+    }
+
+    #[test]
     fn max_pool_zero_caches_nothing() {
         let now = Instant::now();
         let p = Pool::new(PoolLimits {
             max_per_key: 0,
+            max_total: 10,
             life_time: None,
         });
         p.put(

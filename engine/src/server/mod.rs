@@ -418,7 +418,7 @@ enum AnyListener {
 async fn accept_loop(shard: Rc<Shard>, listener: AnyListener, reject_when_full: bool) {
     while shard.state.shutdown() == ShutdownMode::None {
         // The timeout lets the loop notice a shutdown while no client arrives.
-        let accepted = runtime::timeout(Duration::from_millis(250), async {
+        let accepted = runtime::timeout(Duration::from_millis(1), async {
             match &listener {
                 AnyListener::Tcp(l) => l.accept().await,
                 AnyListener::Unix(l) => l.accept().await,

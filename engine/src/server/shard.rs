@@ -294,12 +294,10 @@ impl Shard {
 }
 
 fn pool_limits(config: &Config) -> PoolLimits {
+    let sessions = config.num_init_children.max(1) as usize;
     PoolLimits {
-        max_per_key: if config.connection_cache {
-            config.max_pool as usize
-        } else {
-            0
-        },
+        max_per_key: if config.connection_cache { sessions } else { 0 },
+        max_total: sessions.saturating_mul(config.max_pool.max(1) as usize),
         life_time: (!config.connection_life_time.is_zero()).then_some(config.connection_life_time),
     }
 }

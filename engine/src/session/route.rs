@@ -159,6 +159,13 @@ impl SessionRouter {
             return HookAnswer::Stop;
         }
         if !self.routing {
+            if h.tag == QUERY_TAG {
+                // Statement counters (SHOW pool_backend_stats) are kept in every mode.
+                if let Ok(q) = Query::parse(body) {
+                    let kind = classify(q.query()).ok().map(|c| c.kind);
+                    self.count(self.current, kind);
+                }
+            }
             return HookAnswer::Forward;
         }
         let action = match h.tag {
@@ -214,6 +221,7 @@ impl SessionRouter {
         };
         let wrote = writing_read
             || (target == self.primary && !matches!(action, Some(Action::Broadcast(_))) && writes(c.map(|c| c.kind)));
+        self.count(target, c.map(|c| c.kind));
         self.predict(c, sql, wrote);
         if action.is_some() {
             return action;
@@ -291,6 +299,7 @@ impl SessionRouter {
             }
         }
         let node = if must_primary { self.primary } else { target.unwrap_or(self.current) };
+        self.count(node, Some(if must_primary { StatementKind::Other } else { StatementKind::Select }));
         for (name, parse, writes) in named_parses {
             self.prepared.insert(name, Prepared { node, on: bit(node), parse: Some(parse), writes });
         }
@@ -354,6 +363,22 @@ impl SessionRouter {
         } else {
             self.primary
         }
+    }
+
+    /// Counts a statement sent to `node` for SHOW pool_nodes / pool_backend_stats.
+    fn count(&self, node: usize, kind: Option<StatementKind>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(n) = self.state.node(node) else { return };
+        let c = &n.counters;
+        let counter = match kind {
+            Some(StatementKind::Select | StatementKind::SelectLocking | StatementKind::SelectInto | StatementKind::Table) => &c.select,
+            Some(StatementKind::Insert) => &c.insert,
+            Some(StatementKind::Update) => &c.update,
+            Some(StatementKind::Delete) => &c.delete,
+            Some(StatementKind::Ddl(_)) => &c.ddl,
+            _ => &c.other,
+        };
+        counter.fetch_add(1, Relaxed);
     }
 
     /// Updates the flags as if the statement succeeds (pipelined requests are routed before the

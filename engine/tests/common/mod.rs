@@ -7,7 +7,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use corepool_engine::cluster::ShutdownMode;
-use corepool_engine::config::{BackendConfig, ClusteringMode, Config};
+use corepool_engine::config::Config;
 use corepool_engine::server::{self, Running, ServeOptions};
 use corepool_testkit::{Cluster, Node};
 
@@ -128,24 +128,8 @@ impl Drop for Proxy {
 /// corepool's configuration for a test: listen on 127.0.0.1:`port`, one shard per core, no pid
 /// file, no UNIX socket, streaming-replication mode over every node.
 pub fn base_config(cluster: &Cluster, port: u16) -> Config {
-    let mut config = Config::default();
-    config.listen_addresses = vec!["127.0.0.1".into()];
-    config.port = port;
-    config.unix_socket_directories = Vec::new();
-    config.pid_file_name = String::new();
-    config.authentication_timeout = Duration::from_secs(5);
-    config.backend_clustering_mode = ClusteringMode::StreamingReplication;
-    config.backends = cluster
-        .nodes()
-        .iter()
-        .map(|n| BackendConfig {
-            hostname: n.host().to_owned(),
-            port: n.port(),
-            weight: 1.0,
-            ..BackendConfig::default()
-        })
-        .collect();
-    config
+    let backends: Vec<(String, u16)> = cluster.nodes().iter().map(|n| (n.host().to_owned(), n.port())).collect();
+    Config::local(port, &backends, "postgres")
 }
 
 /// Writes a file into the test's directory and returns its path.
