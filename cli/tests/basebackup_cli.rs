@@ -16,7 +16,17 @@ fn corepool(cluster: &Cluster, dir: &Path, extra: &[&str]) -> Command {
     cmd.arg("basebackup")
         .arg("-D")
         .arg(dir)
-        .args(["-h", p.host(), "-p", &p.port().to_string(), "-U", "postgres", "-c", "fast", "--no-sync"])
+        .args([
+            "-h",
+            p.host(),
+            "-p",
+            &p.port().to_string(),
+            "-U",
+            "postgres",
+            "-c",
+            "fast",
+            "--no-sync",
+        ])
         .args(extra)
         .env_remove("PGPASSWORD");
     cmd
@@ -42,7 +52,19 @@ fn cluster() -> Cluster {
     let p = c.primary();
     let out = c
         .command("pgbench")
-        .args(["-h", p.host(), "-p", &p.port().to_string(), "-U", "postgres", "-i", "-s", "3", "-q", "postgres"])
+        .args([
+            "-h",
+            p.host(),
+            "-p",
+            &p.port().to_string(),
+            "-U",
+            "postgres",
+            "-i",
+            "-s",
+            "3",
+            "-q",
+            "postgres",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -50,14 +72,18 @@ fn cluster() -> Cluster {
 }
 
 fn slot_count(c: &Cluster) -> String {
-    c.primary().psql("postgres", "SELECT count(*) FROM pg_replication_slots").unwrap()
+    c.primary()
+        .psql("postgres", "SELECT count(*) FROM pg_replication_slots")
+        .unwrap()
 }
 
 #[test]
 fn cli_backup_succeeds_and_verifies() {
     let c = cluster();
     let dir = c.root_dir().join("cli_j2");
-    let out = corepool(&c, &dir, &["-j", "2", "-P", "-v"]).output().unwrap();
+    let out = corepool(&c, &dir, &["-j", "2", "-P", "-v"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("write-ahead log end point"), "{stderr}");
@@ -68,7 +94,9 @@ fn cli_backup_succeeds_and_verifies() {
     let out = corepool(&c, &dir, &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("exists but is not empty"));
-    let out = corepool(&c, &c.root_dir().join("x"), &["-Fp", "-z"]).output().unwrap();
+    let out = corepool(&c, &c.root_dir().join("x"), &["-Fp", "-z"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -77,12 +105,15 @@ fn cli_killed_or_interrupted_backup_is_not_a_backup() {
     let c = cluster();
     for (name, signal) in [("killed", "KILL"), ("interrupted", "INT")] {
         let dir = c.root_dir().join(name);
-        let mut child = corepool(&c, &dir, &["-j", "2", "--max-rate", "2M"])
+        let child = corepool(&c, &dir, &["-j", "2", "--max-rate", "2M"])
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(2500));
-        let st = Command::new("kill").args(["-s", signal, &child.id().to_string()]).status().unwrap();
+        let st = Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(st.success());
         let out = child.wait_with_output().unwrap();
         assert!(!out.status.success(), "{name}");

@@ -51,14 +51,54 @@ struct Target {
 }
 
 const TARGETS: &[Target] = &[
-    Target { name: "pg_basebackup -Fp -Xstream -c fast", baseline: "", corepool: false, args: &["-Fp", "-Xstream"] },
-    Target { name: "corepool -j 1 -Fp", baseline: "pg_basebackup -Fp -Xstream -c fast", corepool: true, args: &["-Fp", "-j", "1"] },
-    Target { name: "corepool -j 2 -Fp", baseline: "pg_basebackup -Fp -Xstream -c fast", corepool: true, args: &["-Fp", "-j", "2"] },
-    Target { name: "corepool -j 4 -Fp", baseline: "pg_basebackup -Fp -Xstream -c fast", corepool: true, args: &["-Fp", "-j", "4"] },
-    Target { name: "pg_basebackup -Ft -z", baseline: "", corepool: false, args: &["-Ft", "-z", "-Xstream"] },
-    Target { name: "corepool -j 4 -Ft -Z gzip:1", baseline: "pg_basebackup -Ft -z", corepool: true, args: &["-Ft", "-Z", "gzip:1", "-j", "4"] },
-    Target { name: "corepool -j 4 -Ft -Z lz4", baseline: "pg_basebackup -Ft -z", corepool: true, args: &["-Ft", "-Z", "lz4", "-j", "4"] },
-    Target { name: "corepool -j 4 -Ft -Z zstd:1", baseline: "pg_basebackup -Ft -z", corepool: true, args: &["-Ft", "-Z", "zstd:1", "-j", "4"] },
+    Target {
+        name: "pg_basebackup -Fp -Xstream -c fast",
+        baseline: "",
+        corepool: false,
+        args: &["-Fp", "-Xstream"],
+    },
+    Target {
+        name: "corepool -j 1 -Fp",
+        baseline: "pg_basebackup -Fp -Xstream -c fast",
+        corepool: true,
+        args: &["-Fp", "-j", "1"],
+    },
+    Target {
+        name: "corepool -j 2 -Fp",
+        baseline: "pg_basebackup -Fp -Xstream -c fast",
+        corepool: true,
+        args: &["-Fp", "-j", "2"],
+    },
+    Target {
+        name: "corepool -j 4 -Fp",
+        baseline: "pg_basebackup -Fp -Xstream -c fast",
+        corepool: true,
+        args: &["-Fp", "-j", "4"],
+    },
+    Target {
+        name: "pg_basebackup -Ft -z",
+        baseline: "",
+        corepool: false,
+        args: &["-Ft", "-z", "-Xstream"],
+    },
+    Target {
+        name: "corepool -j 4 -Ft -Z gzip:1",
+        baseline: "pg_basebackup -Ft -z",
+        corepool: true,
+        args: &["-Ft", "-Z", "gzip:1", "-j", "4"],
+    },
+    Target {
+        name: "corepool -j 4 -Ft -Z lz4",
+        baseline: "pg_basebackup -Ft -z",
+        corepool: true,
+        args: &["-Ft", "-Z", "lz4", "-j", "4"],
+    },
+    Target {
+        name: "corepool -j 4 -Ft -Z zstd:1",
+        baseline: "pg_basebackup -Ft -z",
+        corepool: true,
+        args: &["-Ft", "-Z", "zstd:1", "-j", "4"],
+    },
 ];
 
 fn main() -> Result<()> {
@@ -70,7 +110,10 @@ fn main() -> Result<()> {
     if !args.no_build && args.corepool.is_none() {
         build_corepool(&corepool)?;
     }
-    eprintln!("starting cluster (checksums on), pgbench -i -s {}", args.scale);
+    eprintln!(
+        "starting cluster (checksums on), pgbench -i -s {}",
+        args.scale
+    );
     let cluster = Cluster::builder()
         .data_checksums(true)
         .setting("max_wal_size", "8GB")
@@ -80,17 +123,37 @@ fn main() -> Result<()> {
     let p = cluster.primary();
     let out = cluster
         .command("pgbench")
-        .args(["-h", p.host(), "-p", &p.port().to_string(), "-U", "postgres", "-i", "-s"])
+        .args([
+            "-h",
+            p.host(),
+            "-p",
+            &p.port().to_string(),
+            "-U",
+            "postgres",
+            "-i",
+            "-s",
+        ])
         .arg(args.scale.to_string())
         .args(["-q", "postgres"])
         .output()?;
     if !out.status.success() {
-        bail!("pgbench -i failed: {}", String::from_utf8(out.stderr).unwrap_or_default());
+        bail!(
+            "pgbench -i failed: {}",
+            String::from_utf8(out.stderr).unwrap_or_default()
+        );
     }
     p.psql("postgres", "CHECKPOINT")?;
-    let size: u64 = p.psql("postgres", "SELECT sum(pg_database_size(oid)) FROM pg_database")?.parse()?;
+    let size: u64 = p
+        .psql(
+            "postgres",
+            "SELECT sum(pg_database_size(oid)) FROM pg_database",
+        )?
+        .parse()?;
     eprintln!("cluster: {:.2} GB", size as f64 / 1e9);
-    let targets: Vec<&Target> = TARGETS.iter().filter(|t| !(args.no_tar && t.args[0] == "-Ft")).collect();
+    let targets: Vec<&Target> = TARGETS
+        .iter()
+        .filter(|t| !(args.no_tar && t.args[0] == "-Ft"))
+        .collect();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     let mut n = 0;
     for round in 0..args.rounds {
@@ -122,13 +185,26 @@ fn run_target(cluster: &Cluster, corepool: &Path, t: &Target, dir: &Path) -> Res
         cluster.command("pg_basebackup")
     };
     cmd.arg("-D").arg(dir);
-    cmd.args(["-h", p.host(), "-p", &p.port().to_string(), "-U", "postgres", "-c", "fast"]);
+    cmd.args([
+        "-h",
+        p.host(),
+        "-p",
+        &p.port().to_string(),
+        "-U",
+        "postgres",
+        "-c",
+        "fast",
+    ]);
     cmd.args(t.args);
     let start = Instant::now();
     let out = cmd.output().with_context(|| format!("run {}", t.name))?;
     let secs = start.elapsed().as_secs_f64();
     if !out.status.success() {
-        bail!("{} failed: {}", t.name, String::from_utf8(out.stderr).unwrap_or_default());
+        bail!(
+            "{} failed: {}",
+            t.name,
+            String::from_utf8(out.stderr).unwrap_or_default()
+        );
     }
     Ok(secs)
 }
@@ -141,15 +217,30 @@ fn fio_ceiling(cluster: &Cluster, size: u64) -> Result<Option<f64>> {
     }
     let file = cluster.root_dir().join("fio.dat");
     let out = Command::new("fio")
-        .args(["--name=ceiling", "--rw=write", "--bs=1M", "--direct=1", "--ioengine=io_uring", "--iodepth=4"])
+        .args([
+            "--name=ceiling",
+            "--rw=write",
+            "--bs=1M",
+            "--direct=1",
+            "--ioengine=io_uring",
+            "--iodepth=4",
+        ])
         .arg(format!("--size={}", size.max(64 << 20)))
         .arg(format!("--filename={}", file.display()))
-        .args(["--end_fsync=1", "--output-format=terse", "--terse-version=3"])
+        .args([
+            "--end_fsync=1",
+            "--output-format=terse",
+            "--terse-version=3",
+        ])
         .output()?;
     std::fs::remove_file(&file).ok();
     let text = String::from_utf8(out.stdout).unwrap_or_default();
     // Terse v3: field 48 (0-based 47) is write bandwidth in KiB/s.
-    let bw = text.lines().last().and_then(|l| l.split(';').nth(47)).and_then(|f| f.parse::<f64>().ok());
+    let bw = text
+        .lines()
+        .last()
+        .and_then(|l| l.split(';').nth(47))
+        .and_then(|f| f.parse::<f64>().ok());
     Ok(bw.map(|kib| kib * 1024.0 / 1e6))
 }
 
@@ -163,7 +254,13 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn render(targets: &[&Target], times: &[Vec<f64>], size: u64, fio: Option<f64>, scale: u32) -> String {
+fn render(
+    targets: &[&Target],
+    times: &[Vec<f64>],
+    size: u64,
+    fio: Option<f64>,
+    scale: u32,
+) -> String {
     let mut out = format!(
         "pgbench scale {scale}, {:.2} GB, data checksums on, {} round(s), medians\n\n| target | wall time (s) | MB/s | vs pg_basebackup |\n|---|---:|---:|---:|\n",
         size as f64 / 1e9,
@@ -180,7 +277,11 @@ fn render(targets: &[&Target], times: &[Vec<f64>], size: u64, fio: Option<f64>, 
                 .map(|b| format!("{:.2}×", m / median(&times[b])))
                 .unwrap_or_default()
         };
-        out.push_str(&format!("| {} | {m:.2} | {:.0} | {ratio} |\n", t.name, size as f64 / 1e6 / m));
+        out.push_str(&format!(
+            "| {} | {m:.2} | {:.0} | {ratio} |\n",
+            t.name,
+            size as f64 / 1e6 / m
+        ));
     }
     if let Some(mbs) = fio {
         out.push_str(&format!(

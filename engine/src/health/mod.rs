@@ -237,3 +237,32 @@ fn is_due(last: Option<Instant>, now: Instant, every: Duration) -> bool {
         Some(t) => now >= t + every,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Node, NodeAddress, NodeStatus};
+
+    #[test]
+    fn the_primary_is_searched_every_second_while_unknown() {
+        let address = NodeAddress::Tcp {
+            host: "h".into(),
+            port: 1,
+        };
+        let state = ClusterState::new(vec![Node::new(0, address, 1.0, NodeStatus::Waiting)], 1, 1);
+        let mut config = Config {
+            sr_check_period: Duration::ZERO,
+            ..Config::default()
+        };
+        assert_eq!(sr_interval(&config, &state), Some(PRIMARY_SEARCH_INTERVAL));
+        adopt_primary(&state, 0);
+        assert_eq!(sr_interval(&config, &state), None);
+        config.sr_check_period = Duration::from_secs(10);
+        assert_eq!(sr_interval(&config, &state), Some(Duration::from_secs(10)));
+        state.nodes()[0].set_status(NodeStatus::Down);
+        assert_eq!(sr_interval(&config, &state), Some(PRIMARY_SEARCH_INTERVAL));
+        let now = Instant::now();
+        assert!(is_due(None, now, Duration::from_secs(1)));
+        assert!(!is_due(Some(now), now, Duration::from_secs(1)));
+    }
+}

@@ -289,3 +289,94 @@ fn fail_back(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Node, NodeAddress};
+    use crate::config::BackendConfig;
+
+    fn setup() -> (ClusterState, Config) {
+        let nodes = (0..3)
+            .map(|i| {
+                let address = NodeAddress::Tcp {
+                    host: "h".into(),
+                    port: 1,
+                };
+                Node::new(i, address, 1.0, NodeStatus::Waiting)
+            })
+            .collect();
+        let backends = (0..3)
+            .map(|i| BackendConfig {
+                application_name: format!("node{i}"),
+                ..BackendConfig::default()
+            })
+            .collect();
+        let config = Config {
+            backends,
+            ..Config::default()
+        };
+        (ClusterState::new(nodes, 1, 1), config)
+    }
+
+    fn row(name: &str, state: &str, lag: u64) -> ReplicationRow {
+        ReplicationRow {
+            application_name: name.into(),
+            state: state.into(),
+            sync_state: "async".into(),
+            replay_lag_ms: lag,
+        }
+    }
+
+    fn at(in_recovery: bool, lsn: u64) -> Option<WalPosition> {
+        Some(WalPosition {
+            in_recovery,
+            lsn: Some(lsn),
+        })
+    }
+
+    #[test]
+    fn delay_is_bytes_behind_the_primary() {
+        let (state, config) = setup();
+        let seen = [at(false, 10_000), at(true, 4_000), at(true, 12_000)];
+        record_delays(&config, &state, 0, &seen, &[]);
+        let delays: Vec<u64> = state
+            .nodes()
+            .iter()
+            .map(|n| n.replication_delay())
+            .collect();
+        assert_eq!(
+            delays,
+            [0, 6_000, 0],
+            "a standby sampled later may be ahead: 0"
+        );
+    }
+
+    #[test]
+    fn delay_by_time_is_replay_lag_matched_by_application_name() {
+        let (state, mut config) = setup();
+        config.delay_threshold_by_time = Duration::from_secs(1);
+        let rows = [
+            row("node2", "streaming", 1500),
+            row("other", "streaming", 9),
+        ];
+        record_delays(&config, &state, 0, &[None, None, None], &rows);
+        assert_eq!(state.nodes()[2].replication_delay(), 1500);
+        assert_eq!(state.nodes()[1].replication_delay(), 0, "no row: unchanged");
+    }
+
+    #[test]
+    fn replication_state_is_copied_to_the_matching_standby() {
+        let (state, config) = setup();
+        let rows = [row("node1", "streaming", 0), row("node0", "catchup", 0)];
+        record_replication(&config, &state, 0, &rows);
+        let h = &state.health;
+        assert_eq!(
+            h.nodes()[1].replication_state(),
+            ReplicationState::Streaming
+        );
+        assert_eq!(h.nodes()[1].sync_state(), SyncState::Async);
+        assert_eq!(h.nodes()[0].replication_state(), ReplicationState::Unknown);
+        assert_eq!(h.nodes()[2].replication_state(), ReplicationState::Unknown);
+    }
+}

@@ -377,7 +377,8 @@ async fn run_shard(
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         });
-        crate::health::spawn(crate::health::Context::new(state.clone(), failover, settings));
+        let checks = crate::health::Context::new(state.clone(), failover, settings);
+        crate::health::spawn(checks);
     }
 
     // Housekeeping until shutdown.
@@ -416,25 +417,33 @@ enum AnyListener {
 }
 
 async fn accept_loop(shard: Rc<Shard>, listener: AnyListener, reject_when_full: bool) {
+    let accept = || async {
+        match &listener {
+            AnyListener::Tcp(l) => l.accept().await,
+            AnyListener::Unix(l) => l.accept().await,
+        }
+    };
+    // One accept stays pending across the shutdown polls: dropping an accept already submitted
+    // to io_uring loses the connection it may have taken, and that client waits forever.
+    let mut pending = Box::pin(accept());
     while shard.state.shutdown() == ShutdownMode::None {
         // The timeout lets the loop notice a shutdown while no client arrives.
-        let accepted = runtime::timeout(Duration::from_millis(1), async {
-            match &listener {
-                AnyListener::Tcp(l) => l.accept().await,
-                AnyListener::Unix(l) => l.accept().await,
-            }
-        })
-        .await;
+        let Some(accepted) = runtime::timeout(ACCEPT_POLL, pending.as_mut()).await else {
+            continue;
+        };
+        pending = Box::pin(accept());
         match accepted {
-            None => {}
-            Some(Ok(stream)) => runtime::spawn(admit(shard.clone(), stream, reject_when_full)),
-            Some(Err(e)) => {
+            Ok(stream) => runtime::spawn(admit(shard.clone(), stream, reject_when_full)),
+            Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 runtime::sleep(Duration::from_millis(10)).await;
             }
         }
     }
 }
+
+/// How often an idle accept loop looks for a shutdown request.
+const ACCEPT_POLL: Duration = Duration::from_millis(250);
 
 /// Serves a client once a session slot is free. Pgpool-II's children stop accepting when all are
 /// busy, so new clients wait; with reserved_connections > 0 they are refused instead.
