@@ -148,6 +148,17 @@ fn in_band_commands_answer_from_corepool() {
     assert!(rows[0].contains("|primary|"), "{out}");
     assert!(rows[1].contains("|standby|"), "{out}");
     assert_eq!(p.psql("postgres", "postgres", "SHOW pool_version").unwrap(), corepool_engine::session::inband::POOL_VERSION);
+    let (mut other, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+    let procs = first_value(&other.query("SHOW pool_processes")).unwrap();
+    assert!(procs.parse::<i32>().is_ok(), "a session row with corepool's process id: {procs}");
+    let pools = other.query("SHOW pool_pools");
+    assert!(pools.iter().any(|(t, _)| *t == b'D'), "{pools:?}");
+    let status = p.psql("postgres", "postgres", "SHOW pool_status").unwrap();
+    assert!(status.lines().next().unwrap().starts_with("backend_clustering_mode|"), "{status}");
+    assert!(status.lines().any(|l| l.starts_with(&format!("port|{}|", p.port))), "{status}");
+    let health = p.psql("postgres", "postgres", "SHOW pool_health_check_stats").unwrap();
+    assert_eq!(health.lines().count(), 3, "{health}");
+    assert_eq!(health.lines().next().unwrap().split('|').count(), 20, "{health}");
     let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
     assert_eq!(first_value(&c.query("PGPOOL SHOW load_balance_mode")).as_deref(), Some("on"));
     let set = c.query("PGPOOL SET client_idle_limit = 42");

@@ -50,6 +50,17 @@ pub fn answer(sql: &str, ctx: Context<'_>) -> BytesMut {
         ["show", "pool_nodes"] => table(&NODE_COLUMNS, node_rows(&ctx)),
         ["show", "pool_version"] => table(&["pool_version"], vec![vec![POOL_VERSION.to_owned()]]),
         ["show", "pool_backend_stats"] => table(&BACKEND_STATS_COLUMNS, backend_stats_rows(&ctx)),
+        ["show", "pool_health_check_stats"] => table(&HEALTH_COLUMNS, health_rows(&ctx)),
+        ["show", "pool_status"] => {
+            // The same rows, values and descriptions pcp_pool_status prints.
+            let rows = crate::pcp::pool_status::rows(ctx.session, ctx.state)
+                .into_iter()
+                .map(|r| vec![r.name, r.value, r.description])
+                .collect();
+            table(&["item", "value", "description"], rows)
+        }
+        ["show", "pool_processes"] => table(&PROCESS_COLUMNS, process_rows(&ctx)),
+        ["show", "pool_pools"] => table(&POOL_COLUMNS, pool_rows(&ctx)),
         ["show", "pool_cache"] => table(
             &CACHE_COLUMNS,
             vec![["0", "0", "0.00", "0", "0", "0", "0", "0", "0"].iter().map(|s| s.to_string()).collect()],
@@ -135,6 +146,110 @@ const BACKEND_STATS_COLUMNS: [&str; 14] = [
     "error_cnt",
 ];
 
+/// In corepool a "process" is a client session (sessions are tasks, not forked children).
+const PROCESS_COLUMNS: [&str; 8] = [
+    "pool_pid",
+    "start_time",
+    "client_connection_count",
+    "database",
+    "username",
+    "backend_connection_time",
+    "pool_counter",
+    "status",
+];
+
+const POOL_COLUMNS: [&str; 17] = [
+    "pool_pid",
+    "start_time",
+    "client_connection_count",
+    "pool_id",
+    "backend_id",
+    "database",
+    "username",
+    "backend_connection_time",
+    "client_connection_time",
+    "client_disconnection_time",
+    "client_idle_duration",
+    "majorversion",
+    "minorversion",
+    "pool_counter",
+    "pool_backendpid",
+    "pool_connected",
+    "status",
+];
+
+fn process_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
+    ctx.state
+        .registry
+        .snapshot()
+        .into_iter()
+        .map(|s| {
+            vec![
+                s.process_id.to_string(),
+                format_time(s.connected_at),
+                "1".into(),
+                s.database,
+                s.user,
+                format_time(s.backend_connected_at),
+                "1".into(),
+                "Execute command".into(),
+            ]
+        })
+        .collect()
+}
+
+fn pool_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
+    ctx.state
+        .registry
+        .snapshot()
+        .into_iter()
+        .map(|s| {
+            vec![
+                s.process_id.to_string(),
+                format_time(s.connected_at),
+                "1".into(),
+                "0".into(),
+                s.node.to_string(),
+                s.database,
+                s.user,
+                format_time(s.backend_connected_at),
+                format_time(s.connected_at),
+                String::new(),
+                "0".into(),
+                "3".into(),
+                "0".into(),
+                "1".into(),
+                s.backend_pid.to_string(),
+                "1".into(),
+                "Execute command".into(),
+            ]
+        })
+        .collect()
+}
+
+const HEALTH_COLUMNS: [&str; 20] = [
+    "node_id",
+    "hostname",
+    "port",
+    "status",
+    "role",
+    "last_status_change",
+    "total_count",
+    "success_count",
+    "fail_count",
+    "skip_count",
+    "retry_count",
+    "average_retry_count",
+    "max_retry_count",
+    "max_duration",
+    "min_duration",
+    "average_duration",
+    "last_health_check",
+    "last_successful_health_check",
+    "last_skip_health_check",
+    "last_failed_health_check",
+];
+
 const CACHE_COLUMNS: [&str; 9] = [
     "num_cache_hits",
     "num_selects",
@@ -154,6 +269,7 @@ fn node_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
         .iter()
         .map(|n| {
             use std::sync::atomic::Ordering::Relaxed;
+            let health = ctx.state.health.node(n.id);
             let weight = if total > 0.0 { n.weight() / total } else { 0.0 };
             let role = n.role().name();
             let pg_status = if n.status().is_valid() { "up" } else { "down" };
@@ -169,8 +285,8 @@ fn node_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
                 n.counters.select.load(Relaxed).to_string(),
                 (n.id == ctx.lb_node).to_string(),
                 if n.role() == NodeRole::Primary { "0".into() } else { n.replication_delay().to_string() },
-                String::new(),
-                String::new(),
+                health.map(|h| h.replication_state().name().to_owned()).unwrap_or_default(),
+                health.map(|h| h.sync_state().name().to_owned()).unwrap_or_default(),
                 format_time(n.last_status_change()),
             ]
         })
@@ -199,6 +315,39 @@ fn backend_stats_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
                 c.panic.load(Relaxed).to_string(),
                 c.fatal.load(Relaxed).to_string(),
                 c.error.load(Relaxed).to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn health_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
+    let when = |t: Option<u64>| t.map(format_time).unwrap_or_default();
+    ctx.state
+        .nodes()
+        .iter()
+        .map(|n| {
+            let s = ctx.state.health.node(n.id).map(|h| h.snapshot()).unwrap_or_default();
+            vec![
+                n.id.to_string(),
+                n.address.host().to_owned(),
+                n.address.port().to_string(),
+                n.status().name().to_owned(),
+                n.role().name().to_owned(),
+                format_time(n.last_status_change()),
+                s.total_count.to_string(),
+                s.success_count.to_string(),
+                s.fail_count.to_string(),
+                s.skip_count.to_string(),
+                s.retry_count.to_string(),
+                format!("{:.6}", s.average_retry_count),
+                s.max_retry_count.to_string(),
+                s.max_duration_ms.to_string(),
+                s.min_duration_ms.to_string(),
+                format!("{:.6}", s.average_duration_ms),
+                when(s.last_check),
+                when(s.last_success),
+                when(s.last_skip),
+                when(s.last_fail),
             ]
         })
         .collect()

@@ -161,7 +161,12 @@ impl Session {
                 primary,
                 lb_node,
                 config.statement_level_load_balance,
-                config.delay_threshold,
+                // With delay_threshold_by_time the checks record delays in milliseconds.
+                if config.delay_threshold_by_time.is_zero() {
+                    config.delay_threshold
+                } else {
+                    config.delay_threshold_by_time.as_millis() as u64
+                },
                 config.prefer_lower_delay_standby,
             )
         } else {
