@@ -15,7 +15,8 @@ fn j1_plain_backup_verifies_starts_and_matches() {
     let before = p.psql("postgres", REF_QUERY).unwrap();
     let ts_before = p.psql("postgres", TS_QUERY).unwrap();
     let mut load = pgbench_load(&f.cluster, 4);
-    let o = options(&f, "j1", 1);
+    let mut o = options(&f, "j1", 1);
+    o.sync = true; // exercise the final fsync pass, tablespace links included
     let dir = o.target.clone();
     let outcome = backup(o).expect("backup");
     let _ = load.wait();

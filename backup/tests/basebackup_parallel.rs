@@ -10,7 +10,8 @@ use real::*;
 
 fn check_plain(f: &Fixture, name: &str, jobs: usize, before: &str, ts_before: &str) {
     let mut load = pgbench_load(&f.cluster, 3);
-    let o = options(f, name, jobs);
+    let mut o = options(f, name, jobs);
+    o.sync = jobs == 4;
     let dir = o.target.clone();
     let outcome = backup(o).expect("backup");
     let _ = load.wait();

@@ -10,6 +10,7 @@
 //! - [`pool`]: a shard's idle backend connections, keyed by user, database and parameters.
 //! - [`backend`]: opening and authenticating backend connections, resetting them for reuse.
 //! - [`session`]: one client from start-up to Terminate: auth, a backend, the relay.
+//! - [`metrics`]: the Prometheus endpoint, read from the shared state at scrape time.
 //! - [`server`]: start-up, shards and their accept loops, signals, reload, stop modes.
 //! - [`failover`]: node down/up/promote as state changes over [`cluster::ClusterState`], the
 //!   failover/follow_primary/failback commands and the `pgpool_status` file.
@@ -30,6 +31,7 @@ pub mod cluster;
 pub mod config;
 pub mod failover;
 pub mod health;
+pub mod metrics;
 pub mod pcp;
 pub mod pool;
 pub mod router;

@@ -5,6 +5,7 @@
 //! connections made before a topology change.
 
 pub mod cancel;
+pub mod traffic;
 pub mod health_stats;
 mod node;
 pub mod sessions;
@@ -45,6 +46,8 @@ pub struct ClusterState {
     pub registry: SessionRegistry,
     /// Health-check statistics, replication state and failover requests, per node.
     pub health: health_stats::HealthStats,
+    /// Bytes, idle connections, latency and failover counts for the metrics endpoint.
+    pub traffic: traffic::Traffic,
 }
 
 impl ClusterState {
@@ -52,6 +55,7 @@ impl ClusterState {
     pub fn new(nodes: Vec<Node>, shards: usize, max_sessions: usize) -> Self {
         Self {
             health: health_stats::HealthStats::new(nodes.len()),
+            traffic: traffic::Traffic::new(shards, nodes.len()),
             nodes: nodes.into_boxed_slice(),
             primary: AtomicI32::new(-1),
             generation: AtomicU64::new(0),

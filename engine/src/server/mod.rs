@@ -65,6 +65,8 @@ pub struct Bound {
     pub pcp: Vec<SocketAddr>,
     /// The PCP UNIX socket file, if bound.
     pub pcp_unix: Option<PathBuf>,
+    /// The metrics endpoint, when `corepool_metrics_address` is set.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Runs the proxy until a stop signal (or `state.request_shutdown`). Blocks the calling thread.
@@ -220,6 +222,16 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
             return Err(e);
         }
     };
+    let metrics = match start_metrics(&config, &state) {
+        Ok(m) => m,
+        Err(e) => {
+            state.request_shutdown(ShutdownMode::Immediate);
+            for h in handles {
+                let _ = h.join();
+            }
+            return Err(e);
+        }
+    };
     let on_signal = reload_now.clone();
     signals::spawn_signal_thread(state_for_signals, move || on_signal())
         .map_err(ServeError::Io)?;
@@ -234,12 +246,31 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
             tcp: addrs,
             pcp: pcp_tcp,
             pcp_unix,
+            metrics,
         },
         failover,
         pcp,
         shards: handles,
         pid_file,
     })
+}
+
+/// Starts the Prometheus endpoint when `corepool_metrics_address` (`host:port`) is set.
+fn start_metrics(config: &Config, state: &Arc<ClusterState>) -> Result<Option<SocketAddr>, ServeError> {
+    let address = config.corepool_metrics_address.trim();
+    if address.is_empty() {
+        return Ok(None);
+    }
+    use std::net::ToSocketAddrs;
+    let addr = address
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| ServeError::Config(format!("corepool_metrics_address: cannot resolve \"{address}\"")))?;
+    let (bound, _thread) = crate::metrics::serve_metrics(addr, state.clone())
+        .map_err(|e| ServeError::Bind(io::Error::new(e.kind(), format!("metrics endpoint {addr}: {e}"))))?;
+    tracing::info!(address = %bound, "metrics endpoint listening");
+    Ok(Some(bound))
 }
 
 type ReloadBox = Arc<Mutex<(Arc<Config>, Arc<AuthFiles>)>>;

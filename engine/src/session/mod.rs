@@ -232,7 +232,15 @@ impl Session {
                 let stop = |w: &std::task::Waker| shard.session_should_stop(slot, w);
                 let router = &mut live.router;
                 let hook = |buf: &[u8], seen: relay::Observed| router.on_request(buf, seen);
-                let run = Relay::new(&mut client, &mut cbuf, &mut side, conn, &limits, stop, Some(hook)).watched(&watch).run();
+                let meter = relay::Meter {
+                    traffic: shard.state.traffic.shard(shard.id),
+                    latency: shard.state.traffic.latency(node),
+                    counters: shard.state.node(node).map(|n| &n.counters),
+                };
+                let run = Relay::new(&mut client, &mut cbuf, &mut side, conn, &limits, stop, Some(hook))
+                    .watched(&watch)
+                    .metered(meter)
+                    .run();
                 let end = if idle_limit.is_zero() {
                     run.await
                 } else {

@@ -98,6 +98,8 @@ pub struct BackendSide {
     pub copy_both: bool,
     /// ParseComplete replies to drop (for Parses corepool re-sent on its own).
     pub swallow_parse_complete: u32,
+    /// When the oldest request still owed a ReadyForQuery was forwarded (latency metric).
+    request_started: Option<std::time::Instant>,
     /// Replies to requests corepool sent on its own (a statement run on every backend) that are
     /// read and dropped, not forwarded: the number of ReadyForQuery still to come.
     pub discard_pending: u32,
@@ -148,6 +150,18 @@ pub struct Relay<'a, S, H> {
     hook: Option<H>,
     drain: bool,
     idle: Option<&'a IdleWatch>,
+    meter: Option<Meter<'a>>,
+}
+
+/// Where a relay counts bytes and request latency.
+#[derive(Clone, Copy)]
+pub struct Meter<'a> {
+    /// The shard's byte counters.
+    pub traffic: &'a crate::cluster::traffic::ShardTraffic,
+    /// The backend's node latency histogram.
+    pub latency: Option<&'a crate::cluster::traffic::LatencyHistogram>,
+    /// The backend's node statement and error counters.
+    pub counters: Option<&'a crate::cluster::NodeCounters>,
 }
 
 /// What client_idle_limit needs to know about a running relay: when the client last sent
@@ -181,7 +195,13 @@ where
         stop: S,
         hook: Option<H>,
     ) -> Self {
-        Self { client, cbuf, side, backend, limits, stop, hook, drain: false, idle: None }
+        Self { client, cbuf, side, backend, limits, stop, hook, drain: false, idle: None, meter: None }
+    }
+
+    /// Counts bytes and request latency into `meter`.
+    pub fn metered(mut self, meter: Meter<'a>) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     /// Keeps `watch` up to date for client_idle_limit.
@@ -233,6 +253,11 @@ where
                     }
                     side.in_flight = side.in_flight.saturating_sub(1);
                     side.swallow_parse_complete = 0;
+                    if side.in_flight == 0 {
+                        if let (Some(started), Some(h)) = (side.request_started.take(), self.meter.and_then(|m| m.latency)) {
+                            h.observe(started.elapsed());
+                        }
+                    }
                 }
                 PARAMETER_STATUS_TAG => {
                     // Text in the client's encoding need not be UTF-8: such values are forwarded
@@ -243,8 +268,13 @@ where
                 }
                 ERROR_RESPONSE_TAG => {
                     side.errors += 1;
-                    if is_fatal(body) {
+                    let fatal = is_fatal(body);
+                    if fatal {
                         side.fatal_seen = true;
+                    }
+                    if let Some(c) = self.meter.and_then(|m| m.counters) {
+                        let counter = if fatal { &c.fatal } else { &c.error };
+                        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
                 PARSE_COMPLETE_TAG => {
@@ -291,6 +321,9 @@ where
                     }
                 },
             )?;
+            if self.backend.side.in_flight > 0 && self.backend.side.request_started.is_none() && self.meter.is_some() {
+                self.backend.side.request_started = Some(std::time::Instant::now());
+            }
             self.side.extended_open = extended_open.get();
             self.side.routed_front = routed_front.get();
             self.side.ready = fwd;
@@ -359,7 +392,10 @@ where
                     Poll::Ready(Ok(0)) => {
                         return Poll::Ready(RelayEnd::BackendGone { error: None, fatal_seen: self.backend.side.fatal_seen })
                     }
-                    Poll::Ready(Ok(_)) => {
+                    Poll::Ready(Ok(n)) => {
+                        if let Some(m) = self.meter {
+                            m.traffic.bytes_from_backends.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                        }
                         if let Err(e) = self.walk_backend() {
                             return Poll::Ready(RelayEnd::BackendProtocol(e));
                         }
@@ -412,7 +448,10 @@ where
                 }
                 match self.client.poll_read_buf(cx, self.cbuf) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(RelayEnd::ClientGone),
-                    Poll::Ready(Ok(_)) => {
+                    Poll::Ready(Ok(n)) => {
+                        if let Some(m) = self.meter {
+                            m.traffic.bytes_from_clients.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                        }
                         progress = true;
                         self.note_activity(true);
                     }
