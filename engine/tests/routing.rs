@@ -129,7 +129,7 @@ fn statement_level_balancing_spreads_by_weight() {
     let s2 = p.cluster.standbys()[1].port();
     let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
     let mut counts: HashMap<u16, u32> = HashMap::new();
-    let n = 2_000;
+    let n = 10_000;
     for _ in 0..n {
         *counts.entry(port_of(&mut c, "SELECT inet_server_port()")).or_insert(0) += 1;
     }
@@ -177,4 +177,20 @@ fn in_band_commands_answer_from_corepool() {
     assert_eq!(primary_row[6], "1", "insert_cnt on the primary: {stats}");
     let selects: u64 = stats.lines().map(|l| l.split('|').nth(5).unwrap().parse::<u64>().unwrap()).sum();
     assert!(selects >= 1, "{stats}");
+}
+
+#[test]
+fn redirect_preference_lists_choose_the_session_node() {
+    let p = proxy([1.0, 1.0, 1.0], |c| {
+        c.database_redirect_preference_list = vec!["postgres:primary".into()];
+        c.app_name_redirect_preference_list = vec!["reporting:2".into()];
+    });
+    let primary = p.primary().port();
+    let node2 = p.cluster.standbys()[1].port();
+    for _ in 0..10 {
+        let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+        assert_eq!(port_of(&mut c, "SELECT inet_server_port()"), primary, "database preference");
+        let (mut r, _) = RawClient::connect(p.port, "postgres", "postgres", &[("application_name", "reporting")]);
+        assert_eq!(port_of(&mut r, "SELECT inet_server_port()"), node2, "application name wins");
+    }
 }

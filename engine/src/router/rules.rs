@@ -33,6 +33,10 @@ pub struct Rules {
     pub check_temp: bool,
     /// check_unlogged_table.
     pub check_unlogged: bool,
+    /// app_name_redirect_preference_list.
+    pub app_redirect: super::RedirectList,
+    /// database_redirect_preference_list.
+    pub db_redirect: super::RedirectList,
 }
 
 impl Rules {
@@ -50,6 +54,8 @@ impl Rules {
             primary_patterns: PatternList::compile(&primary_patterns),
             check_temp: config.check_temp_table != CheckTempTable::None,
             check_unlogged: config.check_unlogged_table,
+            app_redirect: super::RedirectList::parse(&config.app_name_redirect_preference_list),
+            db_redirect: super::RedirectList::parse(&config.database_redirect_preference_list),
         }
     }
 }

@@ -35,7 +35,7 @@ use crate::backend::{self, BackendConn, ConnectError, Credentials};
 use crate::cluster::CancelTable;
 use crate::config::{ClusteringMode, Config};
 use crate::pool::PoolKey;
-use crate::router::choose_node;
+use crate::router::choose_session_node;
 use crate::runtime::{self, ReadBuf, Stream};
 use crate::server::Shard;
 use backends::Backends;
@@ -149,7 +149,18 @@ impl Session {
             && config.load_balance_mode
             && shard.state.nodes().iter().filter(|n| n.status().is_valid()).count() > 1;
         let lb_node = if routing {
-            choose_node(&shard.state, rand::random::<f64>(), None).unwrap_or(primary)
+            let rules = shard.rules();
+            choose_session_node(
+                &shard.state,
+                primary,
+                &rules.app_redirect,
+                &rules.db_redirect,
+                self.startup.get("application_name"),
+                &self.startup.database,
+                rand::random::<f64>(),
+                rand::random::<f64>(),
+            )
+            .unwrap_or(primary)
         } else {
             primary
         };
