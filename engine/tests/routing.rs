@@ -194,3 +194,30 @@ fn redirect_preference_lists_choose_the_session_node() {
         assert_eq!(port_of(&mut r, "SELECT inet_server_port()"), node2, "application name wins");
     }
 }
+
+#[test]
+fn read_your_writes_never_reads_older_data_than_the_session_wrote() {
+    let p = proxy([0.0, 1.0, 1.0], |c| c.statement_level_load_balance = true);
+    // One standby stops replaying: without read-your-writes, reads there would miss new rows.
+    p.cluster.standbys()[0].psql("postgres", "SELECT pg_wal_replay_pause()").unwrap();
+    let paused = p.cluster.standbys()[0].port();
+    let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+    let mut on_paused = 0;
+    for i in 0..40 {
+        c.query(&format!("INSERT INTO t (v) VALUES ({})", 1000 + i));
+        let msgs = c.query(&format!("SELECT count(*), inet_server_port() FROM t WHERE v = {}", 1000 + i));
+        let row = msgs.iter().find(|(t, _)| *t == b'D').cloned().expect("a row");
+        let row = corepool_protocol::message::backend::DataRow::parse(&row.1).unwrap();
+        let vals: Vec<String> = row.values().map(|v| String::from_utf8(v.unwrap().to_vec()).unwrap()).collect();
+        assert_eq!(vals[0], "1", "read {i} saw its own write (node port {})", vals[1]);
+        if vals[1] == paused.to_string() {
+            on_paused += 1;
+        }
+    }
+    assert_eq!(on_paused, 0, "the paused standby never served a read after a write");
+    // Reads without a preceding write still balance over both standbys, the paused one included.
+    let (mut fresh, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+    let ports: std::collections::HashSet<u16> = (0..60).map(|_| port_of(&mut fresh, "SELECT inet_server_port()")).collect();
+    assert!(ports.contains(&paused), "{ports:?}");
+    p.cluster.standbys()[0].psql("postgres", "SELECT pg_wal_replay_resume()").unwrap();
+}

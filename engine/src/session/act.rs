@@ -113,6 +113,11 @@ impl Live<'_> {
                 self.router.assume_writes_once = !ok;
             }
             Action::Ddl => self.run_ddl(client, cbuf, side).await?,
+            Action::Fence(node) => {
+                let target = self.fence(node, client, cbuf, side).await?;
+                self.switch_to(target, client, cbuf, side).await?;
+                side.mark_routed();
+            }
             Action::InBand => {
                 self.drain_current(client, cbuf, side).await?;
                 let (msg_len, sql) = front_query(cbuf);
@@ -129,6 +134,48 @@ impl Live<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Read-your-writes: `node` if it has replayed the session's last committed write, else the
+    /// primary. Fetches the primary's WAL position first when a write has not been fenced yet.
+    async fn fence(&mut self, node: usize, client: &mut Stream, cbuf: &mut ReadBuf, side: &mut ClientSide) -> Result<usize, RelayEnd> {
+        let primary = self.router.primary;
+        let limits = self.shard.limits();
+        self.drain_current(client, cbuf, side).await?;
+        if self.router.unfenced_write {
+            let Some(conn) = self.backends.get_mut(primary) else { return Err(gone()) };
+            if let Err(e) = discard_owed(conn, &limits).await {
+                return Err(lost(e));
+            }
+            match internal_query(conn, "SELECT pg_catalog.pg_current_wal_lsn()", &limits).await {
+                Ok(Some(rows)) => {
+                    self.router.fence = rows.first().and_then(|r| r.first().cloned().flatten());
+                    self.router.unfenced_write = false;
+                }
+                Ok(None) => return Ok(primary),
+                Err(e) => return Err(lost(e)),
+            }
+        }
+        let Some(fence) = self.router.fence.clone() else { return Ok(node) };
+        if self.ensure(node).await.is_err() {
+            return Ok(primary);
+        }
+        let Some(conn) = self.backends.get_mut(node) else { return Ok(primary) };
+        if !conn.side.is_quiet() || discard_owed(conn, &limits).await.is_err() {
+            return Ok(primary);
+        }
+        let sql = format!("SELECT pg_catalog.pg_last_wal_replay_lsn() >= {}::pg_catalog.pg_lsn", quote_literal(&fence));
+        match internal_query(conn, &sql, &limits).await {
+            Ok(Some(rows)) if rows.first().and_then(|r| r.first()).is_some_and(|v| v.as_deref() == Some("t")) => {
+                self.router.verified |= super::route::SessionRouter::node_bit(node);
+                Ok(node)
+            }
+            Ok(_) => Ok(primary),
+            Err(_) => {
+                self.backends.remove(node);
+                Ok(primary)
+            }
+        }
     }
 
     /// Makes `node` the current backend: the current one is drained first (its replies reach

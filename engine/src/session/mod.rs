@@ -180,6 +180,9 @@ impl Session {
                 },
                 config.prefer_lower_delay_standby,
             )
+            // On by default with statement-level balancing, where consecutive statements of a
+            // session may land on different standbys.
+            .with_read_your_writes(config.corepool_read_your_writes || config.statement_level_load_balance)
         } else {
             SessionRouter::passthrough(shard.rules(), shard.state.clone(), shard.catalog(), primary)
         };

@@ -40,6 +40,10 @@ pub enum Action {
     Catalog(ReadChecks),
     /// Answer a corepool command (SHOW pool_*, PGPOOL …) locally.
     InBand,
+    /// Read-your-writes: run the read on this standby only if it has replayed the session's
+    /// last committed write (fetch the primary's WAL position first if needed), else on the
+    /// primary.
+    Fence(usize),
     /// Run HighGo's sharding DDL on the primary with corepool-ddl (session/ddl.rs).
     Ddl,
 }
@@ -92,6 +96,16 @@ pub struct SessionRouter {
     routing: bool,
     /// A catalog lookup failed: treat unknown facts as writes for the next decision.
     pub assume_writes_once: bool,
+    /// Read-your-writes is on for this session.
+    read_your_writes: bool,
+    /// A write committed whose WAL position has not been fetched yet.
+    pub unfenced_write: bool,
+    /// The current explicit transaction wrote.
+    tx_wrote: bool,
+    /// WAL position (pg_lsn text) a standby must have replayed to serve this session's reads.
+    pub fence: Option<String>,
+    /// Standbys known to have replayed past `fence` (bit per node id).
+    pub verified: u64,
 }
 
 impl SessionRouter {
@@ -123,7 +137,32 @@ impl SessionRouter {
             prefer_lower_delay,
             routing: true,
             assume_writes_once: false,
+            read_your_writes: false,
+            unfenced_write: false,
+            tx_wrote: false,
+            fence: None,
+            verified: 0,
         }
+    }
+
+    /// Turns read-your-writes on or off.
+    pub fn with_read_your_writes(mut self, on: bool) -> Self {
+        self.read_your_writes = on;
+        self
+    }
+
+    /// The bit of `node` in [`Self::verified`].
+    pub fn node_bit(node: usize) -> u64 {
+        bit(node)
+    }
+
+    /// A read for `target`: first make sure `target` has seen this session's writes.
+    fn fenced(&self, target: usize) -> Option<Action> {
+        let pending = self.unfenced_write || self.fence.is_some();
+        if self.read_your_writes && target != self.primary && pending && self.verified & bit(target) == 0 {
+            return Some(Action::Fence(target));
+        }
+        None
     }
 
     /// A router that routes nothing: one backend, in-band commands only.
@@ -226,6 +265,9 @@ impl SessionRouter {
         if action.is_some() {
             return action;
         }
+        if let Some(fence) = self.fenced(target) {
+            return Some(fence);
+        }
         self.to_node(target)
     }
 
@@ -310,6 +352,9 @@ impl SessionRouter {
             }
             return Some(Action::Reparse { node: self.primary, parse });
         }
+        if let Some(fence) = self.fenced(node) {
+            return Some(fence);
+        }
         self.to_node(node)
     }
 
@@ -391,6 +436,24 @@ impl SessionRouter {
         };
         self.primary_status = status;
         self.flags.after(&self.rules, c, sql, wrote, true, status);
+        // Read-your-writes: a write is committed when it ran outside a transaction, or when the
+        // transaction that made it commits.
+        let committed_write = match c.map(|c| c.kind) {
+            Some(StatementKind::Commit) => std::mem::take(&mut self.tx_wrote),
+            Some(StatementKind::Rollback) => {
+                self.tx_wrote = false;
+                false
+            }
+            _ if wrote && status == TransactionStatus::Idle => true,
+            _ => {
+                self.tx_wrote |= wrote;
+                false
+            }
+        };
+        if committed_write {
+            self.unfenced_write = true;
+            self.verified = 0;
+        }
     }
 
 }
