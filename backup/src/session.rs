@@ -282,6 +282,7 @@ fn run_on_executor(ctx: Context) -> Result<Outcome, Error> {
         .name("basebackup-0")
         .io_memory(IO_MEMORY)
         .spawn(move || async move {
+            let probe = hold_probe_file(&ctx.opts.target).await;
             let mut wal = None;
             let result = if ctx.opts.jobs > 1 {
                 match crate::parallel::run(&ctx, &mut wal).await {
@@ -298,6 +299,9 @@ fn run_on_executor(ctx: Context) -> Result<Outcome, Error> {
             if let Some(w) = wal.take() {
                 w.abort().await;
             }
+            if let Some(p) = probe {
+                let _ = p.close().await;
+            }
             result
         })
         .map_err(|e| {
@@ -312,6 +316,16 @@ fn run_on_executor(ctx: Context) -> Result<Outcome, Error> {
             std::io::Error::other(e.to_string()),
         )
     })?
+}
+
+/// Opens the marker file as a DMA file and keeps it open while the executor runs. glommio
+/// probes io_uring polling support on the first DMA file of a device it sees, after the open
+/// returns; when that first file is one a worker closes at once (an empty file), the probe hits
+/// a closed descriptor and glommio logs an ERROR. A file held open gives it a valid one.
+pub async fn hold_probe_file(target: &Path) -> Option<glommio::io::DmaFile> {
+    glommio::io::DmaFile::open(target.join(INCOMPLETE_MARKER))
+        .await
+        .ok()
 }
 
 /// `true` if the cancel flag is set.

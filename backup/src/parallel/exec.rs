@@ -12,7 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Starts the workers: one executor per core (the first is this one), workers spread over them.
-pub async fn run_workers(shared: &Arc<Shared>, jobs: usize) -> Result<(), Error> {
+pub async fn run_workers(
+    shared: &Arc<Shared>,
+    jobs: usize,
+    target: &std::path::Path,
+) -> Result<(), Error> {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -21,17 +25,21 @@ pub async fn run_workers(shared: &Arc<Shared>, jobs: usize) -> Result<(), Error>
     let mut handles = Vec::new();
     for e in 1..executors {
         let ids: Vec<usize> = (0..jobs).filter(|i| i % executors == e).collect();
-        let (sh, rem) = (shared.clone(), remaining.clone());
+        let (sh, rem, target) = (shared.clone(), remaining.clone(), target.to_owned());
         let h = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .name(&format!("basebackup-{e}"))
             .io_memory(IO_MEMORY)
             .spawn(move || async move {
+                let probe = crate::session::hold_probe_file(&target).await;
                 let hs: Vec<_> = ids
                     .into_iter()
                     .map(|id| glommio::spawn_local(worker::run(sh.clone(), id)).detach())
                     .collect();
                 for h in hs {
                     h.await;
+                }
+                if let Some(p) = probe {
+                    let _ = p.close().await;
                 }
                 rem.fetch_sub(1, Ordering::AcqRel);
             });

@@ -52,7 +52,7 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         let fut = exec::write_archives(shared.clone(), p, target, opts.compression, opts.sync);
         glommio::spawn_local(fut).detach()
     });
-    exec::run_workers(&shared, opts.jobs).await?;
+    exec::run_workers(&shared, opts.jobs, &opts.target).await?;
     ctx.verbose("workers finished");
     let base_tar = match writer {
         Some(h) => Some(

@@ -262,7 +262,7 @@ async fn connect_inner(
         .map_err(|source| ConnectError::Protocol { node, source })?;
     stream.write_all(&out).await.map_err(io_err)?;
 
-    let mut rbuf = ReadBuf::with_chunk(16 * 1024);
+    let mut rbuf = ReadBuf::with_chunk(2 * 1024);
     let mut reply = StartupReply::default();
     let mut scram: Option<ScramSha256> = None;
     loop {

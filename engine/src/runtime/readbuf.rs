@@ -12,18 +12,24 @@ pub struct ReadBuf {
     filled: usize,
     /// Free space a read asks for; the buffer grows to provide it.
     chunk: usize,
+    /// The largest `chunk` may become: it doubles each time a read fills all the free space, so
+    /// idle sessions keep small buffers and bulk transfers get large reads.
+    max_chunk: usize,
+    /// Free space offered by the last `spare_mut`.
+    offered: usize,
 }
 
+/// Largest read size a buffer grows to.
+pub const MAX_READ_CHUNK: usize = 64 * 1024;
+
 impl ReadBuf {
-    /// A buffer that reads in pieces of `chunk` bytes.
+    /// A buffer that reads in pieces of `chunk` bytes at first, growing up to
+    /// [`MAX_READ_CHUNK`] while reads keep filling it.
     pub fn with_chunk(chunk: usize) -> Self {
+        let chunk = chunk.max(64);
         let mut data = BytesMut::with_capacity(chunk);
         data.resize(chunk, 0);
-        Self {
-            data,
-            filled: 0,
-            chunk,
-        }
+        Self { data, filled: 0, chunk, max_chunk: MAX_READ_CHUNK.max(chunk), offered: 0 }
     }
 
     /// The pending bytes.
@@ -49,11 +55,16 @@ impl ReadBuf {
             let cap = self.data.capacity();
             self.data.resize(cap, 0);
         }
+        self.offered = self.data.len() - self.filled;
         &mut self.data[self.filled..]
     }
 
     /// Marks `n` bytes of [`spare_mut`](Self::spare_mut) as read.
     pub fn commit(&mut self, n: usize) {
+        if n >= self.offered && self.chunk < self.max_chunk {
+            // The read filled everything offered: more is probably waiting.
+            self.chunk = (self.chunk * 2).min(self.max_chunk);
+        }
         self.filled = (self.filled + n).min(self.data.len());
     }
 
@@ -112,6 +123,20 @@ mod tests {
         assert_eq!(b.len(), 80);
         assert_eq!(b.pending()[79], 9);
         assert_eq!(b.pending()[0], 0);
+    }
+
+    #[test]
+    fn reads_that_fill_the_buffer_grow_the_read_size() {
+        let mut b = ReadBuf::with_chunk(64);
+        let first = b.spare_mut().len();
+        b.commit(first);
+        b.consume(first);
+        assert!(b.spare_mut().len() >= 128, "doubled after a full read");
+        let mut small = ReadBuf::with_chunk(64);
+        let _ = small.spare_mut();
+        small.commit(10);
+        small.consume(10);
+        assert!(small.spare_mut().len() < 128, "a short read does not grow it");
     }
 
     #[test]

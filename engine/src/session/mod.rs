@@ -117,7 +117,7 @@ impl Session {
         }
 
         // Authenticate the client.
-        let mut cbuf = ReadBuf::with_chunk(8 * 1024);
+        let mut cbuf = ReadBuf::with_chunk(1024);
         let who = ClientIdent { host: &host, user: &self.startup.user, database: &self.startup.database };
         let (method, secret) = shard.auth_rule(&who, client.is_local(), client.is_tls());
         let auth = runtime::timeout(
