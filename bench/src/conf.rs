@@ -7,6 +7,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use crate::pgbench::USER;
 use crate::targets::ProxyConfig;
 
 /// pgbouncer.ini for a PgBouncer on 127.0.0.1:`port` in `pool_mode` in front of
@@ -55,11 +56,41 @@ pub fn pgpool(
     backend_port: u16,
     config: &ProxyConfig,
 ) -> String {
+    pgpool_conf(dir, port, pcp_port, &[backend_port], false, config)
+}
+
+/// pgpool.conf like [`pgpool`] but for the load-balancing comparison: streaming replication
+/// mode with every node of `backend_ports` (the primary first) as a backend of weight 1,
+/// `load_balance_mode = on`, and the cluster superuser as `sr_check_user` so the primary can be
+/// found at start-up (streaming-replication checks and health checks stay off).
+pub fn pgpool_load_balancing(
+    dir: &Path,
+    port: u16,
+    pcp_port: u16,
+    backend_ports: &[u16],
+    config: &ProxyConfig,
+) -> String {
+    pgpool_conf(dir, port, pcp_port, backend_ports, true, config)
+}
+
+fn pgpool_conf(
+    dir: &Path,
+    port: u16,
+    pcp_port: u16,
+    backend_ports: &[u16],
+    load_balance: bool,
+    config: &ProxyConfig,
+) -> String {
     let raw_dir = dir.display().to_string();
     let pid_file = quote(&format!("{raw_dir}/pgpool.pid"));
     let dir = quote(&raw_dir);
-    let settings: &[(&str, String)] = &[
-        ("backend_clustering_mode", quote("raw")),
+    let mode = if load_balance {
+        "streaming_replication"
+    } else {
+        "raw"
+    };
+    let mut settings: Vec<(String, String)> = [
+        ("backend_clustering_mode", quote(mode)),
         ("listen_addresses", quote("127.0.0.1")),
         ("port", port.to_string()),
         ("socket_dir", dir.clone()),
@@ -67,11 +98,20 @@ pub fn pgpool(
         ("pcp_port", pcp_port.to_string()),
         ("pcp_socket_dir", dir.clone()),
         ("wd_ipc_socket_dir", dir.clone()),
-        ("backend_hostname0", quote("127.0.0.1")),
-        ("backend_port0", backend_port.to_string()),
-        ("backend_weight0", "1".into()),
-        // One backend: a failed connection must not detach it and leave nothing to serve.
-        ("backend_flag0", quote("DISALLOW_TO_FAILOVER")),
+    ]
+    .map(|(name, value)| (name.to_string(), value))
+    .to_vec();
+    for (i, backend_port) in backend_ports.iter().enumerate() {
+        settings.extend([
+            (format!("backend_hostname{i}"), quote("127.0.0.1")),
+            (format!("backend_port{i}"), backend_port.to_string()),
+            (format!("backend_weight{i}"), "1".into()),
+            // A failed connection must not detach a node (in raw mode the only one) and leave
+            // the run measuring something else.
+            (format!("backend_flag{i}"), quote("DISALLOW_TO_FAILOVER")),
+        ]);
+    }
+    let rest: &[(&str, String)] = &[
         ("num_init_children", config.max_clients.to_string()),
         ("max_pool", "1".into()),
         ("reserved_connections", "0".into()),
@@ -81,7 +121,10 @@ pub fn pgpool(
         ("child_max_connections", "0".into()),
         ("connection_life_time", "0".into()),
         ("connection_cache", "on".into()),
-        ("load_balance_mode", "off".into()),
+        (
+            "load_balance_mode",
+            if load_balance { "on" } else { "off" }.into(),
+        ),
         ("enable_pool_hba", "off".into()),
         ("pool_passwd", quote("")),
         ("pid_file_name", pid_file),
@@ -95,8 +138,17 @@ pub fn pgpool(
         ("use_watchdog", "off".into()),
         ("ssl", "off".into()),
     ];
+    settings.extend(rest.iter().map(|(name, value)| (name.to_string(), value.clone())));
+    if load_balance {
+        // Even with sr_check_period = 0, this user asks each node pg_is_in_recovery() at
+        // start-up to find the primary; trust auth, so no password.
+        settings.extend([
+            ("sr_check_user".to_string(), quote(USER)),
+            ("sr_check_password".to_string(), quote("")),
+        ]);
+    }
     let mut out = String::from("# Written by corepool-bench.\n");
-    for (name, value) in settings {
+    for (name, value) in &settings {
         let _ = writeln!(out, "{name} = {value}");
     }
     out
@@ -125,6 +177,7 @@ mod tests {
             pool_size: 70,
             corepool_cores: Some(2),
             corepool_bin: "/nonexistent".into(),
+            load_balance: false,
         }
     }
 
@@ -146,6 +199,33 @@ mod tests {
             );
         }
         assert_eq!(corepool_extras(&config()), "corepool_cores = 2\n");
+    }
+
+    #[test]
+    fn load_balancing_conf_lists_every_node() {
+        let text = pgpool_load_balancing(Path::new("/tmp/x"), 7000, 7001, &[5432, 5433, 5434], &config());
+        for line in [
+            "backend_clustering_mode = 'streaming_replication'",
+            "load_balance_mode = on",
+            "backend_hostname0 = '127.0.0.1'",
+            "backend_port0 = 5432",
+            "backend_port1 = 5433",
+            "backend_hostname2 = '127.0.0.1'",
+            "backend_port2 = 5434",
+            "backend_weight2 = 1",
+            "sr_check_user = 'postgres'",
+            "sr_check_period = 0",
+            "health_check_period = 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        let raw = pgpool(Path::new("/tmp/x"), 7000, 7001, 5432, &config());
+        assert!(raw.lines().any(|l| l == "backend_clustering_mode = 'raw'"));
+        assert!(raw.lines().any(|l| l == "load_balance_mode = off"));
+        assert!(!raw.contains("backend_port1") && !raw.contains("sr_check_user"));
     }
 
     #[test]

@@ -107,6 +107,9 @@ pub struct ProxyConfig {
     pub corepool_cores: Option<u32>,
     /// The `corepool` binary.
     pub corepool_bin: PathBuf,
+    /// Pgpool-II and corepool in streaming-replication mode with load balancing over every node
+    /// of the cluster (primary and standbys) instead of raw mode on the primary alone.
+    pub load_balance: bool,
 }
 
 /// A running proxy. Dropping it stops the proxy and every process in its process group.
@@ -203,7 +206,8 @@ impl Drop for Proxy {
     }
 }
 
-/// Starts the proxy `kind` in front of `cluster`'s primary and waits until it serves a client.
+/// Starts the proxy `kind` in front of `cluster`'s primary (Pgpool-II and corepool with
+/// [`ProxyConfig::load_balance`]: in front of every node) and waits until it serves a client.
 /// [`TargetKind::Direct`] has no proxy and is an error here.
 pub fn start(cluster: &Cluster, kind: TargetKind, config: &ProxyConfig) -> Result<Proxy> {
     let port = free_port();
@@ -211,6 +215,14 @@ pub fn start(cluster: &Cluster, kind: TargetKind, config: &ProxyConfig) -> Resul
         .create_dir(&format!("{}-{port}", kind.name()))
         .with_context(|| format!("create directory for {kind}"))?;
     let backend_port = cluster.primary().port();
+    let pgpool_conf = |port: u16, pcp_port: u16| {
+        if config.load_balance {
+            let ports: Vec<u16> = cluster.nodes().iter().map(|n| n.port()).collect();
+            conf::pgpool_load_balancing(&dir, port, pcp_port, &ports, config)
+        } else {
+            conf::pgpool(&dir, port, pcp_port, backend_port, config)
+        }
+    };
     let (program, args, stop_signal) = match kind {
         TargetKind::Direct => bail!("direct has no proxy to start"),
         TargetKind::PgbouncerSession | TargetKind::PgbouncerTransaction => {
@@ -226,8 +238,7 @@ pub fn start(cluster: &Cluster, kind: TargetKind, config: &ProxyConfig) -> Resul
             (find_program("pgbouncer")?, args, Signal::Terminate)
         }
         TargetKind::Pgpool => {
-            let pgpool_conf = conf::pgpool(&dir, port, free_port(), backend_port, config);
-            write(&dir.join("pgpool.conf"), &pgpool_conf)?;
+            write(&dir.join("pgpool.conf"), &pgpool_conf(port, free_port()))?;
             write(
                 &dir.join("pcp.conf"),
                 "# no PCP users: the benchmark does not use PCP\n",
@@ -241,7 +252,7 @@ pub fn start(cluster: &Cluster, kind: TargetKind, config: &ProxyConfig) -> Resul
             (find_program("pgpool")?, args, Signal::Interrupt)
         }
         TargetKind::Corepool => {
-            let mut text = conf::pgpool(&dir, port, free_port(), backend_port, config);
+            let mut text = pgpool_conf(port, free_port());
             text.push_str(&conf::corepool_extras(config));
             write(&dir.join("pgpool.conf"), &text)?;
             let args = vec![
