@@ -178,31 +178,30 @@ pub fn create_dir(path: &Path, mode: u32) -> Result<(), Error> {
         })
 }
 
-/// fsyncs every file and directory under `root`, following the `pg_tblspc/<oid>` links into
-/// relocated tablespaces, like pg_basebackup's final `fsync_pgdata`. Data written with O_DIRECT
-/// is already on the device; this makes the file sizes and directory entries durable, and
-/// doing it once at the end costs one journal commit instead of one per file.
+/// Makes the backup durable: `syncfs(2)` on the file system of `root` and of every relocated
+/// tablespace its `pg_tblspc` links point to. Data written with O_DIRECT is already on the
+/// device; what remains are file sizes, directory entries and the device cache. pg_basebackup 15
+/// fsyncs file by file instead, and on ext4 every one of those fsyncs flushes the device cache
+/// (about 3 ms each here: 3.2 s for a 975-file cluster, against a few ms for one syncfs).
 pub fn sync_tree(root: &Path) -> Result<(), Error> {
-    let mut stack = vec![(root.to_owned(), 0usize)];
-    while let Some((dir, depth)) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(format!("could not open directory \"{}\"", dir.display()), e))?;
-        let in_tblspc = depth == 1 && dir.file_name().is_some_and(|n| n == "pg_tblspc");
-        for entry in entries.flatten() {
-            let Ok(t) = entry.file_type() else { continue };
-            let path = entry.path();
-            if t.is_dir() || (t.is_symlink() && in_tblspc && path.is_dir()) {
-                stack.push((path, depth + 1));
-            } else if t.is_file() {
-                let f = std::fs::File::open(&path)
-                    .map_err(|e| Error::io(format!("could not open \"{}\"", path.display()), e))?;
-                f.sync_all()
-                    .map_err(|e| Error::io(format!("could not fsync \"{}\"", path.display()), e))?;
+    let mut roots = vec![root.to_owned()];
+    if let Ok(links) = std::fs::read_dir(root.join("pg_tblspc")) {
+        for link in links.flatten() {
+            if let Ok(target) = std::fs::canonicalize(link.path()) {
+                roots.push(target);
             }
         }
-        if let Ok(f) = std::fs::File::open(&dir) {
-            let _ = f.sync_all();
-        }
+    }
+    for dir in roots {
+        let f = std::fs::File::open(&dir)
+            .map_err(|e| Error::io(format!("could not open \"{}\"", dir.display()), e))?;
+        use std::os::fd::AsRawFd;
+        nix::unistd::syncfs(f.as_raw_fd()).map_err(|e| {
+            Error::io(
+                format!("could not sync file system of \"{}\"", dir.display()),
+                e.into(),
+            )
+        })?;
     }
     Ok(())
 }

@@ -138,7 +138,10 @@ fn pgpool_conf(
         ("use_watchdog", "off".into()),
         ("ssl", "off".into()),
     ];
-    settings.extend(rest.iter().map(|(name, value)| (name.to_string(), value.clone())));
+    settings.extend(
+        rest.iter()
+            .map(|(name, value)| (name.to_string(), value.clone())),
+    );
     if load_balance {
         // Even with sr_check_period = 0, this user asks each node pg_is_in_recovery() at
         // start-up to find the primary; trust auth, so no password.
@@ -203,7 +206,13 @@ mod tests {
 
     #[test]
     fn load_balancing_conf_lists_every_node() {
-        let text = pgpool_load_balancing(Path::new("/tmp/x"), 7000, 7001, &[5432, 5433, 5434], &config());
+        let text = pgpool_load_balancing(
+            Path::new("/tmp/x"),
+            7000,
+            7001,
+            &[5432, 5433, 5434],
+            &config(),
+        );
         for line in [
             "backend_clustering_mode = 'streaming_replication'",
             "load_balance_mode = on",

@@ -81,6 +81,22 @@ impl Workload {
         out
     }
 
+    /// The load-balancing comparison's workloads: 16 and 64 clients, simple and prepared.
+    pub fn load_balancing() -> Vec<Workload> {
+        let mut out = Vec::new();
+        for clients in [16, 64] {
+            for mode in [QueryMode::Simple, QueryMode::Prepared] {
+                out.push(Workload {
+                    clients,
+                    threads: 2,
+                    mode,
+                    connect_per_txn: false,
+                });
+            }
+        }
+        out
+    }
+
     /// The pgbench arguments after the connection options.
     fn args(&self, duration: Duration) -> Vec<String> {
         let mut args: Vec<String> = ["-S", "-n", "-T"].map(String::from).to_vec();
@@ -127,7 +143,10 @@ pub struct Summary {
 pub fn initialize(cluster: &Cluster, port: u16, scale: u32) -> Result<()> {
     let exists = cluster
         .primary()
-        .psql("postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"))
+        .psql(
+            "postgres",
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"),
+        )
         .context("look up the benchmark database")?;
     if exists.is_empty() {
         cluster
@@ -267,5 +286,18 @@ mod tests {
         let args = w[6].args(Duration::from_secs(5)).join(" ");
         assert_eq!(args, "-S -n -T 5 -c 8 -j 2 -M simple -C");
         assert_eq!(w[2].to_string(), "pgbench -S -c 16 -j 2 -M prepared");
+        let lb: Vec<String> = Workload::load_balancing()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lb,
+            [
+                "pgbench -S -c 16 -j 2 -M simple",
+                "pgbench -S -c 16 -j 2 -M prepared",
+                "pgbench -S -c 64 -j 2 -M simple",
+                "pgbench -S -c 64 -j 2 -M prepared",
+            ]
+        );
     }
 }

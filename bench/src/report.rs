@@ -9,7 +9,7 @@ use crate::procs::Memory;
 use crate::targets::TargetKind;
 
 /// One pgbench run's numbers.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Run {
     /// Transactions per second.
     pub tps: f64,
@@ -19,6 +19,9 @@ pub struct Run {
     pub transactions: u64,
     /// The proxy's CPU time during the run (`None` for direct).
     pub proxy_cpu: Option<Duration>,
+    /// In the load-balancing mode: how many transactions each node (primary first) committed
+    /// in the benchmark database during the run (`pg_stat_database.xact_commit` after − before).
+    pub node_commits: Option<Vec<u64>>,
 }
 
 impl Run {
@@ -41,13 +44,24 @@ pub enum Entry {
 }
 
 /// Every throughput measurement, keyed by workload index and target.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Throughput {
     /// The workloads, in run order.
     pub workloads: Vec<Workload>,
     /// The targets, in table order.
     pub targets: Vec<TargetKind>,
+    /// The target the "vs" columns compare with (default pgbouncer-session).
+    pub baseline: TargetKind,
+    /// Names of the nodes whose share of the reads gets a column (primary first; empty: no
+    /// column).
+    pub nodes: Vec<String>,
     entries: BTreeMap<(usize, TargetKind), Entry>,
+}
+
+impl Default for Throughput {
+    fn default() -> Self {
+        Throughput::new(Vec::new(), Vec::new())
+    }
 }
 
 impl Throughput {
@@ -56,8 +70,23 @@ impl Throughput {
         Throughput {
             workloads,
             targets,
+            baseline: TargetKind::PgbouncerSession,
+            nodes: Vec::new(),
             entries: BTreeMap::new(),
         }
+    }
+
+    /// The same with the "vs" columns comparing with `baseline`.
+    pub fn with_baseline(mut self, baseline: TargetKind) -> Throughput {
+        self.baseline = baseline;
+        self
+    }
+
+    /// The same with a "reads per node" column over `nodes` (primary first), from
+    /// [`Run::node_commits`].
+    pub fn with_node_reads(mut self, nodes: Vec<String>) -> Throughput {
+        self.nodes = nodes;
+        self
     }
 
     /// Records one round's outcome.
@@ -132,17 +161,23 @@ pub fn median(values: &[f64]) -> Option<f64> {
 
 /// Renders one markdown table per workload.
 pub fn render_throughput(t: &Throughput) -> String {
+    let headers = throughput_headers(t);
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
     let mut out = String::new();
     for (w, workload) in t.workloads.iter().enumerate() {
         let _ = writeln!(out, "### `{workload}`\n");
-        let base = t.median(w, TargetKind::PgbouncerSession);
+        let base = t.median(w, t.baseline);
         let direct = t.median(w, TargetKind::Direct);
         let mut rows = Vec::new();
         let mut notes = Vec::new();
         for &target in &t.targets {
-            rows.push(row(t, w, target, base, direct, &mut notes));
+            let mut cells = row(t, w, target, base, direct, &mut notes);
+            if !t.nodes.is_empty() {
+                cells.push(reads_per_node(t, w, target));
+            }
+            rows.push(cells);
         }
-        out.push_str(&table(&THROUGHPUT_HEADERS, &rows));
+        out.push_str(&table(&headers, &rows));
         for note in notes {
             let _ = writeln!(out, "- {note}");
         }
@@ -151,16 +186,59 @@ pub fn render_throughput(t: &Throughput) -> String {
     out
 }
 
-const THROUGHPUT_HEADERS: [&str; 8] = [
-    "target",
-    "TPS (median)",
-    "TPS min–max",
-    "latency ms",
-    "proxy CPU µs/txn",
-    "TPS vs pgbouncer-session",
-    "TPS vs direct",
-    "CPU vs pgbouncer-session",
-];
+/// Columns of [`row`], without the "reads per node" column.
+const THROUGHPUT_COLUMNS: usize = 8;
+
+fn throughput_headers(t: &Throughput) -> Vec<String> {
+    let base = t.baseline.name();
+    let mut headers: Vec<String> = [
+        "target",
+        "TPS (median)",
+        "TPS min–max",
+        "latency ms",
+        "proxy CPU µs/txn",
+    ]
+    .map(String::from)
+    .to_vec();
+    headers.extend([
+        format!("TPS vs {base}"),
+        "TPS vs direct".into(),
+        format!("CPU vs {base}"),
+    ]);
+    if !t.nodes.is_empty() {
+        headers.push("reads per node".into());
+    }
+    debug_assert_eq!(
+        headers.len(),
+        THROUGHPUT_COLUMNS + usize::from(!t.nodes.is_empty())
+    );
+    headers
+}
+
+/// Each node's share of the transactions committed in the benchmark database, summed over the
+/// successful rounds of one pair: `12% / 44% / 44%` (primary first).
+fn reads_per_node(t: &Throughput, w: usize, target: TargetKind) -> String {
+    let Some(Entry::Runs(runs)) = t.entries.get(&(w, target)) else {
+        return "—".into();
+    };
+    let mut sums = vec![0u64; t.nodes.len()];
+    for commits in runs
+        .iter()
+        .filter_map(|r| r.as_ref().ok()?.node_commits.as_ref())
+    {
+        for (sum, c) in sums.iter_mut().zip(commits) {
+            *sum += c;
+        }
+    }
+    let total: u64 = sums.iter().sum();
+    if total == 0 {
+        return "—".into();
+    }
+    sums.iter()
+        .map(|&n| format!("{:.0}%", n as f64 * 100.0 / total as f64))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
 
 fn row(
     t: &Throughput,
@@ -173,7 +251,7 @@ fn row(
     let name = target.name().to_string();
     let blank = |first: &str| {
         let mut r = vec![name.clone(), first.to_string()];
-        r.resize(THROUGHPUT_HEADERS.len(), "—".into());
+        r.resize(THROUGHPUT_COLUMNS, "—".into());
         r
     };
     match t.entries.get(&(w, target)) {
@@ -355,6 +433,7 @@ mod tests {
             latency_ms: 1.0,
             transactions: 1000,
             proxy_cpu: Some(Duration::from_millis(cpu_ms)),
+            node_commits: None,
         })
     }
 
@@ -393,6 +472,35 @@ mod tests {
             text.contains("corepool: failed to start — no binary"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn renders_reads_per_node_against_pgpool() {
+        let w = Workload::load_balancing();
+        let mut t = Throughput::new(
+            w[..1].to_vec(),
+            vec![TargetKind::Direct, TargetKind::Pgpool, TargetKind::Corepool],
+        )
+        .with_baseline(TargetKind::Pgpool)
+        .with_node_reads(vec!["primary".into(), "standby1".into(), "standby2".into()]);
+        let with = |tps: f64, commits: [u64; 3]| {
+            let mut r = run(tps, 10).unwrap();
+            r.node_commits = Some(commits.to_vec());
+            Ok(r)
+        };
+        t.push(0, TargetKind::Direct, with(2000.0, [1000, 0, 0]));
+        t.push(0, TargetKind::Pgpool, with(1000.0, [100, 450, 450]));
+        t.push(0, TargetKind::Corepool, with(1500.0, [300, 300, 400]));
+        t.push(0, TargetKind::Corepool, with(1500.0, [400, 300, 300]));
+        let text = render_throughput(&t);
+        assert!(text.contains("| TPS vs pgpool "), "{text}");
+        assert!(text.contains("| CPU vs pgpool "), "{text}");
+        assert!(text.contains("| reads per node "), "{text}");
+        assert!(!text.contains("pgbouncer"), "{text}");
+        assert!(text.contains("| 100% / 0% / 0% "), "{text}");
+        assert!(text.contains("| 10% / 45% / 45% "), "{text}");
+        assert!(text.contains("| 35% / 30% / 35% "), "{text}");
+        assert!(text.contains("| 1.50× "), "{text}");
     }
 
     #[test]

@@ -24,8 +24,11 @@ impl Drop for Server {
 }
 
 fn write_conf(dir: &Path, cluster: &Cluster, port: u16, extra: &str) -> PathBuf {
-    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../engine/tests/fixtures/pgpool.conf.sample"))
-        .expect("Debian's sample config");
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../engine/tests/fixtures/pgpool.conf.sample"
+    ))
+    .expect("Debian's sample config");
     let conf = dir.join("pgpool.conf");
     let text = format!(
         "{sample}\n# test settings\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{d}'\n\
@@ -53,21 +56,47 @@ fn start(cluster: &Cluster, extra: &str) -> Server {
         .expect("corepool starts");
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "corepool did not start listening");
+        assert!(
+            Instant::now() < deadline,
+            "corepool did not start listening"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server { child, port, dir, conf }
+    Server {
+        child,
+        port,
+        dir,
+        conf,
+    }
 }
 
 fn psql(cluster: &Cluster, port: u16, sql: &str) -> Result<String, String> {
     let out = cluster
         .command("psql")
-        .args(["-X", "-A", "-t", "-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-d", "postgres", "-c", sql])
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        ])
         .env("PGCONNECT_TIMEOUT", "5")
         .output()
         .unwrap();
     if out.status.success() {
-        Ok(String::from_utf8(out.stdout).unwrap_or_default().trim().to_owned())
+        Ok(String::from_utf8(out.stdout)
+            .unwrap_or_default()
+            .trim()
+            .to_owned())
     } else {
         Err(String::from_utf8(out.stderr).unwrap_or_default())
     }
@@ -97,7 +126,11 @@ fn open_session(port: u16) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut out = bytes::BytesMut::new();
-    corepool_protocol::message::write::frontend::startup_message([("user", "postgres"), ("database", "postgres")], &mut out).unwrap();
+    corepool_protocol::message::write::frontend::startup_message(
+        [("user", "postgres"), ("database", "postgres")],
+        &mut out,
+    )
+    .unwrap();
     s.write_all(&out).unwrap();
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -117,19 +150,31 @@ fn debian_sample_config_serves_and_writes_its_pid_file() {
     let pid = std::fs::read_to_string(server.dir.path().join("corepool.pid")).unwrap();
     assert_eq!(pid.trim(), server.child.id().to_string());
     // A second corepool on the same port refuses to start instead of sharing it.
-    let other = Command::new(env!("CARGO_BIN_EXE_corepool")).args(["serve", "-f"]).arg(&server.conf).output().unwrap();
+    let other = Command::new(env!("CARGO_BIN_EXE_corepool"))
+        .args(["serve", "-f"])
+        .arg(&server.conf)
+        .output()
+        .unwrap();
     assert!(!other.status.success());
-    assert!(String::from_utf8(other.stderr).unwrap_or_default().contains("address already in use"));
+    assert!(String::from_utf8(other.stderr)
+        .unwrap_or_default()
+        .contains("address already in use"));
     signal(&server.child, libc::SIGINT);
     assert!(wait_exit(&mut server.child, Duration::from_secs(10)).is_some_and(|s| s.success()));
-    assert!(!server.dir.path().join("corepool.pid").exists(), "pid file removed at exit");
+    assert!(
+        !server.dir.path().join("corepool.pid").exists(),
+        "pid file removed at exit"
+    );
 }
 
 #[test]
 fn sighup_reloads_the_configuration() {
     let cluster = Cluster::builder().start().unwrap();
     let server = start(&cluster, "client_idle_limit = 0\n");
-    assert_eq!(psql(&cluster, server.port, "PGPOOL SHOW client_idle_limit").unwrap(), "0");
+    assert_eq!(
+        psql(&cluster, server.port, "PGPOOL SHOW client_idle_limit").unwrap(),
+        "0"
+    );
     let text = std::fs::read_to_string(&server.conf).unwrap();
     std::fs::write(&server.conf, format!("{text}\nclient_idle_limit = 300\n")).unwrap();
     signal(&server.child, libc::SIGHUP);
@@ -149,10 +194,17 @@ fn sigterm_waits_for_clients_then_exits() {
     let mut server = start(&cluster, "");
     let session = open_session(server.port);
     signal(&server.child, libc::SIGTERM);
-    assert!(wait_exit(&mut server.child, Duration::from_secs(1)).is_none(), "smart shutdown waits for the client");
-    assert!(psql(&cluster, server.port, "SELECT 1").is_err(), "no new clients during smart shutdown");
+    assert!(
+        wait_exit(&mut server.child, Duration::from_secs(1)).is_none(),
+        "smart shutdown waits for the client"
+    );
+    assert!(
+        psql(&cluster, server.port, "SELECT 1").is_err(),
+        "no new clients during smart shutdown"
+    );
     drop(session);
-    let status = wait_exit(&mut server.child, Duration::from_secs(10)).expect("exits once the client left");
+    let status =
+        wait_exit(&mut server.child, Duration::from_secs(10)).expect("exits once the client left");
     assert!(status.success());
 }
 
@@ -165,7 +217,9 @@ fn sigint_ends_sessions_with_57p01() {
     let mut reply = Vec::new();
     let _ = session.read_to_end(&mut reply);
     let mut buf = bytes::BytesMut::from(&reply[..]);
-    let frame = corepool_protocol::framing::split_frame(&mut buf, &Default::default()).unwrap().expect("an ErrorResponse");
+    let frame = corepool_protocol::framing::split_frame(&mut buf, &Default::default())
+        .unwrap()
+        .expect("an ErrorResponse");
     let e = corepool_protocol::message::backend::ErrorResponse::parse(frame.body()).unwrap();
     assert_eq!(e.code(), Some("57P01"));
     assert!(wait_exit(&mut server.child, Duration::from_secs(10)).is_some_and(|s| s.success()));

@@ -35,9 +35,16 @@ print("psycopg ok")
 #[test]
 fn psycopg2_works_through_corepool() {
     let proxy = Proxy::start(0, |_, _| {});
-    let out = Command::new("/usr/bin/python3").args(["-c", PSYCOPG_SCRIPT, &proxy.port.to_string()]).output().expect("python3 runs");
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", PSYCOPG_SCRIPT, &proxy.port.to_string()])
+        .output()
+        .expect("python3 runs");
     let stdout = String::from_utf8(out.stdout).unwrap_or_default();
-    assert!(out.status.success() && stdout.contains("psycopg ok"), "{stdout}\n{}", String::from_utf8(out.stderr).unwrap_or_default());
+    assert!(
+        out.status.success() && stdout.contains("psycopg ok"),
+        "{stdout}\n{}",
+        String::from_utf8(out.stderr).unwrap_or_default()
+    );
 }
 
 const JDBC_SOURCE: &str = r#"
@@ -88,14 +95,32 @@ public class Jdbc {
 #[test]
 fn jdbc_works_through_corepool() {
     let jar = "/usr/share/java/postgresql.jar";
-    assert!(std::path::Path::new(jar).exists(), "Debian's libpostgresql-jdbc-java is installed by scripts/setup.sh");
+    assert!(
+        std::path::Path::new(jar).exists(),
+        "Debian's libpostgresql-jdbc-java is installed by scripts/setup.sh"
+    );
     let proxy = Proxy::start(0, |_, _| {});
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Jdbc.java"), JDBC_SOURCE).unwrap();
-    let javac = Command::new("javac").current_dir(dir.path()).arg("Jdbc.java").output().expect("javac runs");
-    assert!(javac.status.success(), "{}", String::from_utf8(javac.stderr).unwrap_or_default());
+    let javac = Command::new("javac")
+        .current_dir(dir.path())
+        .arg("Jdbc.java")
+        .output()
+        .expect("javac runs");
+    assert!(
+        javac.status.success(),
+        "{}",
+        String::from_utf8(javac.stderr).unwrap_or_default()
+    );
     let cp = format!("{}:{jar}", dir.path().display());
-    let out = Command::new("java").args(["-cp", &cp, "Jdbc", &proxy.port.to_string()]).output().expect("java runs");
+    let out = Command::new("java")
+        .args(["-cp", &cp, "Jdbc", &proxy.port.to_string()])
+        .output()
+        .expect("java runs");
     let stdout = String::from_utf8(out.stdout).unwrap_or_default();
-    assert!(out.status.success() && stdout.contains("jdbc still working"), "{stdout}\n{}", String::from_utf8(out.stderr).unwrap_or_default());
+    assert!(
+        out.status.success() && stdout.contains("jdbc still working"),
+        "{stdout}\n{}",
+        String::from_utf8(out.stderr).unwrap_or_default()
+    );
 }

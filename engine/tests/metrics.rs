@@ -16,7 +16,10 @@ fn scrape(addr: std::net::SocketAddr, path: &str) -> String {
 }
 
 fn value(text: &str, line_start: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(line_start)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 #[test]
@@ -36,14 +39,53 @@ fn metrics_follow_the_traffic() {
     a.query("SELECT 1/0");
     let body = scrape(addr, "/metrics");
     assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
-    let selects: f64 = (0..2).filter_map(|n| value(&body, &format!("corepool_statements_total{{node=\"{n}\",kind=\"select\"}}"))).sum();
+    let selects: f64 = (0..2)
+        .filter_map(|n| {
+            value(
+                &body,
+                &format!("corepool_statements_total{{node=\"{n}\",kind=\"select\"}}"),
+            )
+        })
+        .sum();
     assert!(selects >= 20.0, "{body}");
-    assert_eq!(value(&body, "corepool_statements_total{node=\"0\",kind=\"insert\"}"), Some(1.0), "{body}");
-    let errors: f64 = (0..2).filter_map(|n| value(&body, &format!("corepool_backend_errors_total{{node=\"{n}\",severity=\"error\"}}"))).sum();
+    assert_eq!(
+        value(
+            &body,
+            "corepool_statements_total{node=\"0\",kind=\"insert\"}"
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    let errors: f64 = (0..2)
+        .filter_map(|n| {
+            value(
+                &body,
+                &format!("corepool_backend_errors_total{{node=\"{n}\",severity=\"error\"}}"),
+            )
+        })
+        .sum();
     assert_eq!(errors, 1.0, "{body}");
-    assert!(value(&body, "corepool_bytes_total{direction=\"backend_to_client\"}").unwrap() > 0.0);
-    assert_eq!(value(&body, "corepool_client_sessions"), Some(1.0), "{body}");
-    let requests: f64 = (0..2).filter_map(|n| value(&body, &format!("corepool_request_duration_seconds_count{{node=\"{n}\"}}"))).sum();
+    assert!(
+        value(
+            &body,
+            "corepool_bytes_total{direction=\"backend_to_client\"}"
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        value(&body, "corepool_client_sessions"),
+        Some(1.0),
+        "{body}"
+    );
+    let requests: f64 = (0..2)
+        .filter_map(|n| {
+            value(
+                &body,
+                &format!("corepool_request_duration_seconds_count{{node=\"{n}\"}}"),
+            )
+        })
+        .sum();
     assert!(requests >= 20.0, "{body}");
     assert_eq!(value(&body, "corepool_node_primary{node=\"0\"}"), Some(1.0));
     assert!(body.contains("corepool_health_checks_total"));

@@ -46,7 +46,10 @@ fn with_files(hba: &'static str, passwd: String) -> impl FnOnce(&mut Config, &Pa
 fn psql(proxy: &Proxy, user: &str, password: &str) -> Result<String, String> {
     let out = proxy.psql_output("postgres", user, Some(password), "SELECT current_user");
     if out.status.success() {
-        Ok(String::from_utf8(out.stdout).unwrap_or_default().trim().to_owned())
+        Ok(String::from_utf8(out.stdout)
+            .unwrap_or_default()
+            .trim()
+            .to_owned())
     } else {
         Err(String::from_utf8(out.stderr).unwrap_or_default())
     }
@@ -56,11 +59,17 @@ fn psql(proxy: &Proxy, user: &str, password: &str) -> Result<String, String> {
 fn scram_client_with_a_clear_text_pool_passwd_entry_logs_in_to_a_scram_backend() {
     let proxy = Proxy::start_on(
         cluster(),
-        with_files("host all all 127.0.0.1/32 scram-sha-256\n", format!("app:TEXT{APP_PASSWORD}\n")),
+        with_files(
+            "host all all 127.0.0.1/32 scram-sha-256\n",
+            format!("app:TEXT{APP_PASSWORD}\n"),
+        ),
     );
     assert_eq!(psql(&proxy, "app", APP_PASSWORD).unwrap(), "app");
     let err = psql(&proxy, "app", "wrong").unwrap_err();
-    assert!(err.contains("password authentication failed for user \"app\""), "{err}");
+    assert!(
+        err.contains("password authentication failed for user \"app\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -68,17 +77,25 @@ fn scram_pass_through_with_the_servers_own_verifier() {
     let cluster = cluster();
     let verifier = cluster
         .primary()
-        .psql("postgres", "SELECT rolpassword FROM pg_authid WHERE rolname = 'app'")
+        .psql(
+            "postgres",
+            "SELECT rolpassword FROM pg_authid WHERE rolname = 'app'",
+        )
         .unwrap();
     assert!(verifier.starts_with("SCRAM-SHA-256$"));
     let proxy = Proxy::start_on(
         cluster,
-        with_files("host all all 127.0.0.1/32 scram-sha-256\n", format!("app:{verifier}\n")),
+        with_files(
+            "host all all 127.0.0.1/32 scram-sha-256\n",
+            format!("app:{verifier}\n"),
+        ),
     );
     // corepool never sees the password: it logs in to the backend with the keys recovered from
     // the client's proof.
     assert_eq!(psql(&proxy, "app", APP_PASSWORD).unwrap(), "app");
-    assert!(psql(&proxy, "app", "wrong").unwrap_err().contains("password authentication failed"));
+    assert!(psql(&proxy, "app", "wrong")
+        .unwrap_err()
+        .contains("password authentication failed"));
 }
 
 #[test]
@@ -86,21 +103,39 @@ fn md5_client_with_an_md5_pool_passwd_entry_logs_in_to_an_md5_backend() {
     let cluster = cluster();
     let hash = cluster
         .primary()
-        .psql("postgres", "SELECT rolpassword FROM pg_authid WHERE rolname = 'legacy'")
+        .psql(
+            "postgres",
+            "SELECT rolpassword FROM pg_authid WHERE rolname = 'legacy'",
+        )
         .unwrap();
     assert!(hash.starts_with("md5"));
-    let proxy = Proxy::start_on(cluster, with_files("host all all 127.0.0.1/32 md5\n", format!("legacy:{hash}\n")));
+    let proxy = Proxy::start_on(
+        cluster,
+        with_files(
+            "host all all 127.0.0.1/32 md5\n",
+            format!("legacy:{hash}\n"),
+        ),
+    );
     assert_eq!(psql(&proxy, "legacy", "old pw").unwrap(), "legacy");
     let err = psql(&proxy, "legacy", "new pw").unwrap_err();
-    assert!(err.contains("password authentication failed for user \"legacy\""), "{err}");
+    assert!(
+        err.contains("password authentication failed for user \"legacy\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn clear_text_password_method_lets_the_backend_verify() {
-    let proxy = Proxy::start_on(cluster(), with_files("host all all 127.0.0.1/32 password\n", String::new()));
+    let proxy = Proxy::start_on(
+        cluster(),
+        with_files("host all all 127.0.0.1/32 password\n", String::new()),
+    );
     assert_eq!(psql(&proxy, "app", APP_PASSWORD).unwrap(), "app");
     let err = psql(&proxy, "app", "wrong").unwrap_err();
-    assert!(err.contains("password authentication failed for user \"app\""), "{err}");
+    assert!(
+        err.contains("password authentication failed for user \"app\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -113,7 +148,10 @@ fn pool_hba_reject_and_no_match_refuse_with_28000() {
         ),
     );
     let err = psql(&proxy, "legacy", "old pw").unwrap_err();
-    assert!(err.contains("pool_hba.conf rejects connection for host \"127.0.0.1\", user \"legacy\""), "{err}");
+    assert!(
+        err.contains("pool_hba.conf rejects connection for host \"127.0.0.1\", user \"legacy\""),
+        "{err}"
+    );
     // No line matches user postgres: rejected too.
     let err = psql(&proxy, "postgres", "super pw").unwrap_err();
     assert!(err.contains("pool_hba.conf rejects connection"), "{err}");
@@ -122,7 +160,10 @@ fn pool_hba_reject_and_no_match_refuse_with_28000() {
 
 #[test]
 fn a_backend_needing_a_password_corepool_lacks_gives_a_clear_error() {
-    let proxy = Proxy::start_on(cluster(), with_files("host all all 127.0.0.1/32 trust\n", String::new()));
+    let proxy = Proxy::start_on(
+        cluster(),
+        with_files("host all all 127.0.0.1/32 trust\n", String::new()),
+    );
     let err = psql(&proxy, "app", "").unwrap_err();
     assert!(err.contains("add it to pool_passwd"), "{err}");
 }
@@ -135,5 +176,8 @@ fn without_pool_hba_clear_text_frontend_auth_forwards_the_password() {
     });
     assert_eq!(psql(&proxy, "app", APP_PASSWORD).unwrap(), "app");
     let err = psql(&proxy, "app", "wrong").unwrap_err();
-    assert!(err.contains("password authentication failed for user \"app\""), "{err}");
+    assert!(
+        err.contains("password authentication failed for user \"app\""),
+        "{err}"
+    );
 }

@@ -200,12 +200,18 @@ fn a_port_in_use_is_refused_at_start() {
 /// Raises this process's open-file limit (the proxy runs in-process and needs one descriptor
 /// per client, the test one more).
 fn raise_nofile() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit read and write a valid, owned rlimit struct.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         // Root (as in CI) may raise the hard limit too; others get what the hard limit allows.
-        let raised = libc::rlimit { rlim_cur: 65_536, rlim_max: lim.rlim_max.max(65_536) };
+        let raised = libc::rlimit {
+            rlim_cur: 65_536,
+            rlim_max: lim.rlim_max.max(65_536),
+        };
         if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
             lim = raised;
         } else {
@@ -220,13 +226,20 @@ fn raise_nofile() -> u64 {
 fn ten_thousand_clients_are_each_served_or_refused_clearly() {
     let limit = raise_nofile();
     // The refused clients' server sides close at once: 10,000 client sockets plus a few dozen.
-    assert!(limit > 12_000, "RLIMIT_NOFILE hard limit {limit} is too low for this test");
+    assert!(
+        limit > 12_000,
+        "RLIMIT_NOFILE hard limit {limit} is too low for this test"
+    );
     let proxy = Proxy::start(0, |c, _| {
         c.num_init_children = 20;
         c.reserved_connections = 1;
     });
     let mut out = bytes::BytesMut::new();
-    corepool_protocol::message::write::frontend::startup_message([("user", "postgres"), ("database", "postgres")], &mut out).unwrap();
+    corepool_protocol::message::write::frontend::startup_message(
+        [("user", "postgres"), ("database", "postgres")],
+        &mut out,
+    )
+    .unwrap();
     let mut clients = Vec::with_capacity(10_000);
     for _ in 0..10_000 {
         let mut c = RawClient::open(proxy.port);
@@ -251,7 +264,11 @@ fn ten_thousand_clients_are_each_served_or_refused_clearly() {
     assert_eq!(served.len(), 20, "num_init_children sessions are served");
     assert_eq!(refused, 10_000 - 20);
     for c in &mut served {
-        assert_eq!(first_value(&c.query("SELECT 1")).as_deref(), Some("1"), "served sessions keep working");
+        assert_eq!(
+            first_value(&c.query("SELECT 1")).as_deref(),
+            Some("1"),
+            "served sessions keep working"
+        );
     }
     drop(served);
     std::thread::sleep(Duration::from_millis(300));
@@ -271,8 +288,22 @@ fn unix_socket_clients_are_served() {
         .command("psql")
         .args(["-X", "-A", "-t", "-h"])
         .arg(proxy.dir.path())
-        .args(["-p", &proxy.port.to_string(), "-U", "postgres", "-d", "postgres", "-c", "SELECT 'over a socket'"])
+        .args([
+            "-p",
+            &proxy.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            "SELECT 'over a socket'",
+        ])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap_or_default().trim(), "over a socket", "{}", String::from_utf8(out.stderr).unwrap_or_default());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap_or_default().trim(),
+        "over a socket",
+        "{}",
+        String::from_utf8(out.stderr).unwrap_or_default()
+    );
 }

@@ -349,8 +349,14 @@ fn client_idle_limit_ends_idle_sessions_but_not_busy_ones() {
     let proxy = Proxy::start(0, |c, _| c.client_idle_limit = Duration::from_secs(1));
     let (mut a, _) = RawClient::connect(proxy.port, "postgres", "postgres", &[]);
     // A query running longer than the limit is not idleness.
-    assert_eq!(first_value(&a.query("SELECT pg_sleep(1.5), 'busy'")).as_deref(), Some(""));
-    assert_eq!(first_value(&a.query("SELECT 'still here'")).as_deref(), Some("still here"));
+    assert_eq!(
+        first_value(&a.query("SELECT pg_sleep(1.5), 'busy'")).as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        first_value(&a.query("SELECT 'still here'")).as_deref(),
+        Some("still here")
+    );
     let started = Instant::now();
     let mut msgs = Vec::new();
     while let Some(m) = a.read_msg() {
@@ -364,20 +370,44 @@ fn client_idle_limit_ends_idle_sessions_but_not_busy_ones() {
 #[test]
 fn connection_per_transaction_clients_reuse_cached_backends() {
     let proxy = Proxy::start(0, |c, _| c.corepool_cores = 1);
-    proxy.primary().psql("postgres", "CREATE DATABASE app").unwrap();
+    proxy
+        .primary()
+        .psql("postgres", "CREATE DATABASE app")
+        .unwrap();
     let port = proxy.port.to_string();
     let pgbench = |args: &[&str]| {
-        let out = proxy.cluster.command("pgbench").args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres"]).args(args).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8(out.stderr).unwrap_or_default());
+        let out = proxy
+            .cluster
+            .command("pgbench")
+            .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8(out.stderr).unwrap_or_default()
+        );
     };
     pgbench(&["-i", "-s", "1", "-q", "app"]);
     let sessions = || -> u64 {
-        proxy.primary().psql("postgres", "SELECT sessions FROM pg_stat_database WHERE datname = 'app'").unwrap().parse().unwrap()
+        proxy
+            .primary()
+            .psql(
+                "postgres",
+                "SELECT sessions FROM pg_stat_database WHERE datname = 'app'",
+            )
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     let before = sessions();
     pgbench(&["-S", "-C", "-c", "2", "-j", "1", "-t", "100", "app"]);
     let opened = sessions() - before;
     // Without the cache every client connection would open one; a few more than the 2 concurrent
     // clients appear when a client arrives while the previous one's reset is still running.
-    assert!(opened <= 20, "200 client connections opened {opened} backend sessions");
+    assert!(
+        opened <= 20,
+        "200 client connections opened {opened} backend sessions"
+    );
 }

@@ -27,7 +27,9 @@ fn proxy(weights: [f64; 3], tweak: impl FnOnce(&mut Config)) -> Proxy {
 }
 
 fn port_of(c: &mut RawClient, sql: &str) -> u16 {
-    first_value(&c.query(sql)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    first_value(&c.query(sql))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -42,12 +44,21 @@ fn reads_go_to_standbys_by_weight_and_writes_to_the_primary() {
         *seen.entry(port).or_insert(0) += 1;
         // A write in the same session goes to the primary.
         let ins = c.query("INSERT INTO t (v) VALUES (2) RETURNING inet_server_port()");
-        assert_eq!(first_value(&ins).and_then(|v| v.parse::<u16>().ok()), Some(primary));
+        assert_eq!(
+            first_value(&ins).and_then(|v| v.parse::<u16>().ok()),
+            Some(primary)
+        );
         c.terminate();
     }
-    assert!(!seen.contains_key(&primary), "weight 0 keeps reads off the primary: {seen:?}");
+    assert!(
+        !seen.contains_key(&primary),
+        "weight 0 keeps reads off the primary: {seen:?}"
+    );
     for s in &standbys {
-        assert!(seen.get(s).copied().unwrap_or(0) > 0, "standby {s} got reads: {seen:?}");
+        assert!(
+            seen.get(s).copied().unwrap_or(0) > 0,
+            "standby {s} got reads: {seen:?}"
+        );
     }
 }
 
@@ -71,10 +82,16 @@ fn pgpool_rules_send_these_reads_to_the_primary() {
     let msgs = c.query("SELECT 1; SELECT inet_server_port()");
     let last_row = msgs.iter().rfind(|(t, _)| *t == b'D').cloned().unwrap();
     let v = corepool_protocol::message::backend::DataRow::parse(&last_row.1).unwrap();
-    let port: u16 = std::str::from_utf8(v.values().next().unwrap().unwrap()).unwrap().parse().unwrap();
+    let port: u16 = std::str::from_utf8(v.values().next().unwrap().unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(port, primary);
     // Stable functions still balance.
-    assert_eq!(port_of(&mut c, "SELECT inet_server_port(), lower('A'), now()"), standby);
+    assert_eq!(
+        port_of(&mut c, "SELECT inet_server_port(), lower('A'), now()"),
+        standby
+    );
 }
 
 #[test]
@@ -87,9 +104,17 @@ fn reads_after_a_write_in_a_transaction_see_it_on_the_primary() {
     assert_ne!(before, primary, "reads before the first write are balanced");
     c.query("INSERT INTO t (v) VALUES (42)");
     assert_eq!(port_of(&mut c, "SELECT inet_server_port()"), primary);
-    assert_eq!(first_value(&c.query("SELECT count(*) FROM t WHERE v = 42")).as_deref(), Some("1"), "the uncommitted row is visible");
+    assert_eq!(
+        first_value(&c.query("SELECT count(*) FROM t WHERE v = 42")).as_deref(),
+        Some("1"),
+        "the uncommitted row is visible"
+    );
     c.query("COMMIT");
-    assert_ne!(port_of(&mut c, "SELECT inet_server_port()"), primary, "balanced again after COMMIT");
+    assert_ne!(
+        port_of(&mut c, "SELECT inet_server_port()"),
+        primary,
+        "balanced again after COMMIT"
+    );
     // SERIALIZABLE transactions stay on the primary, and BEGIN reaches the standby rewritten.
     c.query("BEGIN ISOLATION LEVEL SERIALIZABLE");
     assert_eq!(port_of(&mut c, "SELECT inet_server_port()"), primary);
@@ -108,7 +133,10 @@ fn extended_protocol_keeps_prepared_statements_working_across_nodes() {
         let read = client.prepare("SELECT inet_server_port()").await.unwrap();
         let row = client.query_one(&read, &[]).await.unwrap();
         assert_eq!(row.get::<_, i32>(0), standby);
-        let write = client.prepare("INSERT INTO t (v) VALUES ($1) RETURNING inet_server_port()").await.unwrap();
+        let write = client
+            .prepare("INSERT INTO t (v) VALUES ($1) RETURNING inet_server_port()")
+            .await
+            .unwrap();
         let row = client.query_one(&write, &[&7i32]).await.unwrap();
         assert_eq!(row.get::<_, i32>(0), primary);
         // In a transaction that wrote, the statement prepared on the standby runs on the primary.
@@ -131,7 +159,9 @@ fn statement_level_balancing_spreads_by_weight() {
     let mut counts: HashMap<u16, u32> = HashMap::new();
     let n = 10_000;
     for _ in 0..n {
-        *counts.entry(port_of(&mut c, "SELECT inet_server_port()")).or_insert(0) += 1;
+        *counts
+            .entry(port_of(&mut c, "SELECT inet_server_port()"))
+            .or_insert(0) += 1;
     }
     let share = |port| counts.get(&port).copied().unwrap_or(0) as f64 / n as f64;
     assert!((share(s1) - 0.25).abs() < 0.05, "{counts:?}");
@@ -144,38 +174,82 @@ fn in_band_commands_answer_from_corepool() {
     let out = p.psql("postgres", "postgres", "SHOW pool_nodes").unwrap();
     let rows: Vec<&str> = out.lines().collect();
     assert_eq!(rows.len(), 3, "{out}");
-    assert!(rows[0].starts_with(&format!("0|127.0.0.1|{}|", p.primary().port())), "{out}");
+    assert!(
+        rows[0].starts_with(&format!("0|127.0.0.1|{}|", p.primary().port())),
+        "{out}"
+    );
     assert!(rows[0].contains("|primary|"), "{out}");
     assert!(rows[1].contains("|standby|"), "{out}");
-    assert_eq!(p.psql("postgres", "postgres", "SHOW pool_version").unwrap(), corepool_engine::session::inband::POOL_VERSION);
+    assert_eq!(
+        p.psql("postgres", "postgres", "SHOW pool_version").unwrap(),
+        corepool_engine::session::inband::POOL_VERSION
+    );
     let (mut other, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
     let procs = first_value(&other.query("SHOW pool_processes")).unwrap();
-    assert!(procs.parse::<i32>().is_ok(), "a session row with corepool's process id: {procs}");
+    assert!(
+        procs.parse::<i32>().is_ok(),
+        "a session row with corepool's process id: {procs}"
+    );
     let pools = other.query("SHOW pool_pools");
     assert!(pools.iter().any(|(t, _)| *t == b'D'), "{pools:?}");
     let status = p.psql("postgres", "postgres", "SHOW pool_status").unwrap();
-    assert!(status.lines().next().unwrap().starts_with("backend_clustering_mode|"), "{status}");
-    assert!(status.lines().any(|l| l.starts_with(&format!("port|{}|", p.port))), "{status}");
-    let health = p.psql("postgres", "postgres", "SHOW pool_health_check_stats").unwrap();
+    assert!(
+        status
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("backend_clustering_mode|"),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with(&format!("port|{}|", p.port))),
+        "{status}"
+    );
+    let health = p
+        .psql("postgres", "postgres", "SHOW pool_health_check_stats")
+        .unwrap();
     assert_eq!(health.lines().count(), 3, "{health}");
-    assert_eq!(health.lines().next().unwrap().split('|').count(), 20, "{health}");
+    assert_eq!(
+        health.lines().next().unwrap().split('|').count(),
+        20,
+        "{health}"
+    );
     let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
-    assert_eq!(first_value(&c.query("PGPOOL SHOW load_balance_mode")).as_deref(), Some("on"));
+    assert_eq!(
+        first_value(&c.query("PGPOOL SHOW load_balance_mode")).as_deref(),
+        Some("on")
+    );
     let set = c.query("PGPOOL SET client_idle_limit = 42");
-    assert!(set.iter().any(|(t, b)| *t == b'C' && b.starts_with(b"SET")), "{set:?}");
-    assert_eq!(first_value(&c.query("PGPOOL SHOW client_idle_limit")).as_deref(), Some("42"));
+    assert!(
+        set.iter().any(|(t, b)| *t == b'C' && b.starts_with(b"SET")),
+        "{set:?}"
+    );
+    assert_eq!(
+        first_value(&c.query("PGPOOL SHOW client_idle_limit")).as_deref(),
+        Some("42")
+    );
     c.query("PGPOOL RESET client_idle_limit");
-    assert_eq!(first_value(&c.query("PGPOOL SHOW client_idle_limit")).as_deref(), Some("0"));
+    assert_eq!(
+        first_value(&c.query("PGPOOL SHOW client_idle_limit")).as_deref(),
+        Some("0")
+    );
     let bad = c.query("PGPOOL SHOW no_such_thing");
     assert_eq!(common::error_code(&bad).as_deref(), Some("42704"));
     // The session goes on normally afterwards.
     assert_eq!(first_value(&c.query("SELECT 5")).as_deref(), Some("5"));
     c.query("INSERT INTO t (v) VALUES (9)");
     // Statement counters: one INSERT on the primary, SELECTs where they ran.
-    let stats = p.psql("postgres", "postgres", "SHOW pool_backend_stats").unwrap();
+    let stats = p
+        .psql("postgres", "postgres", "SHOW pool_backend_stats")
+        .unwrap();
     let primary_row = stats.lines().next().unwrap().split('|').collect::<Vec<_>>();
     assert_eq!(primary_row[6], "1", "insert_cnt on the primary: {stats}");
-    let selects: u64 = stats.lines().map(|l| l.split('|').nth(5).unwrap().parse::<u64>().unwrap()).sum();
+    let selects: u64 = stats
+        .lines()
+        .map(|l| l.split('|').nth(5).unwrap().parse::<u64>().unwrap())
+        .sum();
     assert!(selects >= 1, "{stats}");
 }
 
@@ -189,9 +263,22 @@ fn redirect_preference_lists_choose_the_session_node() {
     let node2 = p.cluster.standbys()[1].port();
     for _ in 0..10 {
         let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
-        assert_eq!(port_of(&mut c, "SELECT inet_server_port()"), primary, "database preference");
-        let (mut r, _) = RawClient::connect(p.port, "postgres", "postgres", &[("application_name", "reporting")]);
-        assert_eq!(port_of(&mut r, "SELECT inet_server_port()"), node2, "application name wins");
+        assert_eq!(
+            port_of(&mut c, "SELECT inet_server_port()"),
+            primary,
+            "database preference"
+        );
+        let (mut r, _) = RawClient::connect(
+            p.port,
+            "postgres",
+            "postgres",
+            &[("application_name", "reporting")],
+        );
+        assert_eq!(
+            port_of(&mut r, "SELECT inet_server_port()"),
+            node2,
+            "application name wins"
+        );
     }
 }
 
@@ -199,25 +286,48 @@ fn redirect_preference_lists_choose_the_session_node() {
 fn read_your_writes_never_reads_older_data_than_the_session_wrote() {
     let p = proxy([0.0, 1.0, 1.0], |c| c.statement_level_load_balance = true);
     // One standby stops replaying: without read-your-writes, reads there would miss new rows.
-    p.cluster.standbys()[0].psql("postgres", "SELECT pg_wal_replay_pause()").unwrap();
+    p.cluster.standbys()[0]
+        .psql("postgres", "SELECT pg_wal_replay_pause()")
+        .unwrap();
     let paused = p.cluster.standbys()[0].port();
     let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
     let mut on_paused = 0;
     for i in 0..40 {
         c.query(&format!("INSERT INTO t (v) VALUES ({})", 1000 + i));
-        let msgs = c.query(&format!("SELECT count(*), inet_server_port() FROM t WHERE v = {}", 1000 + i));
-        let row = msgs.iter().find(|(t, _)| *t == b'D').cloned().expect("a row");
+        let msgs = c.query(&format!(
+            "SELECT count(*), inet_server_port() FROM t WHERE v = {}",
+            1000 + i
+        ));
+        let row = msgs
+            .iter()
+            .find(|(t, _)| *t == b'D')
+            .cloned()
+            .expect("a row");
         let row = corepool_protocol::message::backend::DataRow::parse(&row.1).unwrap();
-        let vals: Vec<String> = row.values().map(|v| String::from_utf8(v.unwrap().to_vec()).unwrap()).collect();
-        assert_eq!(vals[0], "1", "read {i} saw its own write (node port {})", vals[1]);
+        let vals: Vec<String> = row
+            .values()
+            .map(|v| String::from_utf8(v.unwrap().to_vec()).unwrap())
+            .collect();
+        assert_eq!(
+            vals[0], "1",
+            "read {i} saw its own write (node port {})",
+            vals[1]
+        );
         if vals[1] == paused.to_string() {
             on_paused += 1;
         }
     }
-    assert_eq!(on_paused, 0, "the paused standby never served a read after a write");
+    assert_eq!(
+        on_paused, 0,
+        "the paused standby never served a read after a write"
+    );
     // Reads without a preceding write still balance over both standbys, the paused one included.
     let (mut fresh, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
-    let ports: std::collections::HashSet<u16> = (0..60).map(|_| port_of(&mut fresh, "SELECT inet_server_port()")).collect();
+    let ports: std::collections::HashSet<u16> = (0..60)
+        .map(|_| port_of(&mut fresh, "SELECT inet_server_port()"))
+        .collect();
     assert!(ports.contains(&paused), "{ports:?}");
-    p.cluster.standbys()[0].psql("postgres", "SELECT pg_wal_replay_resume()").unwrap();
+    p.cluster.standbys()[0]
+        .psql("postgres", "SELECT pg_wal_replay_resume()")
+        .unwrap();
 }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 use corepool_bench::build;
-use corepool_bench::compare::{self, Options};
+use corepool_bench::compare::{self, Options, LOAD_BALANCING_TARGETS};
 use corepool_bench::stop::Stop;
 use corepool_bench::targets::TargetKind;
 
@@ -50,6 +50,12 @@ struct Args {
     /// Do not run `cargo build --release -p corepool` first.
     #[arg(long)]
     no_build: bool,
+    /// Load-balancing mode: add this many streaming standbys and compare Pgpool-II and corepool
+    /// load-balancing over every node (with direct on the primary for reference), pgbench -S at
+    /// 16 and 64 clients in simple and prepared mode, with each node's share of the reads. Only
+    /// direct, pgpool and corepool run; no idle-client phase.
+    #[arg(long, default_value_t = 0)]
+    standbys: usize,
 }
 
 fn main() -> ExitCode {
@@ -64,7 +70,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<()> {
     let stop = Stop::install()?;
-    let targets = parse_targets(&args.only)?;
+    let targets = parse_targets(&args.only, args.standbys)?;
     let (corepool_bin, corepool_unavailable) = locate_corepool(&args, &targets)?;
     let options = Options {
         rounds: args.rounds.max(1),
@@ -77,6 +83,7 @@ fn run(args: Args) -> Result<()> {
         corepool_cores: args.corepool_cores,
         corepool_bin,
         corepool_unavailable,
+        standbys: args.standbys,
     };
     let report = compare::run(&options, &stop)?;
     let markdown = report.to_markdown();
@@ -88,16 +95,26 @@ fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn parse_targets(only: &[String]) -> Result<Vec<TargetKind>> {
-    if only.is_empty() {
-        return Ok(TargetKind::ALL.to_vec());
+fn parse_targets(only: &[String], standbys: usize) -> Result<Vec<TargetKind>> {
+    let mut targets = if only.is_empty() {
+        TargetKind::ALL.to_vec()
+    } else {
+        let mut targets = only
+            .iter()
+            .map(|name| TargetKind::parse(name))
+            .collect::<Result<Vec<_>>>()?;
+        targets.sort();
+        targets.dedup();
+        targets
+    };
+    if standbys > 0 {
+        targets.retain(|t| LOAD_BALANCING_TARGETS.contains(t));
+        if targets.is_empty() {
+            bail!(
+                "with --standbys only direct, pgpool and corepool run; --only named none of them"
+            );
+        }
     }
-    let mut targets = only
-        .iter()
-        .map(|name| TargetKind::parse(name))
-        .collect::<Result<Vec<_>>>()?;
-    targets.sort();
-    targets.dedup();
     Ok(targets)
 }
 

@@ -36,7 +36,11 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
         args.port
     };
 
-    let backends: Vec<(String, u16)> = cluster.nodes().iter().map(|n| (n.host().to_owned(), n.port())).collect();
+    let backends: Vec<(String, u16)> = cluster
+        .nodes()
+        .iter()
+        .map(|n| (n.host().to_owned(), n.port()))
+        .collect();
     let mut config = Config::local(port, &backends, "postgres");
     // The demo cluster trusts local connections: health checks can log in as the superuser.
     config.health_check.user = "postgres".into();

@@ -105,7 +105,12 @@ pub fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    if tracing_subscriber::registry().with(filter).with(fmt).try_init().is_ok() {
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init()
+        .is_ok()
+    {
         let _ = LOG_FILTER.set(handle);
     }
 }
@@ -116,6 +121,8 @@ pub fn set_configured_log_level(level: tracing::Level, verbose: u8) {
         return;
     }
     if let Some(handle) = LOG_FILTER.get() {
-        let _ = handle.modify(|f| *f = tracing_subscriber::EnvFilter::new(level.as_str().to_ascii_lowercase()));
+        let _ = handle.modify(|f| {
+            *f = tracing_subscriber::EnvFilter::new(level.as_str().to_ascii_lowercase())
+        });
     }
 }

@@ -228,7 +228,10 @@ fn parse_line(line: &str) -> Result<PoolPasswdEntry, PasswdParseError> {
     // A SCRAM verifier contains ':' itself (`…$<iter>:<salt>$<StoredKey>:<ServerKey>`): it is
     // the rest of the line, with no backend mapping after it.
     if let Some(at) = line.find(":SCRAM-SHA-256$") {
-        let user = split_escaped(&line[..at]).into_iter().next().unwrap_or_default();
+        let user = split_escaped(&line[..at])
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         if user.is_empty() {
             return Err(PasswdParseError::EmptyUser);
         }
@@ -274,7 +277,10 @@ mod tests {
     fn a_scram_verifier_keeps_its_colons() {
         let v = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy";
         let f = PoolPasswd::parse(&format!("app:{v}\n"), Path::new("pool_passwd")).unwrap();
-        assert_eq!(f.get("app").unwrap().password, PasswordEntry::ScramSha256(v.into()));
+        assert_eq!(
+            f.get("app").unwrap().password,
+            PasswordEntry::ScramSha256(v.into())
+        );
     }
 
     #[test]

@@ -16,15 +16,24 @@ pub type Rows = Vec<Vec<Option<String>>>;
 
 /// Runs `sql` (simple protocol) on an idle connection and returns its rows. `Ok(None)` when the
 /// server answered with an error (the connection stays usable).
-pub async fn internal_query(conn: &mut BackendConn, sql: &str, limits: &Limits) -> Result<Option<Rows>, ConnectError> {
+pub async fn internal_query(
+    conn: &mut BackendConn,
+    sql: &str,
+    limits: &Limits,
+) -> Result<Option<Rows>, ConnectError> {
     let node = conn.node;
     let mut out = BytesMut::with_capacity(64 + sql.len());
-    write::frontend::query(sql, &mut out).map_err(|source| ConnectError::Protocol { node, source })?;
+    write::frontend::query(sql, &mut out)
+        .map_err(|source| ConnectError::Protocol { node, source })?;
     let run = async {
         conn.stream
             .write_all(&out)
             .await
-            .map_err(|source| ConnectError::Io { node, address: String::new(), source })?;
+            .map_err(|source| ConnectError::Io {
+                node,
+                address: String::new(),
+                source,
+            })?;
         let mut rows = Vec::new();
         let mut failed = false;
         loop {
@@ -33,7 +42,8 @@ pub async fn internal_query(conn: &mut BackendConn, sql: &str, limits: &Limits) 
             let body = &frame[5..];
             match tag {
                 DATA_ROW_TAG => {
-                    let row = DataRow::parse(body).map_err(|source| ConnectError::Protocol { node, source })?;
+                    let row = DataRow::parse(body)
+                        .map_err(|source| ConnectError::Protocol { node, source })?;
                     rows.push(
                         row.values()
                             .map(|v| v.and_then(|b| std::str::from_utf8(b).ok().map(str::to_owned)))
@@ -42,7 +52,8 @@ pub async fn internal_query(conn: &mut BackendConn, sql: &str, limits: &Limits) 
                 }
                 ERROR_RESPONSE_TAG => failed = true,
                 READY_FOR_QUERY_TAG => {
-                    let r = ReadyForQuery::parse(body).map_err(|source| ConnectError::Protocol { node, source })?;
+                    let r = ReadyForQuery::parse(body)
+                        .map_err(|source| ConnectError::Protocol { node, source })?;
                     conn.status = r.status();
                     return Ok((!failed).then_some(rows));
                 }
@@ -52,7 +63,10 @@ pub async fn internal_query(conn: &mut BackendConn, sql: &str, limits: &Limits) 
     };
     match runtime::timeout(Duration::from_secs(10), run).await {
         Some(r) => r,
-        None => Err(ConnectError::Timeout { node, limit: Duration::from_secs(10) }),
+        None => Err(ConnectError::Timeout {
+            node,
+            limit: Duration::from_secs(10),
+        }),
     }
 }
 

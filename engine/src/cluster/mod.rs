@@ -5,10 +5,10 @@
 //! connections made before a topology change.
 
 pub mod cancel;
-pub mod traffic;
 pub mod health_stats;
 mod node;
 pub mod sessions;
+pub mod traffic;
 
 pub use cancel::{BackendKey, CancelTable};
 pub use node::{Node, NodeAddress, NodeCounters, NodeRole, NodeStatus};

@@ -8,8 +8,22 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in microseconds (Prometheus `le`), the last one +Inf.
-pub const LATENCY_BUCKETS_US: [u64; 14] =
-    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000, 5_000_000, u64::MAX];
+pub const LATENCY_BUCKETS_US: [u64; 14] = [
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    1_000_000,
+    5_000_000,
+    u64::MAX,
+];
 
 /// One shard's counters, alone on its cache line.
 #[derive(Debug, Default)]
@@ -35,7 +49,10 @@ impl LatencyHistogram {
     /// Records one request.
     pub fn observe(&self, took: Duration) {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        let i = LATENCY_BUCKETS_US.iter().position(|le| us <= *le).unwrap_or(LATENCY_BUCKETS_US.len() - 1);
+        let i = LATENCY_BUCKETS_US
+            .iter()
+            .position(|le| us <= *le)
+            .unwrap_or(LATENCY_BUCKETS_US.len() - 1);
         self.buckets[i].fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
         self.count.fetch_add(1, Relaxed);
@@ -49,7 +66,11 @@ impl LatencyHistogram {
             running += b.load(Relaxed);
             cumulative[i] = running;
         }
-        (cumulative, self.sum_us.load(Relaxed), self.count.load(Relaxed))
+        (
+            cumulative,
+            self.sum_us.load(Relaxed),
+            self.count.load(Relaxed),
+        )
     }
 }
 
@@ -66,7 +87,9 @@ impl Traffic {
     /// Figures for `shards` shards and `nodes` nodes.
     pub fn new(shards: usize, nodes: usize) -> Self {
         Self {
-            shards: (0..shards.max(1)).map(|_| ShardTraffic::default()).collect(),
+            shards: (0..shards.max(1))
+                .map(|_| ShardTraffic::default())
+                .collect(),
             latency: (0..nodes).map(|_| LatencyHistogram::default()).collect(),
             failovers: AtomicU64::new(0),
         }

@@ -38,7 +38,11 @@ mod tests {
 
     #[test]
     fn local_config_validates() {
-        let c = Config::local(6432, &[("127.0.0.1".into(), 5432), ("127.0.0.1".into(), 5433)], "postgres");
+        let c = Config::local(
+            6432,
+            &[("127.0.0.1".into(), 5432), ("127.0.0.1".into(), 5433)],
+            "postgres",
+        );
         assert_eq!(c.backends.len(), 2);
         assert_eq!(c.backends[1].port, 5433);
         assert!(c.validate().is_ok());

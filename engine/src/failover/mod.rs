@@ -217,7 +217,10 @@ impl Failover {
         let old_primary = state.primary();
         tracing::warn!(node = id, reason, "failover: detaching node");
         state.nodes()[id].set_status(NodeStatus::Down);
-        state.traffic.failovers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state
+            .traffic
+            .failovers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         state.bump_generation();
         self.save_status(&config);
         let new_main = promote_to.or_else(|| main_node(state));

@@ -12,27 +12,34 @@ use crate::cluster::{ClusterState, ShutdownMode};
 const MAX_REQUEST: usize = 8 * 1024;
 
 /// Binds `addr` and answers scrapes until the server shuts down. Returns the bound address.
-pub fn serve_metrics(addr: SocketAddr, state: Arc<ClusterState>) -> io::Result<(SocketAddr, JoinHandle<()>)> {
+pub fn serve_metrics(
+    addr: SocketAddr,
+    state: Arc<ClusterState>,
+) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
     listener.set_nonblocking(true)?;
-    let handle = std::thread::Builder::new().name("corepool-metrics".into()).spawn(move || loop {
-        if state.shutdown() != ShutdownMode::None {
-            return;
-        }
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if let Err(e) = answer(stream, &state) {
-                    tracing::debug!(error = %e, "metrics request failed");
+    let handle = std::thread::Builder::new()
+        .name("corepool-metrics".into())
+        .spawn(move || loop {
+            if state.shutdown() != ShutdownMode::None {
+                return;
+            }
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    if let Err(e) = answer(stream, &state) {
+                        tracing::debug!(error = %e, "metrics request failed");
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics accept failed");
+                    std::thread::sleep(Duration::from_millis(100));
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics accept failed");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    })?;
+        })?;
     Ok((bound, handle))
 }
 
@@ -48,7 +55,12 @@ fn answer(mut stream: TcpStream, state: &Arc<ClusterState>) -> io::Result<()> {
         }
         request.extend_from_slice(&chunk[..n]);
         if request.len() > MAX_REQUEST {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "request too large\n");
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "request too large\n",
+            );
         }
     }
     let line = request.split(|b| *b == b'\r').next().unwrap_or_default();
@@ -61,7 +73,12 @@ fn answer(mut stream: TcpStream, state: &Arc<ClusterState>) -> io::Result<()> {
             &super::render(state),
         ),
         (Some(b"GET"), _) => respond(&mut stream, "404 Not Found", "text/plain", "try /metrics\n"),
-        _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", "only GET\n"),
+        _ => respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET\n",
+        ),
     }
 }
 

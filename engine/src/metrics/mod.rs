@@ -45,7 +45,12 @@ fn counter_family(
     Ok(())
 }
 
-fn gauge_family(encoder: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Vec<(&str, String)>, i64)]) -> fmt::Result {
+fn gauge_family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Vec<(&str, String)>, i64)],
+) -> fmt::Result {
     let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for (labels, value) in rows {
         ConstGauge::new(*value).encode(family.encode_family(labels)?)?;
@@ -72,19 +77,56 @@ impl Collector for ClusterCollector {
             ] {
                 statements.push((vec![node(n.id), ("kind", kind.to_owned())], v.load(Relaxed)));
             }
-            for (severity, v) in [("error", &c.error), ("fatal", &c.fatal), ("panic", &c.panic)] {
-                errors.push((vec![node(n.id), ("severity", severity.to_owned())], v.load(Relaxed)));
+            for (severity, v) in [
+                ("error", &c.error),
+                ("fatal", &c.fatal),
+                ("panic", &c.panic),
+            ] {
+                errors.push((
+                    vec![node(n.id), ("severity", severity.to_owned())],
+                    v.load(Relaxed),
+                ));
             }
         }
-        counter_family(&mut encoder, "corepool_statements", "Statements sent to each node, by kind", &statements)?;
-        counter_family(&mut encoder, "corepool_backend_errors", "ErrorResponses from each node, by severity", &errors)?;
+        counter_family(
+            &mut encoder,
+            "corepool_statements",
+            "Statements sent to each node, by kind",
+            &statements,
+        )?;
+        counter_family(
+            &mut encoder,
+            "corepool_backend_errors",
+            "ErrorResponses from each node, by severity",
+            &errors,
+        )?;
 
-        let per_node = |f: &dyn Fn(&crate::cluster::Node) -> i64| -> Vec<(Vec<(&str, String)>, i64)> {
-            state.nodes().iter().map(|n| (vec![node(n.id)], f(n))).collect()
-        };
-        gauge_family(&mut encoder, "corepool_node_up", "1 when the node takes traffic (status up or waiting)", &per_node(&|n| i64::from(n.status().is_valid())))?;
-        gauge_family(&mut encoder, "corepool_node_primary", "1 for the node corepool treats as primary", &per_node(&|n| i64::from(state.primary() == Some(n.id))))?;
-        gauge_family(&mut encoder, "corepool_backend_sessions_in_flight", "Client sessions currently relaying to each node", &per_node(&|n| i64::from(n.in_flight.load(Relaxed))))?;
+        let per_node =
+            |f: &dyn Fn(&crate::cluster::Node) -> i64| -> Vec<(Vec<(&str, String)>, i64)> {
+                state
+                    .nodes()
+                    .iter()
+                    .map(|n| (vec![node(n.id)], f(n)))
+                    .collect()
+            };
+        gauge_family(
+            &mut encoder,
+            "corepool_node_up",
+            "1 when the node takes traffic (status up or waiting)",
+            &per_node(&|n| i64::from(n.status().is_valid())),
+        )?;
+        gauge_family(
+            &mut encoder,
+            "corepool_node_primary",
+            "1 for the node corepool treats as primary",
+            &per_node(&|n| i64::from(state.primary() == Some(n.id))),
+        )?;
+        gauge_family(
+            &mut encoder,
+            "corepool_backend_sessions_in_flight",
+            "Client sessions currently relaying to each node",
+            &per_node(&|n| i64::from(n.in_flight.load(Relaxed))),
+        )?;
         gauge_family(
             &mut encoder,
             "corepool_replication_delay",
@@ -97,33 +139,76 @@ impl Collector for ClusterCollector {
             .shards()
             .iter()
             .enumerate()
-            .map(|(i, s)| (vec![("shard", i.to_string())], s.idle_connections.load(Relaxed) as i64))
+            .map(|(i, s)| {
+                (
+                    vec![("shard", i.to_string())],
+                    s.idle_connections.load(Relaxed) as i64,
+                )
+            })
             .collect();
-        gauge_family(&mut encoder, "corepool_pool_idle_connections", "Idle backend connections in each shard's pool", &idle)?;
-        gauge_family(&mut encoder, "corepool_client_sessions", "Client sessions connected now", &[(Vec::new(), state.sessions() as i64)])?;
+        gauge_family(
+            &mut encoder,
+            "corepool_pool_idle_connections",
+            "Idle backend connections in each shard's pool",
+            &idle,
+        )?;
+        gauge_family(
+            &mut encoder,
+            "corepool_client_sessions",
+            "Client sessions connected now",
+            &[(Vec::new(), state.sessions() as i64)],
+        )?;
 
-        let (from_clients, from_backends) = state.traffic.shards().iter().fold((0, 0), |(c, b), s| {
-            (c + s.bytes_from_clients.load(Relaxed), b + s.bytes_from_backends.load(Relaxed))
-        });
+        let (from_clients, from_backends) =
+            state.traffic.shards().iter().fold((0, 0), |(c, b), s| {
+                (
+                    c + s.bytes_from_clients.load(Relaxed),
+                    b + s.bytes_from_backends.load(Relaxed),
+                )
+            });
         counter_family(
             &mut encoder,
             "corepool_bytes",
             "Bytes relayed, by direction",
             &[
-                (vec![("direction", "client_to_backend".to_owned())], from_clients),
-                (vec![("direction", "backend_to_client".to_owned())], from_backends),
+                (
+                    vec![("direction", "client_to_backend".to_owned())],
+                    from_clients,
+                ),
+                (
+                    vec![("direction", "backend_to_client".to_owned())],
+                    from_backends,
+                ),
             ],
         )?;
 
         let mut checks = Vec::new();
         for n in state.nodes() {
-            let s = state.health.node(n.id).map(|h| h.snapshot()).unwrap_or_default();
-            for (result, v) in [("success", s.success_count), ("fail", s.fail_count), ("skip", s.skip_count)] {
+            let s = state
+                .health
+                .node(n.id)
+                .map(|h| h.snapshot())
+                .unwrap_or_default();
+            for (result, v) in [
+                ("success", s.success_count),
+                ("fail", s.fail_count),
+                ("skip", s.skip_count),
+            ] {
                 checks.push((vec![node(n.id), ("result", result.to_owned())], v));
             }
         }
-        counter_family(&mut encoder, "corepool_health_checks", "Health checks of each node, by result", &checks)?;
-        counter_family(&mut encoder, "corepool_failovers", "Nodes detached by failover", &[(Vec::new(), state.traffic.failovers.load(Relaxed))])?;
+        counter_family(
+            &mut encoder,
+            "corepool_health_checks",
+            "Health checks of each node, by result",
+            &checks,
+        )?;
+        counter_family(
+            &mut encoder,
+            "corepool_failovers",
+            "Nodes detached by failover",
+            &[(Vec::new(), state.traffic.failovers.load(Relaxed))],
+        )?;
 
         let mut family = encoder.encode_descriptor(
             "corepool_request_duration_seconds",
@@ -132,15 +217,31 @@ impl Collector for ClusterCollector {
             MetricType::Histogram,
         )?;
         for n in state.nodes() {
-            let Some(h) = state.traffic.latency(n.id) else { continue };
+            let Some(h) = state.traffic.latency(n.id) else {
+                continue;
+            };
             let (cumulative, sum_us, count) = h.snapshot();
             let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_US
                 .iter()
                 .zip(cumulative)
-                .map(|(le, c)| (if *le == u64::MAX { f64::INFINITY } else { *le as f64 / 1e6 }, c))
+                .map(|(le, c)| {
+                    (
+                        if *le == u64::MAX {
+                            f64::INFINITY
+                        } else {
+                            *le as f64 / 1e6
+                        },
+                        c,
+                    )
+                })
                 .collect();
             let labels = vec![node(n.id)];
-            family.encode_family(&labels)?.encode_histogram::<()>(sum_us as f64 / 1e6, count, &buckets, None)?;
+            family.encode_family(&labels)?.encode_histogram::<()>(
+                sum_us as f64 / 1e6,
+                count,
+                &buckets,
+                None,
+            )?;
         }
         Ok(())
     }
@@ -149,7 +250,9 @@ impl Collector for ClusterCollector {
 /// The metrics in Prometheus' text format.
 pub fn render(state: &Arc<ClusterState>) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(ClusterCollector { state: state.clone() }));
+    registry.register_collector(Box::new(ClusterCollector {
+        state: state.clone(),
+    }));
     let mut out = String::with_capacity(4096);
     if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
         out.clear();
@@ -165,19 +268,52 @@ mod tests {
     #[test]
     fn renders_every_family_with_labels() {
         let nodes = (0..2)
-            .map(|i| Node::new(i, NodeAddress::Tcp { host: "h".into(), port: 1 }, 1.0, NodeStatus::Waiting))
+            .map(|i| {
+                Node::new(
+                    i,
+                    NodeAddress::Tcp {
+                        host: "h".into(),
+                        port: 1,
+                    },
+                    1.0,
+                    NodeStatus::Waiting,
+                )
+            })
             .collect();
         let state = Arc::new(ClusterState::new(nodes, 2, 10));
         state.set_primary(Some(0));
         state.node(1).unwrap().counters.select.fetch_add(7, Relaxed);
-        state.traffic.latency(1).unwrap().observe(std::time::Duration::from_micros(300));
-        state.traffic.shard(1).bytes_from_backends.fetch_add(1234, Relaxed);
+        state
+            .traffic
+            .latency(1)
+            .unwrap()
+            .observe(std::time::Duration::from_micros(300));
+        state
+            .traffic
+            .shard(1)
+            .bytes_from_backends
+            .fetch_add(1234, Relaxed);
         let text = render(&state);
-        assert!(text.contains("corepool_statements_total{node=\"1\",kind=\"select\"} 7"), "{text}");
-        assert!(text.contains("corepool_node_primary{node=\"0\"} 1"), "{text}");
-        assert!(text.contains("corepool_bytes_total{direction=\"backend_to_client\"} 1234"), "{text}");
-        assert!(text.contains("corepool_request_duration_seconds_bucket{le=\"0.0005\",node=\"1\"} 1"), "{text}");
-        assert!(text.contains("corepool_request_duration_seconds_count{node=\"1\"} 1"), "{text}");
+        assert!(
+            text.contains("corepool_statements_total{node=\"1\",kind=\"select\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("corepool_node_primary{node=\"0\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("corepool_bytes_total{direction=\"backend_to_client\"} 1234"),
+            "{text}"
+        );
+        assert!(
+            text.contains("corepool_request_duration_seconds_bucket{le=\"0.0005\",node=\"1\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("corepool_request_duration_seconds_count{node=\"1\"} 1"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -73,7 +73,11 @@ impl<C: Pooled> Pool<C> {
 
     /// Returns a clean connection to `node`; the oldest is closed when the key is at its limit.
     pub fn put(&self, key: PoolKey, node: usize, conn: C) {
-        let PoolLimits { max_per_key, max_total, .. } = *self.limits.borrow();
+        let PoolLimits {
+            max_per_key,
+            max_total,
+            ..
+        } = *self.limits.borrow();
         if max_per_key == 0 || max_total == 0 {
             return;
         }
@@ -186,7 +190,10 @@ mod tests {
         assert_eq!(p.take(&key("a"), 0, 0, now).map(|c| c.id), Some(1));
         assert!(p.take(&key("a"), 0, 0, now).is_none());
         assert!(p.take(&key("b"), 0, 0, now).is_none());
-        assert!(p.take(&key("a"), 1, 0, now).is_none(), "another node's connections are separate");
+        assert!(
+            p.take(&key("a"), 1, 0, now).is_none(),
+            "another node's connections are separate"
+        );
     }
 
     #[test]
@@ -206,7 +213,10 @@ mod tests {
                 generation: 0,
             },
         );
-        assert!(p.take(&key("a"), 0, 1, now).is_none(), "generation moved on");
+        assert!(
+            p.take(&key("a"), 0, 1, now).is_none(),
+            "generation moved on"
+        );
         p.put(
             key("a"),
             0,
@@ -237,13 +247,29 @@ mod tests {
     #[test]
     fn the_total_limit_closes_other_keys_oldest_first() {
         let now = Instant::now();
-        let p = Pool::new(PoolLimits { max_per_key: 5, max_total: 3, life_time: None });
+        let p = Pool::new(PoolLimits {
+            max_per_key: 5,
+            max_total: 3,
+            life_time: None,
+        });
         for (id, user) in [(1, "a"), (2, "a"), (3, "b"), (4, "c")] {
-            p.put(key(user), 0, Fake { id, created: now, generation: 0 });
+            p.put(
+                key(user),
+                0,
+                Fake {
+                    id,
+                    created: now,
+                    generation: 0,
+                },
+            );
         }
         assert_eq!(p.idle_total(), 3);
         assert_eq!(p.take(&key("c"), 0, 0, now).map(|c| c.id), Some(4));
-        assert_eq!(p.take(&key("a"), 0, 0, now).map(|c| c.id), Some(2), "a's oldest went first");
+        assert_eq!(
+            p.take(&key("a"), 0, 0, now).map(|c| c.id),
+            Some(2),
+            "a's oldest went first"
+        );
     }
 
     #[test]

@@ -38,7 +38,17 @@ mod tests {
         let nodes = weights
             .iter()
             .enumerate()
-            .map(|(i, w)| Node::new(i, NodeAddress::Tcp { host: "h".into(), port: 1 }, *w, NodeStatus::Waiting))
+            .map(|(i, w)| {
+                Node::new(
+                    i,
+                    NodeAddress::Tcp {
+                        host: "h".into(),
+                        port: 1,
+                    },
+                    *w,
+                    NodeStatus::Waiting,
+                )
+            })
             .collect();
         ClusterState::new(nodes, 1, 1)
     }

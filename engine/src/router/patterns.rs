@@ -13,9 +13,14 @@ impl PatternList {
     pub fn compile(items: &[String]) -> Self {
         let mut patterns = Vec::new();
         for item in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            match RegexBuilder::new(&format!("^(?:{item})$")).case_insensitive(true).build() {
+            match RegexBuilder::new(&format!("^(?:{item})$"))
+                .case_insensitive(true)
+                .build()
+            {
                 Ok(r) => patterns.push(r),
-                Err(e) => tracing::warn!(pattern = item, error = %e, "invalid regular expression ignored"),
+                Err(e) => {
+                    tracing::warn!(pattern = item, error = %e, "invalid regular expression ignored")
+                }
             }
         }
         Self { patterns }
@@ -34,7 +39,11 @@ impl PatternList {
 
 /// Whether a called function writes, by the function lists (spec 3.4.9). `None` means the lists
 /// are both empty and the answer must come from `pg_proc` volatility.
-pub fn function_writes(write_list: &PatternList, read_only_list: &PatternList, name: &str) -> Option<bool> {
+pub fn function_writes(
+    write_list: &PatternList,
+    read_only_list: &PatternList,
+    name: &str,
+) -> Option<bool> {
     let name = name.replace('"', "");
     if !write_list.is_empty() {
         return Some(write_list.matches(&name));
@@ -66,10 +75,22 @@ mod tests {
     fn function_lists_follow_pgpool() {
         let none = list(&[]);
         assert_eq!(function_writes(&none, &none, "nextval"), None);
-        assert_eq!(function_writes(&list(&["nextval"]), &none, "\"nextval\""), Some(true));
-        assert_eq!(function_writes(&list(&["nextval"]), &none, "lower"), Some(false));
-        assert_eq!(function_writes(&none, &list(&["lower", "now"]), "lower"), Some(false));
-        assert_eq!(function_writes(&none, &list(&["lower", "now"]), "f"), Some(true));
+        assert_eq!(
+            function_writes(&list(&["nextval"]), &none, "\"nextval\""),
+            Some(true)
+        );
+        assert_eq!(
+            function_writes(&list(&["nextval"]), &none, "lower"),
+            Some(false)
+        );
+        assert_eq!(
+            function_writes(&none, &list(&["lower", "now"]), "lower"),
+            Some(false)
+        );
+        assert_eq!(
+            function_writes(&none, &list(&["lower", "now"]), "f"),
+            Some(true)
+        );
     }
 
     #[test]

@@ -53,7 +53,10 @@ impl RedirectList {
 fn parse_item(item: &str) -> Option<Entry> {
     let (name, target) = item.rsplit_once(':')?;
     let (node, weight) = match target.split_once('(') {
-        Some((n, w)) => (n.trim(), w.trim().strip_suffix(')')?.trim().parse::<f64>().ok()?),
+        Some((n, w)) => (
+            n.trim(),
+            w.trim().strip_suffix(')')?.trim().parse::<f64>().ok()?,
+        ),
         None => (target.trim(), 1.0),
     };
     let node = match node.to_ascii_lowercase().as_str() {
@@ -61,8 +64,15 @@ fn parse_item(item: &str) -> Option<Entry> {
         "standby" => Preferred::Standby,
         n => Preferred::Node(n.parse().ok()?),
     };
-    let name = RegexBuilder::new(&format!("^(?:{})$", name.trim())).case_insensitive(true).build().ok()?;
-    Some(Entry { name, node, weight: weight.clamp(0.0, 1.0) })
+    let name = RegexBuilder::new(&format!("^(?:{})$", name.trim()))
+        .case_insensitive(true)
+        .build()
+        .ok()?;
+    Some(Entry {
+        name,
+        node,
+        weight: weight.clamp(0.0, 1.0),
+    })
 }
 
 /// Chooses a session's load-balance node: the application name's preference first, then the
@@ -79,8 +89,12 @@ pub fn choose_session_node(
     r1: f64,
     r2: f64,
 ) -> Option<usize> {
-    let entry = application_name.and_then(|a| app_list.lookup(a)).or_else(|| db_list.lookup(database));
-    let Some(entry) = entry else { return choose_node(state, r2, None) };
+    let entry = application_name
+        .and_then(|a| app_list.lookup(a))
+        .or_else(|| db_list.lookup(database));
+    let Some(entry) = entry else {
+        return choose_node(state, r2, None);
+    };
     let valid = |id: usize| state.node(id).is_some_and(|n| n.status().is_valid());
     let preferred = match entry.node {
         Preferred::Primary => Some(primary),
@@ -111,7 +125,17 @@ mod tests {
 
     fn state() -> ClusterState {
         let nodes = (0..3)
-            .map(|i| Node::new(i, NodeAddress::Tcp { host: "h".into(), port: 1 }, 1.0, NodeStatus::Waiting))
+            .map(|i| {
+                Node::new(
+                    i,
+                    NodeAddress::Tcp {
+                        host: "h".into(),
+                        port: 1,
+                    },
+                    1.0,
+                    NodeStatus::Waiting,
+                )
+            })
             .collect();
         ClusterState::new(nodes, 1, 1)
     }
@@ -122,7 +146,13 @@ mod tests {
 
     #[test]
     fn items_parse_like_pgpool() {
-        let l = list(&["postgres:primary", "app.*:standby(0.3)", "test:2", "bad", "x:y(z)"]);
+        let l = list(&[
+            "postgres:primary",
+            "app.*:standby(0.3)",
+            "test:2",
+            "bad",
+            "x:y(z)",
+        ]);
         assert_eq!(l.entries.len(), 3);
         assert_eq!(l.lookup("postgres").unwrap().node, Preferred::Primary);
         assert_eq!(l.lookup("APPDB").unwrap().weight, 0.3);
@@ -136,18 +166,30 @@ mod tests {
         let none = list(&[]);
         let db = list(&["sales:primary(0.5)"]);
         // Below the weight: the primary.
-        assert_eq!(choose_session_node(&s, 0, &none, &db, None, "sales", 0.4, 0.1), Some(0));
+        assert_eq!(
+            choose_session_node(&s, 0, &none, &db, None, "sales", 0.4, 0.1),
+            Some(0)
+        );
         // Above it: a draw without the primary.
         for r2 in [0.0, 0.5, 0.99] {
-            assert_ne!(choose_session_node(&s, 0, &none, &db, None, "sales", 0.6, r2), Some(0));
+            assert_ne!(
+                choose_session_node(&s, 0, &none, &db, None, "sales", 0.6, r2),
+                Some(0)
+            );
         }
         // The application name wins over the database.
         let app = list(&["batch:2"]);
-        assert_eq!(choose_session_node(&s, 0, &app, &db, Some("batch"), "sales", 0.1, 0.1), Some(2));
+        assert_eq!(
+            choose_session_node(&s, 0, &app, &db, Some("batch"), "sales", 0.1, 0.1),
+            Some(2)
+        );
         // Standby: a weighted standby, never the primary.
         let st = list(&["sales:standby"]);
         for r2 in [0.0, 0.5, 0.99] {
-            assert_ne!(choose_session_node(&s, 0, &none, &st, None, "sales", 0.0, r2), Some(0));
+            assert_ne!(
+                choose_session_node(&s, 0, &none, &st, None, "sales", 0.0, r2),
+                Some(0)
+            );
         }
     }
 }

@@ -6,7 +6,9 @@
 //! statement has run.
 
 use corepool_protocol::message::TransactionStatus;
-use corepool_protocol::sql::{ident, Classification, Isolation, LockMode, QueryKind, StatementKind};
+use corepool_protocol::sql::{
+    ident, Classification, Isolation, LockMode, QueryKind, StatementKind,
+};
 use smallvec::SmallVec;
 
 use super::patterns::{function_writes, PatternList};
@@ -42,8 +44,12 @@ pub struct Rules {
 impl Rules {
     /// Compiles the routing parameters of `config`.
     pub fn from_config(config: &Config) -> Self {
-        let primary_patterns: Vec<String> =
-            config.primary_routing_query_pattern_list.iter().flat_map(|p| p.split(';')).map(str::to_owned).collect();
+        let primary_patterns: Vec<String> = config
+            .primary_routing_query_pattern_list
+            .iter()
+            .flat_map(|p| p.split(';'))
+            .map(str::to_owned)
+            .collect();
         Self {
             load_balance: config.load_balance_mode,
             allow_sql_comments: config.allow_sql_comments,
@@ -112,18 +118,27 @@ pub fn decide<E>(
     classified: &Result<Classification, E>,
     primary_status: TransactionStatus,
 ) -> Decision {
-    let Ok(c) = classified else { return Decision::Primary };
+    let Ok(c) = classified else {
+        return Decision::Primary;
+    };
     if c.multi_statement {
         return Decision::Primary;
     }
     match c.kind {
         StatementKind::Empty | StatementKind::Table | StatementKind::Show { .. } => {}
         StatementKind::Select if !c.data_modifying_cte => {}
-        StatementKind::Copy { is_from: false, query, .. } if query.map_or(true, QueryKind::is_read_only) => {}
+        StatementKind::Copy {
+            is_from: false,
+            query,
+            ..
+        } if query.map_or(true, QueryKind::is_read_only) => {}
         StatementKind::Prepare { inner, .. } if inner.is_read_only() => {}
         StatementKind::TransactionBegin { modes } => {
-            let rewrite = modes.read_only == Some(false) || modes.isolation == Some(Isolation::Serializable);
-            return Decision::All { standby_text: rewrite.then_some("BEGIN") };
+            let rewrite =
+                modes.read_only == Some(false) || modes.isolation == Some(Isolation::Serializable);
+            return Decision::All {
+                standby_text: rewrite.then_some("BEGIN"),
+            };
         }
         StatementKind::Commit
         | StatementKind::Rollback
@@ -163,18 +178,24 @@ pub fn decide<E>(
     let mut checks = ReadChecks::default();
     for r in &c.relations {
         let name = r.name.text(sql);
-        let parts: SmallVec<[String; 2]> = ident::name_parts(name).map(|p| p.normalized().into_owned()).collect();
+        let parts: SmallVec<[String; 2]> = ident::name_parts(name)
+            .map(|p| p.normalized().into_owned())
+            .collect();
         let (schema, table) = match parts.as_slice() {
             [t] => (None, t.as_str()),
             [s, t] => (Some(s.as_str()), t.as_str()),
             [_, s, t] => (Some(s.as_str()), t.as_str()),
             _ => continue,
         };
-        let catalog = schema == Some("pg_catalog") || (schema.is_none() && table.starts_with("pg_"));
+        let catalog =
+            schema == Some("pg_catalog") || (schema.is_none() && table.starts_with("pg_"));
         if catalog {
             return Decision::Primary;
         }
-        if rules.check_temp && (schema.is_some_and(|s| s.starts_with("pg_temp")) || flags.temp_tables.iter().any(|t| t == table)) {
+        if rules.check_temp
+            && (schema.is_some_and(|s| s.starts_with("pg_temp"))
+                || flags.temp_tables.iter().any(|t| t == table))
+        {
             return Decision::Primary;
         }
         if rules.disable_on_write == DisableLoadBalanceOnWrite::DmlAdaptive
@@ -190,7 +211,9 @@ pub fn decide<E>(
         return Decision::Primary;
     }
     for f in &c.functions {
-        let Some(name) = ident::unqualified(f.text(sql)) else { continue };
+        let Some(name) = ident::unqualified(f.text(sql)) else {
+            continue;
+        };
         let name = name.normalized();
         match function_writes(&rules.write_functions, &rules.read_only_functions, &name) {
             Some(true) => return Decision::Primary,
@@ -206,7 +229,11 @@ fn starts_like_a_select(rules: &Rules, sql: &str) -> bool {
     if rules.allow_sql_comments {
         return true;
     }
-    let text = if rules.ignore_leading_white_space { sql.trim_start() } else { sql };
+    let text = if rules.ignore_leading_white_space {
+        sql.trim_start()
+    } else {
+        sql
+    };
     match text.as_bytes().first() {
         None | Some(b';') => true,
         Some(b) => matches!(b.to_ascii_lowercase(), b's' | b'(' | b'w' | b't'),
@@ -217,7 +244,15 @@ impl SessionFlags {
     /// Updates the flags after a statement ran. `wrote` says it was routed as a write (or was a
     /// read calling a writing function); `ok` that it succeeded; `status` is the primary's
     /// transaction status afterwards.
-    pub fn after(&mut self, rules: &Rules, c: Option<&Classification>, sql: &str, wrote: bool, ok: bool, status: TransactionStatus) {
+    pub fn after(
+        &mut self,
+        rules: &Rules,
+        c: Option<&Classification>,
+        sql: &str,
+        wrote: bool,
+        ok: bool,
+        status: TransactionStatus,
+    ) {
         let mode = rules.disable_on_write;
         let kind = c.map(|c| c.kind);
         match kind {
@@ -254,7 +289,9 @@ impl SessionFlags {
                     let in_tx = status != TransactionStatus::Idle;
                     self.wrote = true;
                     let sets = match mode {
-                        DisableLoadBalanceOnWrite::Off | DisableLoadBalanceOnWrite::DmlAdaptive => false,
+                        DisableLoadBalanceOnWrite::Off | DisableLoadBalanceOnWrite::DmlAdaptive => {
+                            false
+                        }
                         DisableLoadBalanceOnWrite::Always => true,
                         _ => in_tx,
                     };
@@ -270,7 +307,11 @@ impl SessionFlags {
                             }
                         }
                         if c.creates_temp_table {
-                            if let Some(t) = c.relations.first().and_then(|r| ident::unqualified(r.name.text(sql))) {
+                            if let Some(t) = c
+                                .relations
+                                .first()
+                                .and_then(|r| ident::unqualified(r.name.text(sql)))
+                            {
                                 self.temp_tables.push(t.normalized().into_owned());
                             }
                         }

@@ -60,13 +60,40 @@ fn statements_route_like_pgpool() {
         "SELECT 'unterminated",
     ];
     for sql in primary {
-        assert_eq!(route(&r, &f, sql, Idle), Decision::Primary, "{sql} goes to the primary");
+        assert_eq!(
+            route(&r, &f, sql, Idle),
+            Decision::Primary,
+            "{sql} goes to the primary"
+        );
     }
-    for sql in ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT a", "SET search_path = x", "DISCARD ALL", "DEALLOCATE ALL", "LOCK t IN ACCESS SHARE MODE"] {
-        assert_eq!(route(&r, &f, sql, Idle), Decision::All { standby_text: None }, "{sql} goes to all");
+    for sql in [
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SAVEPOINT a",
+        "SET search_path = x",
+        "DISCARD ALL",
+        "DEALLOCATE ALL",
+        "LOCK t IN ACCESS SHARE MODE",
+    ] {
+        assert_eq!(
+            route(&r, &f, sql, Idle),
+            Decision::All { standby_text: None },
+            "{sql} goes to all"
+        );
     }
-    for sql in ["BEGIN READ WRITE", "BEGIN ISOLATION LEVEL SERIALIZABLE", "START TRANSACTION READ WRITE"] {
-        assert_eq!(route(&r, &f, sql, Idle), Decision::All { standby_text: Some("BEGIN") }, "{sql}");
+    for sql in [
+        "BEGIN READ WRITE",
+        "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        "START TRANSACTION READ WRITE",
+    ] {
+        assert_eq!(
+            route(&r, &f, sql, Idle),
+            Decision::All {
+                standby_text: Some("BEGIN")
+            },
+            "{sql}"
+        );
     }
 }
 
@@ -74,7 +101,12 @@ fn statements_route_like_pgpool() {
 fn comments_balance_with_allow_sql_comments() {
     let mut r = rules();
     r.allow_sql_comments = true;
-    assert!(is_balanced(&route(&r, &SessionFlags::default(), "/* hint */ SELECT 1", Idle)));
+    assert!(is_balanced(&route(
+        &r,
+        &SessionFlags::default(),
+        "/* hint */ SELECT 1",
+        Idle
+    )));
 }
 
 #[test]
@@ -87,7 +119,10 @@ fn functions_need_volatility_unless_listed() {
     }
     let mut listed = rules();
     listed.write_functions = PatternList::compile(&["nextval".into(), "setval".into()]);
-    assert_eq!(route(&listed, &f, "SELECT nextval('s')", Idle), Decision::Primary);
+    assert_eq!(
+        route(&listed, &f, "SELECT nextval('s')", Idle),
+        Decision::Primary
+    );
     assert!(is_balanced(&route(&listed, &f, "SELECT lower('A')", Idle)));
 }
 
@@ -95,8 +130,16 @@ fn functions_need_volatility_unless_listed() {
 fn primary_routing_patterns_send_matches_to_the_primary() {
     let mut r = rules();
     r.primary_patterns = PatternList::compile(&["select .* from orders.*".into()]);
-    assert_eq!(route(&r, &SessionFlags::default(), "SELECT * FROM orders", Idle), Decision::Primary);
-    assert!(is_balanced(&route(&r, &SessionFlags::default(), "SELECT * FROM items", Idle)));
+    assert_eq!(
+        route(&r, &SessionFlags::default(), "SELECT * FROM orders", Idle),
+        Decision::Primary
+    );
+    assert!(is_balanced(&route(
+        &r,
+        &SessionFlags::default(),
+        "SELECT * FROM items",
+        Idle
+    )));
 }
 
 #[test]
@@ -105,9 +148,19 @@ fn a_write_in_a_transaction_keeps_later_reads_on_the_primary_until_it_ends() {
     let mut f = SessionFlags::default();
     let begin = classify("BEGIN").ok();
     f.after(&r, begin.as_ref(), "BEGIN", false, true, InTransaction);
-    assert!(is_balanced(&route(&r, &f, "SELECT 1", InTransaction)), "reads before a write balance");
+    assert!(
+        is_balanced(&route(&r, &f, "SELECT 1", InTransaction)),
+        "reads before a write balance"
+    );
     let ins = classify("INSERT INTO t VALUES (1)").ok();
-    f.after(&r, ins.as_ref(), "INSERT INTO t VALUES (1)", true, true, InTransaction);
+    f.after(
+        &r,
+        ins.as_ref(),
+        "INSERT INTO t VALUES (1)",
+        true,
+        true,
+        InTransaction,
+    );
     assert_eq!(route(&r, &f, "SELECT 1", InTransaction), Decision::Primary);
     let commit = classify("COMMIT").ok();
     f.after(&r, commit.as_ref(), "COMMIT", false, true, Idle);
@@ -121,17 +174,38 @@ fn disable_load_balance_on_write_modes() {
     let mut r = rules();
     r.disable_on_write = DisableLoadBalanceOnWrite::Always;
     let mut f = SessionFlags::default();
-    f.after(&r, ins.as_ref(), "INSERT INTO t VALUES (1)", true, true, Idle);
+    f.after(
+        &r,
+        ins.as_ref(),
+        "INSERT INTO t VALUES (1)",
+        true,
+        true,
+        Idle,
+    );
     assert_eq!(route(&r, &f, "SELECT 1", Idle), Decision::Primary);
     // off: never.
     r.disable_on_write = DisableLoadBalanceOnWrite::Off;
     let mut f = SessionFlags::default();
-    f.after(&r, ins.as_ref(), "INSERT INTO t VALUES (1)", true, true, InTransaction);
+    f.after(
+        &r,
+        ins.as_ref(),
+        "INSERT INTO t VALUES (1)",
+        true,
+        true,
+        InTransaction,
+    );
     assert!(is_balanced(&route(&r, &f, "SELECT 1", InTransaction)));
     // trans_transaction: later explicit transactions stay on the primary, autocommit reads not.
     r.disable_on_write = DisableLoadBalanceOnWrite::TransTransaction;
     let mut f = SessionFlags::default();
-    f.after(&r, ins.as_ref(), "INSERT INTO t VALUES (1)", true, true, InTransaction);
+    f.after(
+        &r,
+        ins.as_ref(),
+        "INSERT INTO t VALUES (1)",
+        true,
+        true,
+        InTransaction,
+    );
     let commit = classify("COMMIT").ok();
     f.after(&r, commit.as_ref(), "COMMIT", false, true, Idle);
     assert!(is_balanced(&route(&r, &f, "SELECT 1", Idle)));
@@ -139,9 +213,24 @@ fn disable_load_balance_on_write_modes() {
     // dml_adaptive: only reads of the tables written in this transaction.
     r.disable_on_write = DisableLoadBalanceOnWrite::DmlAdaptive;
     let mut f = SessionFlags::default();
-    f.after(&r, ins.as_ref(), "INSERT INTO t VALUES (1)", true, true, InTransaction);
-    assert_eq!(route(&r, &f, "SELECT * FROM t", InTransaction), Decision::Primary);
-    assert!(is_balanced(&route(&r, &f, "SELECT * FROM u", InTransaction)));
+    f.after(
+        &r,
+        ins.as_ref(),
+        "INSERT INTO t VALUES (1)",
+        true,
+        true,
+        InTransaction,
+    );
+    assert_eq!(
+        route(&r, &f, "SELECT * FROM t", InTransaction),
+        Decision::Primary
+    );
+    assert!(is_balanced(&route(
+        &r,
+        &f,
+        "SELECT * FROM u",
+        InTransaction
+    )));
 }
 
 #[test]
@@ -149,10 +238,20 @@ fn serializable_and_failed_transactions_stay_on_the_primary() {
     let r = rules();
     let mut f = SessionFlags::default();
     let begin = classify("BEGIN ISOLATION LEVEL SERIALIZABLE").ok();
-    f.after(&r, begin.as_ref(), "BEGIN ISOLATION LEVEL SERIALIZABLE", false, true, InTransaction);
+    f.after(
+        &r,
+        begin.as_ref(),
+        "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        false,
+        true,
+        InTransaction,
+    );
     assert_eq!(route(&r, &f, "SELECT 1", InTransaction), Decision::Primary);
     let f = SessionFlags::default();
-    assert_eq!(route(&r, &f, "SELECT 1", TransactionStatus::Failed), Decision::Primary);
+    assert_eq!(
+        route(&r, &f, "SELECT 1", TransactionStatus::Failed),
+        Decision::Primary
+    );
 }
 
 #[test]
@@ -161,6 +260,9 @@ fn temp_tables_are_traced() {
     let mut f = SessionFlags::default();
     let sql = "CREATE TEMP TABLE scratch (a int)";
     f.after(&r, classify(sql).ok().as_ref(), sql, true, true, Idle);
-    assert_eq!(route(&r, &f, "SELECT * FROM scratch", Idle), Decision::Primary);
+    assert_eq!(
+        route(&r, &f, "SELECT * FROM scratch", Idle),
+        Decision::Primary
+    );
     assert!(is_balanced(&route(&r, &f, "SELECT * FROM other", Idle)));
 }

@@ -29,7 +29,13 @@ impl ReadBuf {
         let chunk = chunk.max(64);
         let mut data = BytesMut::with_capacity(chunk);
         data.resize(chunk, 0);
-        Self { data, filled: 0, chunk, max_chunk: MAX_READ_CHUNK.max(chunk), offered: 0 }
+        Self {
+            data,
+            filled: 0,
+            chunk,
+            max_chunk: MAX_READ_CHUNK.max(chunk),
+            offered: 0,
+        }
     }
 
     /// The pending bytes.
@@ -136,7 +142,10 @@ mod tests {
         let _ = small.spare_mut();
         small.commit(10);
         small.consume(10);
-        assert!(small.spare_mut().len() < 128, "a short read does not grow it");
+        assert!(
+            small.spare_mut().len() < 128,
+            "a short read does not grow it"
+        );
     }
 
     #[test]

@@ -24,12 +24,16 @@ impl CatalogCache {
 
     /// Records a function's volatility.
     pub fn set_volatile(&self, function: &str, volatile: bool) {
-        self.volatile.borrow_mut().insert(function.to_owned(), volatile);
+        self.volatile
+            .borrow_mut()
+            .insert(function.to_owned(), volatile);
     }
 
     /// Records whether a table is unlogged.
     pub fn set_unlogged(&self, table: &str, unlogged: bool) {
-        self.unlogged.borrow_mut().insert(table.to_owned(), unlogged);
+        self.unlogged
+            .borrow_mut()
+            .insert(table.to_owned(), unlogged);
     }
 
     /// Forgets everything (reload).

@@ -233,8 +233,7 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
         }
     };
     let on_signal = reload_now.clone();
-    signals::spawn_signal_thread(state_for_signals, move || on_signal())
-        .map_err(ServeError::Io)?;
+    signals::spawn_signal_thread(state_for_signals, move || on_signal()).map_err(ServeError::Io)?;
     tracing::info!(shards, addresses = ?addrs, "corepool is accepting connections");
     let (pcp_tcp, pcp_unix) = pcp
         .as_ref()
@@ -256,7 +255,10 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
 }
 
 /// Starts the Prometheus endpoint when `corepool_metrics_address` (`host:port`) is set.
-fn start_metrics(config: &Config, state: &Arc<ClusterState>) -> Result<Option<SocketAddr>, ServeError> {
+fn start_metrics(
+    config: &Config,
+    state: &Arc<ClusterState>,
+) -> Result<Option<SocketAddr>, ServeError> {
     let address = config.corepool_metrics_address.trim();
     if address.is_empty() {
         return Ok(None);
@@ -266,9 +268,17 @@ fn start_metrics(config: &Config, state: &Arc<ClusterState>) -> Result<Option<So
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .ok_or_else(|| ServeError::Config(format!("corepool_metrics_address: cannot resolve \"{address}\"")))?;
-    let (bound, _thread) = crate::metrics::serve_metrics(addr, state.clone())
-        .map_err(|e| ServeError::Bind(io::Error::new(e.kind(), format!("metrics endpoint {addr}: {e}"))))?;
+        .ok_or_else(|| {
+            ServeError::Config(format!(
+                "corepool_metrics_address: cannot resolve \"{address}\""
+            ))
+        })?;
+    let (bound, _thread) = crate::metrics::serve_metrics(addr, state.clone()).map_err(|e| {
+        ServeError::Bind(io::Error::new(
+            e.kind(),
+            format!("metrics endpoint {addr}: {e}"),
+        ))
+    })?;
     tracing::info!(address = %bound, "metrics endpoint listening");
     Ok(Some(bound))
 }

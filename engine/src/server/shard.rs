@@ -288,7 +288,11 @@ impl Shard {
     pub fn tick(&self) {
         let closed = self.pool.prune(self.state.generation(), Instant::now());
         let idle = self.pool.idle_total() as u64;
-        self.state.traffic.shard(self.id).idle_connections.store(idle, std::sync::atomic::Ordering::Relaxed);
+        self.state
+            .traffic
+            .shard(self.id)
+            .idle_connections
+            .store(idle, std::sync::atomic::Ordering::Relaxed);
         if closed > 0 {
             tracing::debug!(shard = self.id, closed, "closed expired pooled connections");
         }

@@ -16,7 +16,12 @@ use crate::runtime::{ReadBuf, Stream};
 impl Live<'_> {
     /// Handles the router's pending action for the request at the front of `cbuf`. `Err` ends
     /// the session with that reason.
-    pub(crate) async fn act(&mut self, client: &mut Stream, cbuf: &mut ReadBuf, side: &mut ClientSide) -> Result<(), RelayEnd> {
+    pub(crate) async fn act(
+        &mut self,
+        client: &mut Stream,
+        cbuf: &mut ReadBuf,
+        side: &mut ClientSide,
+    ) -> Result<(), RelayEnd> {
         let Some(action) = self.router.pending.take() else {
             side.mark_routed();
             return Ok(());
@@ -34,9 +39,13 @@ impl Live<'_> {
                 let rewritten = standby_text.map(query_message);
                 for node in self.backends.nodes().into_iter().filter(|n| *n != primary) {
                     let limits = self.shard.limits();
-                    let Some(conn) = self.backends.get_mut(node) else { continue };
+                    let Some(conn) = self.backends.get_mut(node) else {
+                        continue;
+                    };
                     let sent = match discard_owed(conn, &limits).await {
-                        Ok(_) => send_discarded(conn, rewritten.as_deref().unwrap_or(&original), 1).await,
+                        Ok(_) => {
+                            send_discarded(conn, rewritten.as_deref().unwrap_or(&original), 1).await
+                        }
                         Err(e) => Err(e),
                     };
                     if let Err(e) = sent {
@@ -53,7 +62,10 @@ impl Live<'_> {
                 self.switch_to(node, client, cbuf, side).await?;
                 if let Some(conn) = self.backends.get_mut(node) {
                     if conn.stream.write_all(&parse).await.is_err() {
-                        return Err(RelayEnd::BackendGone { error: None, fatal_seen: false });
+                        return Err(RelayEnd::BackendGone {
+                            error: None,
+                            fatal_seen: false,
+                        });
                     }
                     conn.side.swallow_parse_complete += 1;
                 }
@@ -64,10 +76,13 @@ impl Live<'_> {
                 self.switch_to(primary, client, cbuf, side).await?;
                 let limits = self.shard.limits();
                 let cache = self.shard.catalog();
-                let Some(conn) = self.backends.get_mut(primary) else { return Err(gone()) };
+                let Some(conn) = self.backends.get_mut(primary) else {
+                    return Err(gone());
+                };
                 let mut ok = true;
                 if !checks.functions.is_empty() {
-                    let names: Vec<String> = checks.functions.iter().map(|f| quote_literal(f)).collect();
+                    let names: Vec<String> =
+                        checks.functions.iter().map(|f| quote_literal(f)).collect();
                     let sql = format!(
                         "SELECT proname, bool_or(provolatile = 'v') FROM pg_catalog.pg_proc WHERE proname IN ({}) GROUP BY proname",
                         names.join(", ")
@@ -89,7 +104,8 @@ impl Live<'_> {
                     }
                 }
                 if !checks.relations.is_empty() {
-                    let names: Vec<String> = checks.relations.iter().map(|r| quote_literal(r)).collect();
+                    let names: Vec<String> =
+                        checks.relations.iter().map(|r| quote_literal(r)).collect();
                     let sql = format!(
                         "SELECT relname, bool_or(relpersistence = 'u') FROM pg_catalog.pg_class WHERE relname IN ({}) GROUP BY relname",
                         names.join(", ")
@@ -122,10 +138,17 @@ impl Live<'_> {
                 self.drain_current(client, cbuf, side).await?;
                 let (msg_len, sql) = front_query(cbuf);
                 let configured = self.config.clone();
-                let session = self.session_config.get_or_insert_with(|| (*configured).clone());
+                let session = self
+                    .session_config
+                    .get_or_insert_with(|| (*configured).clone());
                 let reply = inband::answer(
                     &sql,
-                    inband::Context { state: &self.shard.state, configured: &configured, session, lb_node: self.router.lb_node },
+                    inband::Context {
+                        state: &self.shard.state,
+                        configured: &configured,
+                        session,
+                        lb_node: self.router.lb_node,
+                    },
                 );
                 cbuf.consume(msg_len);
                 if client.write_all(&reply).await.is_err() {
@@ -138,12 +161,20 @@ impl Live<'_> {
 
     /// Read-your-writes: `node` if it has replayed the session's last committed write, else the
     /// primary. Fetches the primary's WAL position first when a write has not been fenced yet.
-    async fn fence(&mut self, node: usize, client: &mut Stream, cbuf: &mut ReadBuf, side: &mut ClientSide) -> Result<usize, RelayEnd> {
+    async fn fence(
+        &mut self,
+        node: usize,
+        client: &mut Stream,
+        cbuf: &mut ReadBuf,
+        side: &mut ClientSide,
+    ) -> Result<usize, RelayEnd> {
         let primary = self.router.primary;
         let limits = self.shard.limits();
         self.drain_current(client, cbuf, side).await?;
         if self.router.unfenced_write {
-            let Some(conn) = self.backends.get_mut(primary) else { return Err(gone()) };
+            let Some(conn) = self.backends.get_mut(primary) else {
+                return Err(gone());
+            };
             if let Err(e) = discard_owed(conn, &limits).await {
                 return Err(lost(e));
             }
@@ -156,17 +187,29 @@ impl Live<'_> {
                 Err(e) => return Err(lost(e)),
             }
         }
-        let Some(fence) = self.router.fence.clone() else { return Ok(node) };
+        let Some(fence) = self.router.fence.clone() else {
+            return Ok(node);
+        };
         if self.ensure(node).await.is_err() {
             return Ok(primary);
         }
-        let Some(conn) = self.backends.get_mut(node) else { return Ok(primary) };
+        let Some(conn) = self.backends.get_mut(node) else {
+            return Ok(primary);
+        };
         if !conn.side.is_quiet() || discard_owed(conn, &limits).await.is_err() {
             return Ok(primary);
         }
-        let sql = format!("SELECT pg_catalog.pg_last_wal_replay_lsn() >= {}::pg_catalog.pg_lsn", quote_literal(&fence));
+        let sql = format!(
+            "SELECT pg_catalog.pg_last_wal_replay_lsn() >= {}::pg_catalog.pg_lsn",
+            quote_literal(&fence)
+        );
         match internal_query(conn, &sql, &limits).await {
-            Ok(Some(rows)) if rows.first().and_then(|r| r.first()).is_some_and(|v| v.as_deref() == Some("t")) => {
+            Ok(Some(rows))
+                if rows
+                    .first()
+                    .and_then(|r| r.first())
+                    .is_some_and(|v| v.as_deref() == Some("t")) =>
+            {
                 self.router.verified |= super::route::SessionRouter::node_bit(node);
                 Ok(node)
             }
@@ -181,7 +224,13 @@ impl Live<'_> {
     /// Makes `node` the current backend: the current one is drained first (its replies reach
     /// the client in order), `node` is connected if needed and cleared of replies owed to
     /// corepool.
-    pub(super) async fn switch_to(&mut self, node: usize, client: &mut Stream, cbuf: &mut ReadBuf, side: &mut ClientSide) -> Result<(), RelayEnd> {
+    pub(super) async fn switch_to(
+        &mut self,
+        node: usize,
+        client: &mut Stream,
+        cbuf: &mut ReadBuf,
+        side: &mut ClientSide,
+    ) -> Result<(), RelayEnd> {
         self.drain_current(client, cbuf, side).await?;
         if self.router.current == node {
             return Ok(());
@@ -194,28 +243,48 @@ impl Live<'_> {
             return Box::pin(self.switch_to(self.router.primary, client, cbuf, side)).await;
         }
         let limits = self.shard.limits();
-        let Some(conn) = self.backends.get_mut(node) else { return Err(gone()) };
+        let Some(conn) = self.backends.get_mut(node) else {
+            return Err(gone());
+        };
         if let Err(e) = discard_owed(conn, &limits).await {
             return Err(lost(e));
         }
-        self.shard.state.cancel.bind(self.slot, Some(conn.cancel_key()));
+        self.shard
+            .state
+            .cancel
+            .bind(self.slot, Some(conn.cancel_key()));
         self.router.current = node;
         Ok(())
     }
 
     /// Forwards everything the current backend still owes the client.
-    async fn drain_current(&mut self, client: &mut Stream, cbuf: &mut ReadBuf, side: &mut ClientSide) -> Result<(), RelayEnd> {
+    async fn drain_current(
+        &mut self,
+        client: &mut Stream,
+        cbuf: &mut ReadBuf,
+        side: &mut ClientSide,
+    ) -> Result<(), RelayEnd> {
         let node = self.router.current;
         let limits = self.shard.limits();
-        let Some(conn) = self.backends.get_mut(node) else { return Err(gone()) };
+        let Some(conn) = self.backends.get_mut(node) else {
+            return Err(gone());
+        };
         if conn.side.is_quiet() {
             return Ok(());
         }
         let stop = |_: &std::task::Waker| false;
-        let end = Relay::new(client, cbuf, side, conn, &limits, stop, None::<fn(&[u8], super::relay::Observed) -> super::relay::HookAnswer>)
-            .draining()
-            .run()
-            .await;
+        let end = Relay::new(
+            client,
+            cbuf,
+            side,
+            conn,
+            &limits,
+            stop,
+            None::<fn(&[u8], super::relay::Observed) -> super::relay::HookAnswer>,
+        )
+        .draining()
+        .run()
+        .await;
         match end {
             RelayEnd::Drained => Ok(()),
             other => Err(other),
@@ -226,19 +295,31 @@ impl Live<'_> {
 /// The length and text of the Query message at the front of `cbuf` (the relay stopped there).
 fn front_query(cbuf: &ReadBuf) -> (usize, String) {
     let buf = cbuf.pending();
-    let Ok(Some(h)) = Header::parse(buf) else { return (0, String::new()) };
+    let Ok(Some(h)) = Header::parse(buf) else {
+        return (0, String::new());
+    };
     let len = h.frame_len().min(buf.len());
-    let sql = buf.get(5..len).and_then(|b| Query::parse(b).ok()).map(|q| q.query().to_owned()).unwrap_or_default();
+    let sql = buf
+        .get(5..len)
+        .and_then(|b| Query::parse(b).ok())
+        .map(|q| q.query().to_owned())
+        .unwrap_or_default();
     (len, sql)
 }
 
 fn gone() -> RelayEnd {
-    RelayEnd::BackendGone { error: None, fatal_seen: false }
+    RelayEnd::BackendGone {
+        error: None,
+        fatal_seen: false,
+    }
 }
 
 fn lost(e: ConnectError) -> RelayEnd {
     match e {
-        ConnectError::Io { source, .. } => RelayEnd::BackendGone { error: Some(source), fatal_seen: false },
+        ConnectError::Io { source, .. } => RelayEnd::BackendGone {
+            error: Some(source),
+            fatal_seen: false,
+        },
         _ => gone(),
     }
 }

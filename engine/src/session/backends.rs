@@ -39,7 +39,11 @@ impl Backends {
 
     /// Open nodes, ascending.
     pub fn nodes(&self) -> Vec<usize> {
-        self.conns.iter().enumerate().filter_map(|(i, c)| c.as_ref().map(|_| i)).collect()
+        self.conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|_| i))
+            .collect()
     }
 
     /// Every connection, for clean-up.
@@ -59,7 +63,10 @@ pub async fn discard_owed(conn: &mut BackendConn, limits: &Limits) -> Result<u32
             ERROR_RESPONSE_TAG => errors += 1,
             READY_FOR_QUERY_TAG => {
                 conn.side.discard_pending -= 1;
-                if let Some(s) = frame.get(5).and_then(|b| corepool_protocol::message::TransactionStatus::from_byte(*b)) {
+                if let Some(s) = frame
+                    .get(5)
+                    .and_then(|b| corepool_protocol::message::TransactionStatus::from_byte(*b))
+                {
                     conn.status = s;
                 }
             }
@@ -71,12 +78,20 @@ pub async fn discard_owed(conn: &mut BackendConn, limits: &Limits) -> Result<u32
 
 /// Sends `bytes` (whole messages) to a quiet backend and records that its replies up to
 /// `ready_for_query` ReadyForQuery messages are to be dropped.
-pub async fn send_discarded(conn: &mut BackendConn, bytes: &[u8], ready_for_query: u32) -> Result<(), ConnectError> {
+pub async fn send_discarded(
+    conn: &mut BackendConn,
+    bytes: &[u8],
+    ready_for_query: u32,
+) -> Result<(), ConnectError> {
     let node = conn.node;
     conn.stream
         .write_all(bytes)
         .await
-        .map_err(|source| ConnectError::Io { node, address: String::new(), source })?;
+        .map_err(|source| ConnectError::Io {
+            node,
+            address: String::new(),
+            source,
+        })?;
     conn.side.discard_pending += ready_for_query;
     Ok(())
 }

@@ -210,9 +210,10 @@ pub async fn authenticate(
             // With only a verifier in pool_passwd, the keys from the client's proof are what
             // corepool can present to backends holding the same verifier.
             match (secret, server.client_key()) {
-                (Some(StoredPassword::Scram(v)), Some(key)) => {
-                    Ok(Credentials::ScramKeys { client_key: key.clone(), server_key: *v.server_key() })
-                }
+                (Some(StoredPassword::Scram(v)), Some(key)) => Ok(Credentials::ScramKeys {
+                    client_key: key.clone(),
+                    server_key: *v.server_key(),
+                }),
                 _ => Ok(credentials_from(secret)),
             }
         }

@@ -19,9 +19,14 @@ pub const POOL_VERSION: &str = "4.3.5 (tamahomeboshi)";
 /// True when a Query body (`sql\0`) is a corepool command.
 pub fn is_in_band(body: &[u8]) -> bool {
     let text = body.strip_suffix(b"\0").unwrap_or(body);
-    let start = text.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(text.len());
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
     let text = &text[start..];
-    let starts = |prefix: &[u8]| text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix);
+    let starts = |prefix: &[u8]| {
+        text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
     if starts(b"show") {
         let rest = &text[4..];
         let ws = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
@@ -44,9 +49,18 @@ pub struct Context<'a> {
 
 /// Builds the full reply to one in-band command.
 pub fn answer(sql: &str, ctx: Context<'_>) -> BytesMut {
-    let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
+    let words: Vec<&str> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .collect();
     let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
-    match lower.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match lower
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["show", "pool_nodes"] => table(&NODE_COLUMNS, node_rows(&ctx)),
         ["show", "pool_version"] => table(&["pool_version"], vec![vec![POOL_VERSION.to_owned()]]),
         ["show", "pool_backend_stats"] => table(&BACKEND_STATS_COLUMNS, backend_stats_rows(&ctx)),
@@ -63,11 +77,18 @@ pub fn answer(sql: &str, ctx: Context<'_>) -> BytesMut {
         ["show", "pool_pools"] => table(&POOL_COLUMNS, pool_rows(&ctx)),
         ["show", "pool_cache"] => table(
             &CACHE_COLUMNS,
-            vec![["0", "0", "0.00", "0", "0", "0", "0", "0", "0"].iter().map(|s| s.to_string()).collect()],
+            vec![["0", "0", "0.00", "0", "0", "0", "0", "0", "0"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()],
         ),
         ["pgpool", "show", "all"] => {
             let rows = Config::parameters()
-                .filter_map(|(name, _)| ctx.session.show(name).map(|v| vec![name.to_owned(), v, String::new()]))
+                .filter_map(|(name, _)| {
+                    ctx.session
+                        .show(name)
+                        .map(|v| vec![name.to_owned(), v, String::new()])
+                })
                 .collect();
             table(&["item", "value", "description"], rows)
         }
@@ -75,7 +96,11 @@ pub fn answer(sql: &str, ctx: Context<'_>) -> BytesMut {
             let name = words[2];
             match ctx.session.show(name) {
                 Some(v) => table(&[name], vec![vec![v]]),
-                None => error_then_ready("42704", &format!("config variable \"{name}\" not found"), TransactionStatus::Idle),
+                None => error_then_ready(
+                    "42704",
+                    &format!("config variable \"{name}\" not found"),
+                    TransactionStatus::Idle,
+                ),
             }
         }
         ["pgpool", "set", ..] => pgpool_set(&words[2..], ctx.session),
@@ -89,7 +114,10 @@ pub fn answer(sql: &str, ctx: Context<'_>) -> BytesMut {
         },
         _ => error_then_ready(
             "0A000",
-            &format!("corepool does not support the command \"{}\"", words.join(" ")),
+            &format!(
+                "corepool does not support the command \"{}\"",
+                words.join(" ")
+            ),
             TransactionStatus::Idle,
         ),
     }
@@ -98,12 +126,26 @@ pub fn answer(sql: &str, ctx: Context<'_>) -> BytesMut {
 /// `PGPOOL SET name = value` / `PGPOOL SET name TO value`.
 fn pgpool_set(words: &[&str], session: &mut Config) -> BytesMut {
     let (name, value) = match words {
-        [name, "=" | "to" | "TO" | "To", value @ ..] if !value.is_empty() => (*name, value.join(" ")),
+        [name, "=" | "to" | "TO" | "To", value @ ..] if !value.is_empty() => {
+            (*name, value.join(" "))
+        }
         [assign] if assign.contains('=') => match assign.split_once('=') {
             Some((n, v)) => (n, v.to_owned()),
-            None => return error_then_ready("42601", "syntax error in PGPOOL SET", TransactionStatus::Idle),
+            None => {
+                return error_then_ready(
+                    "42601",
+                    "syntax error in PGPOOL SET",
+                    TransactionStatus::Idle,
+                )
+            }
         },
-        _ => return error_then_ready("42601", "syntax error in PGPOOL SET", TransactionStatus::Idle),
+        _ => {
+            return error_then_ready(
+                "42601",
+                "syntax error in PGPOOL SET",
+                TransactionStatus::Idle,
+            )
+        }
     };
     let value = value.trim().trim_matches('\'');
     match session.set_session(name, value) {
@@ -284,9 +326,17 @@ fn node_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
                 role.to_owned(),
                 n.counters.select.load(Relaxed).to_string(),
                 (n.id == ctx.lb_node).to_string(),
-                if n.role() == NodeRole::Primary { "0".into() } else { n.replication_delay().to_string() },
-                health.map(|h| h.replication_state().name().to_owned()).unwrap_or_default(),
-                health.map(|h| h.sync_state().name().to_owned()).unwrap_or_default(),
+                if n.role() == NodeRole::Primary {
+                    "0".into()
+                } else {
+                    n.replication_delay().to_string()
+                },
+                health
+                    .map(|h| h.replication_state().name().to_owned())
+                    .unwrap_or_default(),
+                health
+                    .map(|h| h.sync_state().name().to_owned())
+                    .unwrap_or_default(),
                 format_time(n.last_status_change()),
             ]
         })
@@ -326,7 +376,12 @@ fn health_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
         .nodes()
         .iter()
         .map(|n| {
-            let s = ctx.state.health.node(n.id).map(|h| h.snapshot()).unwrap_or_default();
+            let s = ctx
+                .state
+                .health
+                .node(n.id)
+                .map(|h| h.snapshot())
+                .unwrap_or_default();
             vec![
                 n.id.to_string(),
                 n.address.host().to_owned(),
@@ -367,21 +422,29 @@ fn format_time(epoch_secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 /// RowDescription + DataRows + `SELECT n` + ReadyForQuery(I).
 fn table<S: AsRef<str>>(columns: &[S], rows: Vec<Vec<String>>) -> BytesMut {
     let mut out = BytesMut::with_capacity(256 + rows.len() * 64);
-    let fields = columns.iter().enumerate().map(|(i, name)| FieldDescription {
-        name: name.as_ref(),
-        table_oid: 0,
-        column_id: i as i16,
-        type_oid: 0,
-        type_size: -1,
-        type_modifier: 0,
-        format: Format::Text,
-    });
+    let fields = columns
+        .iter()
+        .enumerate()
+        .map(|(i, name)| FieldDescription {
+            name: name.as_ref(),
+            table_oid: 0,
+            column_id: i as i16,
+            type_oid: 0,
+            type_size: -1,
+            type_modifier: 0,
+            format: Format::Text,
+        });
     if write::backend::row_description(fields, &mut out).is_err() {
         return error_then_ready("XX000", "could not encode reply", TransactionStatus::Idle);
     }
@@ -408,10 +471,21 @@ mod tests {
 
     #[test]
     fn recognises_corepool_commands_only() {
-        for yes in [&b"SHOW pool_nodes\0"[..], b"  show   POOL_version;\0", b"PGPOOL SHOW ALL\0", b"pgpool\tset a = 1\0"] {
+        for yes in [
+            &b"SHOW pool_nodes\0"[..],
+            b"  show   POOL_version;\0",
+            b"PGPOOL SHOW ALL\0",
+            b"pgpool\tset a = 1\0",
+        ] {
             assert!(is_in_band(yes), "{:?}", std::str::from_utf8(yes));
         }
-        for no in [&b"SHOW work_mem\0"[..], b"SELECT 'show pool_nodes'\0", b"pgpoolx\0", b"show\0", b"\0"] {
+        for no in [
+            &b"SHOW work_mem\0"[..],
+            b"SELECT 'show pool_nodes'\0",
+            b"pgpoolx\0",
+            b"show\0",
+            b"\0",
+        ] {
             assert!(!is_in_band(no), "{:?}", std::str::from_utf8(no));
         }
     }

@@ -13,9 +13,9 @@
 //! - [`errors`]: the ErrorResponses corepool itself sends, with PostgreSQL's SQLSTATEs.
 
 mod act;
-mod ddl;
 pub mod backends;
 pub mod client_auth;
+mod ddl;
 pub mod errors;
 pub mod inband;
 pub mod relay;
@@ -68,7 +68,10 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
             }
             return;
         }
-        Some(Ok(Opening::Cancel { process_id, secret_key })) => {
+        Some(Ok(Opening::Cancel {
+            process_id,
+            secret_key,
+        })) => {
             shard.forward_cancel(process_id, secret_key).await;
             return;
         }
@@ -79,7 +82,11 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
         let _ = send_fatal(&mut client, "53300", "Sorry, too many clients already").await;
         return;
     };
-    let session = Session { shard: shard.clone(), slot, startup };
+    let session = Session {
+        shard: shard.clone(),
+        slot,
+        startup,
+    };
     session.run(client).await;
     shard.release_slot(slot);
     shard.state.registry.close(slot);
@@ -109,7 +116,10 @@ impl Session {
     async fn run(self, mut client: Stream) {
         let shard = &self.shard;
         let config = shard.config();
-        let host = client.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "[local]".into());
+        let host = client
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "[local]".into());
         let span = tracing::info_span!("session", shard = shard.id, user = %self.startup.user, database = %self.startup.database, client = %host);
         let _enter = span.enter();
         if config.log_connections {
@@ -118,7 +128,11 @@ impl Session {
 
         // Authenticate the client.
         let mut cbuf = ReadBuf::with_chunk(1024);
-        let who = ClientIdent { host: &host, user: &self.startup.user, database: &self.startup.database };
+        let who = ClientIdent {
+            host: &host,
+            user: &self.startup.user,
+            database: &self.startup.database,
+        };
         let (method, secret) = shard.auth_rule(&who, client.is_local(), client.is_tls());
         let auth = runtime::timeout(
             config.authentication_timeout,
@@ -147,7 +161,13 @@ impl Session {
         let key = PoolKey::new(&self.startup.user, &self.startup.database, &params);
         let routing = config.backend_clustering_mode == ClusteringMode::StreamingReplication
             && config.load_balance_mode
-            && shard.state.nodes().iter().filter(|n| n.status().is_valid()).count() > 1;
+            && shard
+                .state
+                .nodes()
+                .iter()
+                .filter(|n| n.status().is_valid())
+                .count()
+                > 1;
         let lb_node = if routing {
             let rules = shard.rules();
             choose_session_node(
@@ -182,7 +202,9 @@ impl Session {
             )
             // On by default with statement-level balancing, where consecutive statements of a
             // session may land on different standbys.
-            .with_read_your_writes(config.corepool_read_your_writes || config.statement_level_load_balance)
+            .with_read_your_writes(
+                config.corepool_read_your_writes || config.statement_level_load_balance,
+            )
         } else {
             SessionRouter::passthrough(shard.rules(), shard.state.clone(), shard.catalog(), primary)
         };
@@ -220,28 +242,52 @@ impl Session {
         let secret: u32 = rand::random::<u32>().max(1);
         shard.state.cancel.claim(self.slot, secret);
         let out = {
-            let Some(conn) = live.backends.get_mut(primary) else { return };
+            let Some(conn) = live.backends.get_mut(primary) else {
+                return;
+            };
             shard.state.cancel.bind(self.slot, Some(conn.cancel_key()));
             let backend_key = conn.cancel_key();
-            shard.state.registry.open(self.slot, &self.startup.user, &self.startup.database, primary, backend_key.process_id);
-            greeting(conn, &self.startup, CancelTable::process_id(self.slot), secret)
+            shard.state.registry.open(
+                self.slot,
+                &self.startup.user,
+                &self.startup.database,
+                primary,
+                backend_key.process_id,
+            );
+            greeting(
+                conn,
+                &self.startup,
+                CancelTable::process_id(self.slot),
+                secret,
+            )
         };
         if client.write_all(&out).await.is_err() {
-            live.finish(RelayEnd::ClientGone, &mut client, &self.startup.database).await;
+            live.finish(RelayEnd::ClientGone, &mut client, &self.startup.database)
+                .await;
             return;
         }
 
         let mut side = ClientSide::default();
         let watch = relay::IdleWatch::default();
         let end = loop {
-            let idle_limit = live.session_config.as_ref().unwrap_or(&live.config).client_idle_limit;
+            let idle_limit = live
+                .session_config
+                .as_ref()
+                .unwrap_or(&live.config)
+                .client_idle_limit;
             let node = live.router.current;
             let limits = shard.limits();
             let slot = self.slot;
             let end = {
-                let Some(conn) = live.backends.get_mut(node) else { break RelayEnd::BackendGone { error: None, fatal_seen: false } };
+                let Some(conn) = live.backends.get_mut(node) else {
+                    break RelayEnd::BackendGone {
+                        error: None,
+                        fatal_seen: false,
+                    };
+                };
                 if let Some(n) = shard.state.node(node) {
-                    n.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    n.in_flight
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 let stop = |w: &std::task::Waker| shard.session_should_stop(slot, w);
                 let router = &mut live.router;
@@ -251,17 +297,26 @@ impl Session {
                     latency: shard.state.traffic.latency(node),
                     counters: shard.state.node(node).map(|n| &n.counters),
                 };
-                let run = Relay::new(&mut client, &mut cbuf, &mut side, conn, &limits, stop, Some(hook))
-                    .watched(&watch)
-                    .metered(meter)
-                    .run();
+                let run = Relay::new(
+                    &mut client,
+                    &mut cbuf,
+                    &mut side,
+                    conn,
+                    &limits,
+                    stop,
+                    Some(hook),
+                )
+                .watched(&watch)
+                .metered(meter)
+                .run();
                 let end = if idle_limit.is_zero() {
                     run.await
                 } else {
                     futures_lite::future::or(run, relay::idle_timeout(&watch, idle_limit)).await
                 };
                 if let Some(n) = shard.state.node(node) {
-                    n.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    n.in_flight
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 end
             };
@@ -291,15 +346,26 @@ impl Live<'_> {
         }
         let generation = self.shard.state.generation();
         if self.config.connection_cache {
-            if let Some(c) = self.shard.pool.take(&self.key, node, generation, Instant::now()) {
+            if let Some(c) = self
+                .shard
+                .pool
+                .take(&self.key, node, generation, Instant::now())
+            {
                 self.backends.insert(c);
                 return Ok(());
             }
         }
         let Some(n) = self.shard.state.node(node) else {
-            return Err(ConnectError::Auth { node, why: "no such backend node".into() });
+            return Err(ConnectError::Auth {
+                node,
+                why: "no such backend node".into(),
+            });
         };
-        let limit = self.config.health_check.connect_timeout.max(std::time::Duration::from_secs(10));
+        let limit = self
+            .config
+            .health_check
+            .connect_timeout
+            .max(std::time::Duration::from_secs(10));
         match backend::connect(
             node,
             &n.address,
@@ -334,7 +400,8 @@ impl Live<'_> {
         let clean_exit = matches!(end, RelayEnd::ClientTerminated | RelayEnd::IdleTimeout(_));
         match end {
             RelayEnd::ClientProtocol(e) => {
-                let _ = send_fatal(client, "08P01", &format!("invalid frontend message: {e}")).await;
+                let _ =
+                    send_fatal(client, "08P01", &format!("invalid frontend message: {e}")).await;
             }
             RelayEnd::BackendGone { error, fatal_seen } => {
                 let node = self.router.current;
@@ -354,15 +421,24 @@ impl Live<'_> {
             }
             RelayEnd::IdleTimeout(limit) => {
                 tracing::info!(seconds = limit.as_secs(), "client_idle_limit reached");
-                let msg = format!("terminating connection due to client_idle_limit ({} seconds)", limit.as_secs());
+                let msg = format!(
+                    "terminating connection due to client_idle_limit ({} seconds)",
+                    limit.as_secs()
+                );
                 let _ = client.write_all(&fatal("57P05", &msg)).await;
             }
             RelayEnd::Stopped => {
-                let _ = client.write_all(&fatal("57P01", "terminating connection due to administrator command")).await;
+                let _ = client
+                    .write_all(&fatal(
+                        "57P01",
+                        "terminating connection due to administrator command",
+                    ))
+                    .await;
             }
             _ => {}
         }
-        let cacheable = clean_exit && self.config.connection_cache && !UNCACHED_DATABASES.contains(&database);
+        let cacheable =
+            clean_exit && self.config.connection_cache && !UNCACHED_DATABASES.contains(&database);
         let limits = shard.limits();
         let conns: Vec<BackendConn> = self.backends.drain().collect();
         for mut conn in conns {
@@ -390,7 +466,11 @@ fn greeting(conn: &BackendConn, startup: &Startup, process_id: i32, secret: u32)
     let mut out = BytesMut::with_capacity(512);
     write::backend::authentication_ok(&mut out);
     for (name, value) in &conn.reply.parameters {
-        let value = if name == "application_name" { startup.get("application_name").unwrap_or(value) } else { value };
+        let value = if name == "application_name" {
+            startup.get("application_name").unwrap_or(value)
+        } else {
+            value
+        };
         let _ = write::backend::parameter_status(name, value, &mut out);
     }
     write::backend::backend_key_data(process_id, secret as i32, &mut out);

@@ -109,7 +109,10 @@ pub struct BackendSide {
 impl BackendSide {
     /// True when nothing is owed or half-forwarded: the connection is between requests.
     pub fn is_quiet(&self) -> bool {
-        self.in_flight == 0 && self.ready == 0 && !self.walker.mid_message() && self.skip_at.is_none()
+        self.in_flight == 0
+            && self.ready == 0
+            && !self.walker.mid_message()
+            && self.skip_at.is_none()
     }
 }
 
@@ -176,7 +179,10 @@ pub struct IdleWatch {
 
 impl Default for IdleWatch {
     fn default() -> Self {
-        Self { last: std::cell::Cell::new(std::time::Instant::now()), busy: std::cell::Cell::new(false) }
+        Self {
+            last: std::cell::Cell::new(std::time::Instant::now()),
+            busy: std::cell::Cell::new(false),
+        }
     }
 }
 
@@ -195,7 +201,18 @@ where
         stop: S,
         hook: Option<H>,
     ) -> Self {
-        Self { client, cbuf, side, backend, limits, stop, hook, drain: false, idle: None, meter: None }
+        Self {
+            client,
+            cbuf,
+            side,
+            backend,
+            limits,
+            stop,
+            hook,
+            drain: false,
+            idle: None,
+            meter: None,
+        }
     }
 
     /// Counts bytes and request latency into `meter`.
@@ -238,13 +255,20 @@ where
                 side.ready,
                 self.limits,
                 |t| {
-                    matches!(t, READY_FOR_QUERY_TAG | PARAMETER_STATUS_TAG | ERROR_RESPONSE_TAG | COPY_BOTH_RESPONSE_TAG)
-                        || (swallow && t == PARSE_COMPLETE_TAG)
+                    matches!(
+                        t,
+                        READY_FOR_QUERY_TAG
+                            | PARAMETER_STATUS_TAG
+                            | ERROR_RESPONSE_TAG
+                            | COPY_BOTH_RESPONSE_TAG
+                    ) || (swallow && t == PARSE_COMPLETE_TAG)
                 },
                 |_| {},
             )?;
             side.ready = fwd;
-            let Stop::Inspect { at, len, tag } = stop else { return Ok(()) };
+            let Stop::Inspect { at, len, tag } = stop else {
+                return Ok(());
+            };
             let body = &buf[at + 5..at + len];
             match tag {
                 READY_FOR_QUERY_TAG => {
@@ -254,7 +278,10 @@ where
                     side.in_flight = side.in_flight.saturating_sub(1);
                     side.swallow_parse_complete = 0;
                     if side.in_flight == 0 {
-                        if let (Some(started), Some(h)) = (side.request_started.take(), self.meter.and_then(|m| m.latency)) {
+                        if let (Some(started), Some(h)) = (
+                            side.request_started.take(),
+                            self.meter.and_then(|m| m.latency),
+                        ) {
                             h.observe(started.elapsed());
                         }
                     }
@@ -306,7 +333,9 @@ where
                 self.limits,
                 |t| {
                     t == TERMINATE_TAG
-                        || (routing && !routed_front.get() && starts_request(t, extended_open.get()))
+                        || (routing
+                            && !routed_front.get()
+                            && starts_request(t, extended_open.get()))
                 },
                 |t| {
                     routed_front.set(false);
@@ -321,13 +350,18 @@ where
                     }
                 },
             )?;
-            if self.backend.side.in_flight > 0 && self.backend.side.request_started.is_none() && self.meter.is_some() {
+            if self.backend.side.in_flight > 0
+                && self.backend.side.request_started.is_none()
+                && self.meter.is_some()
+            {
                 self.backend.side.request_started = Some(std::time::Instant::now());
             }
             self.side.extended_open = extended_open.get();
             self.side.routed_front = routed_front.get();
             self.side.ready = fwd;
-            let Stop::Inspect { at, tag, .. } = stop else { return Ok(None) };
+            let Stop::Inspect { at, tag, .. } = stop else {
+                return Ok(None);
+            };
             if tag == TERMINATE_TAG {
                 self.side.terminated = true;
                 return Ok(None);
@@ -385,16 +419,28 @@ where
                     }
                     continue;
                 }
-                if self.drain && self.backend.side.in_flight == 0 && !self.backend.side.walker.mid_message() {
+                if self.drain
+                    && self.backend.side.in_flight == 0
+                    && !self.backend.side.walker.mid_message()
+                {
                     return Poll::Ready(RelayEnd::Drained);
                 }
-                match self.backend.stream.poll_read_buf(cx, &mut self.backend.rbuf) {
+                match self
+                    .backend
+                    .stream
+                    .poll_read_buf(cx, &mut self.backend.rbuf)
+                {
                     Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(RelayEnd::BackendGone { error: None, fatal_seen: self.backend.side.fatal_seen })
+                        return Poll::Ready(RelayEnd::BackendGone {
+                            error: None,
+                            fatal_seen: self.backend.side.fatal_seen,
+                        })
                     }
                     Poll::Ready(Ok(n)) => {
                         if let Some(m) = self.meter {
-                            m.traffic.bytes_from_backends.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                            m.traffic
+                                .bytes_from_backends
+                                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                         }
                         if let Err(e) = self.walk_backend() {
                             return Poll::Ready(RelayEnd::BackendProtocol(e));
@@ -403,7 +449,10 @@ where
                         progress = true;
                     }
                     Poll::Ready(Err(e)) => {
-                        return Poll::Ready(RelayEnd::BackendGone { error: Some(e), fatal_seen: self.backend.side.fatal_seen })
+                        return Poll::Ready(RelayEnd::BackendGone {
+                            error: Some(e),
+                            fatal_seen: self.backend.side.fatal_seen,
+                        })
                     }
                     Poll::Pending => {}
                 }
@@ -425,10 +474,16 @@ where
                         progress = true;
                     }
                     Poll::Ready(Ok(_)) => {
-                        return Poll::Ready(RelayEnd::BackendGone { error: None, fatal_seen: self.backend.side.fatal_seen })
+                        return Poll::Ready(RelayEnd::BackendGone {
+                            error: None,
+                            fatal_seen: self.backend.side.fatal_seen,
+                        })
                     }
                     Poll::Ready(Err(e)) => {
-                        return Poll::Ready(RelayEnd::BackendGone { error: Some(e), fatal_seen: self.backend.side.fatal_seen })
+                        return Poll::Ready(RelayEnd::BackendGone {
+                            error: Some(e),
+                            fatal_seen: self.backend.side.fatal_seen,
+                        })
                     }
                     Poll::Pending => {}
                 }
@@ -447,10 +502,14 @@ where
                     continue;
                 }
                 match self.client.poll_read_buf(cx, self.cbuf) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(RelayEnd::ClientGone),
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                        return Poll::Ready(RelayEnd::ClientGone)
+                    }
                     Poll::Ready(Ok(n)) => {
                         if let Some(m) = self.meter {
-                            m.traffic.bytes_from_clients.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                            m.traffic
+                                .bytes_from_clients
+                                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                         }
                         progress = true;
                         self.note_activity(true);
@@ -481,7 +540,11 @@ pub async fn idle_timeout(watch: &IdleWatch, limit: std::time::Duration) -> Rela
         if !watch.busy.get() && idle_for >= limit {
             return RelayEnd::IdleTimeout(limit);
         }
-        let wait = if watch.busy.get() { limit } else { limit.saturating_sub(idle_for) };
+        let wait = if watch.busy.get() {
+            limit
+        } else {
+            limit.saturating_sub(idle_for)
+        };
         crate::runtime::sleep(wait.max(std::time::Duration::from_millis(50))).await;
     }
 }

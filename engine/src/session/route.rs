@@ -159,14 +159,23 @@ impl SessionRouter {
     /// A read for `target`: first make sure `target` has seen this session's writes.
     fn fenced(&self, target: usize) -> Option<Action> {
         let pending = self.unfenced_write || self.fence.is_some();
-        if self.read_your_writes && target != self.primary && pending && self.verified & bit(target) == 0 {
+        if self.read_your_writes
+            && target != self.primary
+            && pending
+            && self.verified & bit(target) == 0
+        {
             return Some(Action::Fence(target));
         }
         None
     }
 
     /// A router that routes nothing: one backend, in-band commands only.
-    pub fn passthrough(rules: Rc<Rules>, state: std::sync::Arc<ClusterState>, cache: Rc<CatalogCache>, node: usize) -> Self {
+    pub fn passthrough(
+        rules: Rc<Rules>,
+        state: std::sync::Arc<ClusterState>,
+        cache: Rc<CatalogCache>,
+        node: usize,
+    ) -> Self {
         let mut r = Self::new(rules, state, cache, node, node, false, 0, false);
         r.routing = false;
         r
@@ -183,8 +192,12 @@ impl SessionRouter {
             // Every earlier request has finished: the primary's own status replaces the guess.
             self.primary_status = observed.status;
         }
-        let Ok(Some(h)) = Header::parse(buf) else { return HookAnswer::Forward };
-        let Some(body) = buf.get(5..h.frame_len()) else { return HookAnswer::Forward };
+        let Ok(Some(h)) = Header::parse(buf) else {
+            return HookAnswer::Forward;
+        };
+        let Some(body) = buf.get(5..h.frame_len()) else {
+            return HookAnswer::Forward;
+        };
         if h.tag == QUERY_TAG && super::inband::is_in_band(body) {
             self.pending = Some(Action::InBand);
             return HookAnswer::Stop;
@@ -231,7 +244,13 @@ impl SessionRouter {
 
     fn route_query(&mut self, sql: &str) -> Option<Action> {
         let classified = classify(sql);
-        let decision = decide(&self.rules, &self.flags, sql, &classified, self.primary_status);
+        let decision = decide(
+            &self.rules,
+            &self.flags,
+            sql,
+            &classified,
+            self.primary_status,
+        );
         let c = classified.as_ref().ok();
         let mut writing_read = false;
         let (target, action) = match decision {
@@ -249,17 +268,27 @@ impl SessionRouter {
         // SQL-level PREPARE / EXECUTE / DEALLOCATE stay with the node that prepared.
         let target = match c.map(|c| c.kind) {
             Some(StatementKind::Prepare { name, inner }) => {
-                let p = Prepared { node: target, on: bit(target), parse: None, writes: !inner.is_read_only() };
+                let p = Prepared {
+                    node: target,
+                    on: bit(target),
+                    parse: None,
+                    writes: !inner.is_read_only(),
+                };
                 self.prepared.insert(name.text(sql).to_ascii_lowercase(), p);
                 target
             }
-            Some(StatementKind::Execute { name }) | Some(StatementKind::Deallocate { name: Some(name) }) => {
-                self.prepared.get(&name.text(sql).to_ascii_lowercase()).map(|p| p.node).unwrap_or(self.primary)
-            }
+            Some(StatementKind::Execute { name })
+            | Some(StatementKind::Deallocate { name: Some(name) }) => self
+                .prepared
+                .get(&name.text(sql).to_ascii_lowercase())
+                .map(|p| p.node)
+                .unwrap_or(self.primary),
             _ => target,
         };
         let wrote = writing_read
-            || (target == self.primary && !matches!(action, Some(Action::Broadcast(_))) && writes(c.map(|c| c.kind)));
+            || (target == self.primary
+                && !matches!(action, Some(Action::Broadcast(_)))
+                && writes(c.map(|c| c.kind)));
         self.count(target, c.map(|c| c.kind));
         self.predict(c, sql, wrote);
         if action.is_some() {
@@ -279,13 +308,21 @@ impl SessionRouter {
         let mut named_parses: Vec<(String, Bytes, bool)> = Vec::new();
         let mut bound: Vec<String> = Vec::new();
         while let Ok(Some(h)) = Header::parse(&buf[pos..]) {
-            let Some(body) = buf.get(pos + 5..pos + h.frame_len()) else { break };
+            let Some(body) = buf.get(pos + 5..pos + h.frame_len()) else {
+                break;
+            };
             match h.tag {
                 PARSE_TAG => {
                     let Ok(p) = Parse::parse(body) else { break };
                     let sql = p.query();
                     let classified = classify(sql);
-                    let decision = decide(&self.rules, &self.flags, sql, &classified, self.primary_status);
+                    let decision = decide(
+                        &self.rules,
+                        &self.flags,
+                        sql,
+                        &classified,
+                        self.primary_status,
+                    );
                     let read = match decision {
                         Decision::Balance(checks) => match self.resolve(&checks) {
                             None => return Some(Action::Catalog(checks)),
@@ -306,7 +343,9 @@ impl SessionRouter {
                 }
                 BIND_TAG => {
                     if let Ok(b) = Bind::parse(body) {
-                        if !b.statement().is_empty() && !named_parses.iter().any(|(n, _, _)| n == b.statement()) {
+                        if !b.statement().is_empty()
+                            && !named_parses.iter().any(|(n, _, _)| n == b.statement())
+                        {
                             bound.push(b.statement().to_owned());
                         }
                     }
@@ -319,7 +358,9 @@ impl SessionRouter {
         // Statements prepared earlier run where they were prepared, unless this request must
         // now go to the primary (a write happened in the transaction): then re-send the Parse.
         // A bound statement that writes counts as a write now (its Parse was routed earlier).
-        let bound_writes = bound.iter().any(|n| self.prepared.get(n).is_some_and(|p| p.writes));
+        let bound_writes = bound
+            .iter()
+            .any(|n| self.prepared.get(n).is_some_and(|p| p.writes));
         if bound_writes {
             must_primary = true;
             self.predict(None, "", true);
@@ -327,7 +368,8 @@ impl SessionRouter {
         let mut reparse = None;
         for name in &bound {
             if let Some(p) = self.prepared.get(name) {
-                let need_primary = must_primary || (self.flags.writing && self.primary_status != TransactionStatus::Idle);
+                let need_primary = must_primary
+                    || (self.flags.writing && self.primary_status != TransactionStatus::Idle);
                 if need_primary && p.on & bit(self.primary) == 0 {
                     if let Some(parse) = &p.parse {
                         reparse = Some(parse.clone());
@@ -340,17 +382,39 @@ impl SessionRouter {
                 }
             }
         }
-        let node = if must_primary { self.primary } else { target.unwrap_or(self.current) };
-        self.count(node, Some(if must_primary { StatementKind::Other } else { StatementKind::Select }));
+        let node = if must_primary {
+            self.primary
+        } else {
+            target.unwrap_or(self.current)
+        };
+        self.count(
+            node,
+            Some(if must_primary {
+                StatementKind::Other
+            } else {
+                StatementKind::Select
+            }),
+        );
         for (name, parse, writes) in named_parses {
-            self.prepared.insert(name, Prepared { node, on: bit(node), parse: Some(parse), writes });
+            self.prepared.insert(
+                name,
+                Prepared {
+                    node,
+                    on: bit(node),
+                    parse: Some(parse),
+                    writes,
+                },
+            );
         }
         if let Some(parse) = reparse {
             let primary = bit(self.primary);
             for (_, p) in self.prepared.iter_mut().filter(|(k, _)| bound.contains(k)) {
                 p.on |= primary;
             }
-            return Some(Action::Reparse { node: self.primary, parse });
+            return Some(Action::Reparse {
+                node: self.primary,
+                parse,
+            });
         }
         if let Some(fence) = self.fenced(node) {
             return Some(fence);
@@ -389,13 +453,19 @@ impl SessionRouter {
             node = choose_node(&self.state, rand::random::<f64>(), None).unwrap_or(self.primary);
         }
         if self.delay_threshold > 0 && node != self.primary {
-            let lagging = |id: usize| self.state.node(id).is_some_and(|n| n.replication_delay() > self.delay_threshold);
+            let lagging = |id: usize| {
+                self.state
+                    .node(id)
+                    .is_some_and(|n| n.replication_delay() > self.delay_threshold)
+            };
             if lagging(node) {
                 let better = self.prefer_lower_delay.then(|| {
                     self.state
                         .nodes()
                         .iter()
-                        .filter(|n| n.id != self.primary && n.status().is_valid() && n.weight() > 0.0)
+                        .filter(|n| {
+                            n.id != self.primary && n.status().is_valid() && n.weight() > 0.0
+                        })
                         .min_by_key(|n| n.replication_delay())
                         .filter(|n| n.replication_delay() <= self.delay_threshold)
                         .map(|n| n.id)
@@ -413,10 +483,17 @@ impl SessionRouter {
     /// Counts a statement sent to `node` for SHOW pool_nodes / pool_backend_stats.
     fn count(&self, node: usize, kind: Option<StatementKind>) {
         use std::sync::atomic::Ordering::Relaxed;
-        let Some(n) = self.state.node(node) else { return };
+        let Some(n) = self.state.node(node) else {
+            return;
+        };
         let c = &n.counters;
         let counter = match kind {
-            Some(StatementKind::Select | StatementKind::SelectLocking | StatementKind::SelectInto | StatementKind::Table) => &c.select,
+            Some(
+                StatementKind::Select
+                | StatementKind::SelectLocking
+                | StatementKind::SelectInto
+                | StatementKind::Table,
+            ) => &c.select,
             Some(StatementKind::Insert) => &c.insert,
             Some(StatementKind::Update) => &c.update,
             Some(StatementKind::Delete) => &c.delete,
@@ -428,7 +505,12 @@ impl SessionRouter {
 
     /// Updates the flags as if the statement succeeds (pipelined requests are routed before the
     /// earlier ones finish), and predicts the primary's transaction status.
-    fn predict(&mut self, c: Option<&corepool_protocol::sql::Classification>, sql: &str, wrote: bool) {
+    fn predict(
+        &mut self,
+        c: Option<&corepool_protocol::sql::Classification>,
+        sql: &str,
+        wrote: bool,
+    ) {
         let status = match c.map(|c| c.kind) {
             Some(StatementKind::TransactionBegin { .. }) => TransactionStatus::InTransaction,
             Some(StatementKind::Commit | StatementKind::Rollback) => TransactionStatus::Idle,
@@ -455,7 +537,6 @@ impl SessionRouter {
             self.verified = 0;
         }
     }
-
 }
 
 /// Statements that count as writes for the writing-transaction flag.

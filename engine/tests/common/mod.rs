@@ -128,7 +128,11 @@ impl Drop for Proxy {
 /// corepool's configuration for a test: listen on 127.0.0.1:`port`, one shard per core, no pid
 /// file, no UNIX socket, streaming-replication mode over every node.
 pub fn base_config(cluster: &Cluster, port: u16) -> Config {
-    let backends: Vec<(String, u16)> = cluster.nodes().iter().map(|n| (n.host().to_owned(), n.port())).collect();
+    let backends: Vec<(String, u16)> = cluster
+        .nodes()
+        .iter()
+        .map(|n| (n.host().to_owned(), n.port()))
+        .collect();
     Config::local(port, &backends, "postgres")
 }
 
