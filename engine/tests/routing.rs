@@ -331,3 +331,61 @@ fn read_your_writes_never_reads_older_data_than_the_session_wrote() {
         .psql("postgres", "SELECT pg_wal_replay_resume()")
         .unwrap();
 }
+
+/// Every routing rule, checked from the result, in the simple and the extended protocol, with
+/// session-level and statement-level balancing. The primary has weight 0, so a balanced read
+/// never lands there: `on_primary` is exactly "routed to the primary".
+#[test]
+fn every_rule_routes_by_its_result_in_both_protocols_and_modes() {
+    for statement_level in [false, true] {
+        let p = proxy([0.0, 1.0, 1.0], |c| c.statement_level_load_balance = statement_level);
+        let primary = p.primary().port() as i32;
+        p.primary()
+            .psql(
+                "postgres",
+                "CREATE UNLOGGED TABLE scratch (x int); CREATE FUNCTION writer() RETURNS int VOLATILE LANGUAGE sql AS 'SELECT 1'; \
+                 CREATE FUNCTION reader() RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT 1'",
+            )
+            .unwrap();
+        for s in p.cluster.standbys() {
+            s.wait_caught_up(p.primary()).unwrap();
+        }
+        // (statement returning the server port, goes to the primary)
+        let cases: &[(&str, bool)] = &[
+            ("SELECT inet_server_port()", false),
+            ("SELECT inet_server_port() FROM t LIMIT 1", false),
+            ("SELECT inet_server_port(), reader()", false),
+            ("SELECT inet_server_port(), lower('X'), now()", false),
+            ("WITH x AS (SELECT 1) SELECT inet_server_port() FROM x", false),
+            ("SELECT inet_server_port() FROM t LIMIT 1 FOR UPDATE", true),
+            ("SELECT inet_server_port() FROM t LIMIT 1 FOR SHARE", true),
+            ("SELECT inet_server_port(), writer()", true),
+            ("SELECT inet_server_port(), nextval('s')", true),
+            ("SELECT inet_server_port(), lo_creat(-1)", true),
+            ("SELECT inet_server_port() FROM scratch UNION ALL SELECT inet_server_port()", true),
+            ("SELECT inet_server_port() FROM pg_catalog.pg_class LIMIT 1", true),
+            ("SELECT inet_server_port() FROM pg_stat_activity LIMIT 1", true),
+            ("/*c*/ SELECT inet_server_port()", true),
+            ("WITH w AS (INSERT INTO t (v) VALUES (5) RETURNING 1) SELECT inet_server_port() FROM w", true),
+            ("INSERT INTO t (v) VALUES (6) RETURNING inet_server_port()", true),
+            ("UPDATE t SET v = v WHERE id = 1 RETURNING inet_server_port()", true),
+        ];
+        let mode = if statement_level { "statement-level" } else { "session-level" };
+        // Simple protocol, a fresh session per case so no write leaks into the next.
+        for (sql, to_primary) in cases {
+            let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+            let port = port_of(&mut c, sql) as i32;
+            assert_eq!(port == primary, *to_primary, "simple, {mode}: {sql} ran on {port}");
+        }
+        // Extended protocol (tokio-postgres prepares every statement).
+        let info = p.conninfo("postgres", "postgres");
+        rt().block_on(async {
+            for (sql, to_primary) in cases {
+                let client = connect(&info).await;
+                let row = client.query_one(*sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let port: i32 = row.get(0);
+                assert_eq!(port == primary, *to_primary, "extended, {mode}: {sql} ran on {port}");
+            }
+        });
+    }
+}
