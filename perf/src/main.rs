@@ -145,6 +145,7 @@ fn run(args: Args) -> Result<()> {
         pool_size: args.clients,
         corepool_cores: args.corepool_cores,
         corepool_bin,
+        load_balance: false,
     };
     let proxy = targets::start(&cluster, kind, &config)?;
     eprintln!(
