@@ -389,3 +389,23 @@ fn every_rule_routes_by_its_result_in_both_protocols_and_modes() {
         });
     }
 }
+
+#[test]
+fn in_band_commands_work_in_the_extended_protocol() {
+    let p = proxy([1.0, 1.0, 1.0], |_| {});
+    let info = p.conninfo("postgres", "postgres");
+    rt().block_on(async {
+        let client = connect(&info).await;
+        // tokio-postgres prepares a named statement, then binds it: both answered by corepool.
+        let rows = client.query("SHOW pool_nodes", &[]).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].get::<_, &str>("role"), "primary");
+        let version = client.query_one("SHOW pool_version", &[]).await.unwrap();
+        assert_eq!(version.get::<_, &str>(0), corepool_engine::session::inband::POOL_VERSION);
+        let err = client.query_one("PGPOOL SHOW no_such_thing", &[]).await.expect_err("unknown parameter");
+        assert_eq!(err.code().map(|c| c.code()), Some("42704"));
+        // Ordinary statements still go to PostgreSQL.
+        let row = client.query_one("SELECT $1::int + 1", &[&41i32]).await.unwrap();
+        assert_eq!(row.get::<_, i32>(0), 42);
+    });
+}

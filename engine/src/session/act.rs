@@ -136,7 +136,11 @@ impl Live<'_> {
             }
             Action::InBand => {
                 self.drain_current(client, cbuf, side).await?;
-                let (msg_len, sql) = front_query(cbuf);
+                let extended = super::inband_extended::in_band_run(cbuf.pending(), &self.router.in_band_statements);
+                let (msg_len, sql) = match &extended {
+                    Some(run) => (run.len, run.sql.clone()),
+                    None => front_query(cbuf),
+                };
                 let configured = self.config.clone();
                 let session = self
                     .session_config
@@ -150,6 +154,10 @@ impl Live<'_> {
                         lb_node: self.router.lb_node,
                     },
                 );
+                let reply = match extended {
+                    Some(_) => super::inband_extended::answer(&cbuf.pending()[..msg_len], &reply),
+                    None => reply,
+                };
                 cbuf.consume(msg_len);
                 if client.write_all(&reply).await.is_err() {
                     return Err(RelayEnd::ClientGone);

@@ -1,8 +1,9 @@
 //! Pgpool-II's in-band commands, answered by corepool itself: `SHOW pool_*` and
 //! `PGPOOL SHOW | SET | RESET` (behaviour spec §6).
 //!
-//! Replies follow pgpool: one RowDescription whose columns are text-format with type OID 0,
-//! DataRows of text, CommandComplete, and ReadyForQuery — always `I`, as pgpool sends it.
+//! Replies follow pgpool: one RowDescription of text-format columns, DataRows of text,
+//! CommandComplete, and ReadyForQuery — always `I`, as pgpool sends it. The column type is
+//! `text` (OID 25) where pgpool sends 0, so drivers that look types up can read the rows.
 
 use bytes::BytesMut;
 use corepool_protocol::message::backend::FieldDescription;
@@ -440,7 +441,9 @@ fn table<S: AsRef<str>>(columns: &[S], rows: Vec<Vec<String>>) -> BytesMut {
             name: name.as_ref(),
             table_oid: 0,
             column_id: i as i16,
-            type_oid: 0,
+            // pgpool sends type OID 0; text (25) lets drivers that resolve column types
+            // (tokio-postgres, JDBC) read the rows, and psql shows the same.
+            type_oid: 25,
             type_size: -1,
             type_modifier: 0,
             format: Format::Text,

@@ -18,6 +18,7 @@ pub mod client_auth;
 mod ddl;
 pub mod errors;
 pub mod inband;
+mod inband_extended;
 pub mod relay;
 pub mod route;
 pub mod startup;

@@ -106,6 +106,9 @@ pub struct SessionRouter {
     pub fence: Option<String>,
     /// Standbys known to have replayed past `fence` (bit per node id).
     pub verified: u64,
+    /// Named statements whose Parse was an in-band command (name → text): their Binds are
+    /// answered by corepool too.
+    pub in_band_statements: HashMap<String, String>,
 }
 
 impl SessionRouter {
@@ -142,6 +145,7 @@ impl SessionRouter {
             tx_wrote: false,
             fence: None,
             verified: 0,
+            in_band_statements: HashMap::new(),
         }
     }
 
@@ -201,6 +205,15 @@ impl SessionRouter {
         if h.tag == QUERY_TAG && super::inband::is_in_band(body) {
             self.pending = Some(Action::InBand);
             return HookAnswer::Stop;
+        }
+        if matches!(h.tag, PARSE_TAG | BIND_TAG) {
+            if let Some(run) = super::inband_extended::in_band_run(buf, &self.in_band_statements) {
+                if let Some(name) = run.parsed_name {
+                    self.in_band_statements.insert(name, run.sql);
+                }
+                self.pending = Some(Action::InBand);
+                return HookAnswer::Stop;
+            }
         }
         if h.tag == QUERY_TAG && super::ddl::is_ddl(body) {
             if self.routing {
