@@ -338,7 +338,9 @@ fn read_your_writes_never_reads_older_data_than_the_session_wrote() {
 #[test]
 fn every_rule_routes_by_its_result_in_both_protocols_and_modes() {
     for statement_level in [false, true] {
-        let p = proxy([0.0, 1.0, 1.0], |c| c.statement_level_load_balance = statement_level);
+        let p = proxy([0.0, 1.0, 1.0], |c| {
+            c.statement_level_load_balance = statement_level
+        });
         let primary = p.primary().port() as i32;
         p.primary()
             .psql(
@@ -370,21 +372,36 @@ fn every_rule_routes_by_its_result_in_both_protocols_and_modes() {
             ("INSERT INTO t (v) VALUES (6) RETURNING inet_server_port()", true),
             ("UPDATE t SET v = v WHERE id = 1 RETURNING inet_server_port()", true),
         ];
-        let mode = if statement_level { "statement-level" } else { "session-level" };
+        let mode = if statement_level {
+            "statement-level"
+        } else {
+            "session-level"
+        };
         // Simple protocol, a fresh session per case so no write leaks into the next.
         for (sql, to_primary) in cases {
             let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
             let port = port_of(&mut c, sql) as i32;
-            assert_eq!(port == primary, *to_primary, "simple, {mode}: {sql} ran on {port}");
+            assert_eq!(
+                port == primary,
+                *to_primary,
+                "simple, {mode}: {sql} ran on {port}"
+            );
         }
         // Extended protocol (tokio-postgres prepares every statement).
         let info = p.conninfo("postgres", "postgres");
         rt().block_on(async {
             for (sql, to_primary) in cases {
                 let client = connect(&info).await;
-                let row = client.query_one(*sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let row = client
+                    .query_one(*sql, &[])
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
                 let port: i32 = row.get(0);
-                assert_eq!(port == primary, *to_primary, "extended, {mode}: {sql} ran on {port}");
+                assert_eq!(
+                    port == primary,
+                    *to_primary,
+                    "extended, {mode}: {sql} ran on {port}"
+                );
             }
         });
     }
@@ -401,11 +418,20 @@ fn in_band_commands_work_in_the_extended_protocol() {
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].get::<_, &str>("role"), "primary");
         let version = client.query_one("SHOW pool_version", &[]).await.unwrap();
-        assert_eq!(version.get::<_, &str>(0), corepool_engine::session::inband::POOL_VERSION);
-        let err = client.query_one("PGPOOL SHOW no_such_thing", &[]).await.expect_err("unknown parameter");
+        assert_eq!(
+            version.get::<_, &str>(0),
+            corepool_engine::session::inband::POOL_VERSION
+        );
+        let err = client
+            .query_one("PGPOOL SHOW no_such_thing", &[])
+            .await
+            .expect_err("unknown parameter");
         assert_eq!(err.code().map(|c| c.code()), Some("42704"));
         // Ordinary statements still go to PostgreSQL.
-        let row = client.query_one("SELECT $1::int + 1", &[&41i32]).await.unwrap();
+        let row = client
+            .query_one("SELECT $1::int + 1", &[&41i32])
+            .await
+            .unwrap();
         assert_eq!(row.get::<_, i32>(0), 42);
     });
 }

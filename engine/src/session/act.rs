@@ -136,7 +136,10 @@ impl Live<'_> {
             }
             Action::InBand => {
                 self.drain_current(client, cbuf, side).await?;
-                let extended = super::inband_extended::in_band_run(cbuf.pending(), &self.router.in_band_statements);
+                let extended = super::inband_extended::in_band_run(
+                    cbuf.pending(),
+                    &self.router.in_band_statements,
+                );
                 let (msg_len, sql) = match &extended {
                     Some(run) => (run.len, run.sql.clone()),
                     None => front_query(cbuf),

@@ -5,7 +5,8 @@ use bytes::BytesMut;
 use corepool_protocol::framing::Header;
 use corepool_protocol::message::frontend::Parse;
 use corepool_protocol::message::tags::{
-    BIND_TAG, CLOSE_TAG, DESCRIBE_TAG, ERROR_RESPONSE_TAG, EXECUTE_TAG, PARSE_TAG, ROW_DESCRIPTION_TAG, SYNC_TAG,
+    BIND_TAG, CLOSE_TAG, DESCRIBE_TAG, ERROR_RESPONSE_TAG, EXECUTE_TAG, PARSE_TAG,
+    ROW_DESCRIPTION_TAG, SYNC_TAG,
 };
 use corepool_protocol::message::write;
 use corepool_protocol::message::TransactionStatus;
@@ -23,7 +24,10 @@ pub struct InBandRun {
 
 /// If `buf` starts an extended run, up to a buffered Sync, that is an in-band command — a Parse
 /// of one, or a Bind of a statement in `named` (earlier in-band Parses, name → text) — returns it.
-pub fn in_band_run(buf: &[u8], named: &std::collections::HashMap<String, String>) -> Option<InBandRun> {
+pub fn in_band_run(
+    buf: &[u8],
+    named: &std::collections::HashMap<String, String>,
+) -> Option<InBandRun> {
     let mut pos = 0;
     let mut sql = None;
     let mut parsed_name = None;
@@ -48,7 +52,11 @@ pub fn in_band_run(buf: &[u8], named: &std::collections::HashMap<String, String>
         }
         pos += h.frame_len();
         if h.tag == SYNC_TAG {
-            return sql.map(|sql| InBandRun { sql, len: pos, parsed_name });
+            return sql.map(|sql| InBandRun {
+                sql,
+                len: pos,
+                parsed_name,
+            });
         }
     }
     None
@@ -78,7 +86,9 @@ pub fn answer(run: &[u8], reply: &[u8]) -> BytesMut {
         pos += h.frame_len();
     }
     // `result` runs to the end; drop its trailing ReadyForQuery (6 bytes).
-    let result = result.get(..result.len().saturating_sub(6)).unwrap_or_default();
+    let result = result
+        .get(..result.len().saturating_sub(6))
+        .unwrap_or_default();
 
     let mut out = BytesMut::with_capacity(reply.len() + 64);
     let mut pos = 0;
@@ -99,7 +109,8 @@ pub fn answer(run: &[u8], reply: &[u8]) -> BytesMut {
                     continue;
                 }
                 if body.first() == Some(&b'S') {
-                    let _ = write::backend::parameter_description(std::iter::empty::<u32>(), &mut out);
+                    let _ =
+                        write::backend::parameter_description(std::iter::empty::<u32>(), &mut out);
                 }
                 if description.is_empty() {
                     write::backend::no_data(&mut out);
@@ -133,7 +144,15 @@ mod tests {
         let mut b = BytesMut::new();
         fe::parse("", sql, std::iter::empty::<u32>(), &mut b).unwrap();
         let none: [corepool_protocol::message::Format; 0] = [];
-        fe::bind("", "", none, std::iter::empty::<Option<&[u8]>>(), none, &mut b).unwrap();
+        fe::bind(
+            "",
+            "",
+            none,
+            std::iter::empty::<Option<&[u8]>>(),
+            none,
+            &mut b,
+        )
+        .unwrap();
         fe::describe(Target::Portal, "", &mut b).unwrap();
         fe::execute("", 0, &mut b).unwrap();
         fe::sync(&mut b);
@@ -153,7 +172,10 @@ mod tests {
         let none = std::collections::HashMap::new();
         let r = run("SHOW pool_version");
         let found = in_band_run(&r, &none).unwrap();
-        assert_eq!((found.sql.as_str(), found.len), ("SHOW pool_version", r.len()));
+        assert_eq!(
+            (found.sql.as_str(), found.len),
+            ("SHOW pool_version", r.len())
+        );
         assert_eq!(in_band_run(&run("SELECT 1"), &none), None);
         assert_eq!(in_band_run(&r[..r.len() - 5], &none), None, "no Sync yet");
     }
