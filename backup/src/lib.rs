@@ -22,26 +22,25 @@
 //!   WAL streamer (replication slot, START_REPLICATION) ──▶ pg_wal/ segments
 //! ```
 //!
-//! * **control session** *(next)*: the one connection that owns the backup — `BASE_BACKUP` on a
-//!   replication connection for `-j 1`, or `pg_backup_start` / `pg_backup_stop` on a SQL session
-//!   for `-j N` — and learns the start/end [`lsn::Lsn`], timeline and `backup_label`.
-//! * **walk and plan**: [`exclude`] decides, entry by entry, what the server's own walk would
-//!   send, empty or skip; [`plan`] splits the surviving files into chunk-sized [`plan::Task`]s,
-//!   largest first, in a shared [`plan::TaskQueue`] that keeps every worker busy to the end.
-//! * **workers** *(next)*: one glommio executor per connection pulling tasks and fetching bytes;
-//!   in `-j 1` mode the single COPY stream is split by [`tar::TarReader`] instead.
-//! * **checksums**: [`checksum`] verifies data pages as the server does (skip pages newer than
-//!   the start LSN, re-read once on mismatch) as chunks go by.
-//! * **writer** *(next)*: O_DIRECT files through glommio's `DmaFile` for plain format, or
-//!   archives built with [`tar`]'s header writer for tar format; [`tablespace`] maps `-T`
-//!   locations and reads/writes `tablespace_map`; [`recovery`] produces the `-R` files.
-//! * **WAL streamer** *(next)*: a second replication connection with a temporary slot, writing
-//!   16 MB segments named by [`lsn::WalSegmentSize`].
-//! * **manifest**: [`manifest`] accumulates per-file checksums incrementally and writes
-//!   `backup_manifest` byte-for-byte as the server would; it also parses a server-sent one.
+//! * **entry point**: [`run`] ([`session`]) checks and marks the target directory
+//!   ([`INCOMPLETE_MARKER`]), runs the backup on a glommio executor, and on failure leaves it
+//!   marked incomplete without a manifest. Options are one typed struct ([`options`]).
+//! * **`-j 1`** ([`stream_mode`]): `BASE_BACKUP` on a replication connection; its tar stream is
+//!   extracted or re-written by [`sink`] (split by [`tar::TarReader`]).
+//! * **`-j N`** ([`parallel`]): the control session (`pg_backup_start` / `pg_backup_stop`), the
+//!   recursive listing ([`listing`], rules from [`exclude`]), the plan ([`plan`]) and N
+//!   [`worker`]s on one executor per core fetching chunks with `pg_read_binary_file`,
+//!   verifying pages ([`checksum`]) and writing them.
+//! * **writer**: O_DIRECT DMA files ([`output`]); tar archives ([`tar`], [`tar_out`]) compressed
+//!   on the client ([`compress`]); [`tablespace`] maps `-T`; [`recovery`] produces `-R`'s files.
+//! * **WAL streamer** ([`wal`]): a replication connection with a temporary slot writing
+//!   segments named by [`lsn::WalSegmentSize`].
+//! * **manifest**: [`manifest`] accumulates per-file checksums and writes `backup_manifest`
+//!   byte-for-byte as the server would.
+//! * **progress**: [`progress`] counters drawn with indicatif (`-P`).
 //!
-//! Everything in the modules above is pure (no I/O, no glommio): the stages marked *(next)* wire
-//! them to connections and files.
+//! The building blocks (lsn, exclude, checksum, manifest, tar, recovery, tablespace, plan) are
+//! pure: no I/O, no glommio. Connections come from `corepool-client`.
 //!
 //! # Example
 //!

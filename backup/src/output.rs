@@ -29,12 +29,29 @@ pub struct SeqFile {
 impl SeqFile {
     /// Creates (truncating) `path`; `sync` makes [`finish`](Self::finish) fdatasync it.
     pub async fn create(path: &Path, sync: bool) -> Result<SeqFile, Error> {
+        Self::create_sized(path, sync, None).await
+    }
+
+    /// Like [`create`](Self::create), with the final size when known: a small file gets
+    /// buffers its size instead of 1 MiB ones (allocating 4 MiB of aligned buffers for each of
+    /// a cluster's many 8 kB files doubled the time of a `-j 1` backup).
+    pub async fn create_sized(
+        path: &Path,
+        sync: bool,
+        size: Option<u64>,
+    ) -> Result<SeqFile, Error> {
         let file = DmaFile::create(path).await.map_err(|e| {
             Error::glommio(format!("could not create file \"{}\"", path.display()), e)
         })?;
+        let buffer = size.map_or(BUFFER_SIZE, |s| (s.max(4096) as usize).min(BUFFER_SIZE));
+        let behind = if buffer < BUFFER_SIZE {
+            1
+        } else {
+            WRITE_BEHIND
+        };
         let writer = DmaStreamWriterBuilder::new(file)
-            .with_buffer_size(BUFFER_SIZE)
-            .with_write_behind(WRITE_BEHIND)
+            .with_buffer_size(buffer)
+            .with_write_behind(behind)
             .with_sync_on_close_disabled(!sync)
             .build();
         Ok(SeqFile {

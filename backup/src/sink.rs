@@ -237,7 +237,7 @@ async fn plain_event(
                     })?;
                 }
                 EntryKind::File => {
-                    let f = SeqFile::create(&path, cfg.sync).await?;
+                    let f = SeqFile::create_sized(&path, cfg.sync, Some(h.size)).await?;
                     set_mode(&path, h.mode & 0o7777)?;
                     *file = Some(f);
                 }

@@ -136,6 +136,7 @@ async fn work(shared: &Shared, conn: &mut Connection) -> Result<(), Error> {
     let started = Instant::now();
     let mut bytes: u64 = 0;
     let mut pending: Option<Task> = None;
+    let mut writes = Writes::new();
     loop {
         while inflight.len() < PIPELINE && !shared.stopped() {
             if pending.is_none() {
@@ -168,9 +169,12 @@ async fn work(shared: &Shared, conn: &mut Connection) -> Result<(), Error> {
         if shared.stopped() {
             return Ok(());
         }
-        process(shared, &task, data, &mut rereads).await?;
+        process(shared, &task, data, &mut rereads, &mut writes).await?;
         bytes += task.len;
         throttle(shared, started, bytes).await;
+    }
+    while !writes.is_empty() {
+        wait_write(&mut writes).await?;
     }
     for (file, block) in rereads {
         reread(shared, conn, file, block).await?;
@@ -202,11 +206,27 @@ async fn throttle(shared: &Shared, started: Instant, bytes: u64) {
     }
 }
 
+/// Background writes of one worker.
+type Writes = VecDeque<glommio::task::JoinHandle<Result<(), Error>>>;
+
+/// Background writes each worker may have in flight.
+const WRITES_IN_FLIGHT: usize = 8;
+
+async fn wait_write(writes: &mut Writes) -> Result<(), Error> {
+    match writes.pop_front() {
+        Some(h) => h
+            .await
+            .unwrap_or_else(|| Err(Error::Interrupted("a write was cancelled".into()))),
+        None => Ok(()),
+    }
+}
+
 async fn process(
     shared: &Shared,
     task: &Task,
     data: Option<Bytes>,
     rereads: &mut Vec<(usize, u64)>,
+    writes: &mut Writes,
 ) -> Result<(), Error> {
     let f = &shared.files[task.file];
     let len = task.len as usize;
@@ -245,14 +265,23 @@ async fn process(
     }
     match &shared.tar {
         None => {
-            write_range(
-                &shared.dests[task.file],
+            // Written in the background so the device latency of many small O_DIRECT writes
+            // overlaps the next fetch; at most WRITES_IN_FLIGHT per worker.
+            if writes.len() >= WRITES_IN_FLIGHT {
+                wait_write(writes).await?;
+            }
+            let (path, offset, size, sync) = (
+                shared.dests[task.file].clone(),
                 task.offset,
-                &data,
                 f.size,
                 shared.sync,
-            )
-            .await?
+            );
+            writes.push_back(
+                glommio::spawn_local(
+                    async move { write_range(&path, offset, &data, size, sync).await },
+                )
+                .detach(),
+            );
         }
         Some(t) => {
             let mut piece = Vec::with_capacity(data.len() + 2 * tar::BLOCK);

@@ -500,6 +500,11 @@ fn stop_modes_stop_corepool() {
         p.ok("pcp_stop_pgpool", &["-m", "immediate"]),
         "pcp_stop_pgpool -- Command Successful\n"
     );
+    // The reply may leave before the stop is applied: give it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while p.state().shutdown() != ShutdownMode::Immediate && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(p.state().shutdown(), ShutdownMode::Immediate);
     p.wait_stopped();
 }
