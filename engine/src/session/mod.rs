@@ -4,6 +4,7 @@
 //! - [`startup`]: SSL/GSS negotiation, CancelRequest, StartupMessage.
 //! - [`client_auth`]: pool_hba methods run against the client.
 //! - [`walker`]: header walking that decides how many bytes may be forwarded.
+//! - `idle`: client_idle_limit's activity record and timer.
 //! - [`relay`]: the duplex forwarding loop over one backend, resumable at request boundaries.
 //! - [`route`]: per-request routing decisions (streaming replication with load balancing).
 //! - [`act`]: carrying out a routing decision (switch, broadcast, re-parse, catalog lookup).
@@ -17,6 +18,7 @@ pub mod backends;
 pub mod client_auth;
 mod ddl;
 pub mod errors;
+mod idle;
 pub mod inband;
 mod inband_extended;
 pub mod relay;
@@ -269,7 +271,7 @@ impl Session {
         }
 
         let mut side = ClientSide::default();
-        let watch = relay::IdleWatch::default();
+        let watch = idle::IdleWatch::default();
         let end = loop {
             let idle_limit = live
                 .session_config
@@ -313,7 +315,7 @@ impl Session {
                 let end = if idle_limit.is_zero() {
                     run.await
                 } else {
-                    futures_lite::future::or(run, relay::idle_timeout(&watch, idle_limit)).await
+                    futures_lite::future::or(run, idle::idle_timeout(&watch, idle_limit)).await
                 };
                 if let Some(n) = shard.state.node(node) {
                     n.in_flight

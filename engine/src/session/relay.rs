@@ -26,6 +26,7 @@ use corepool_protocol::message::tags::{
 use corepool_protocol::message::TransactionStatus;
 use futures_lite::AsyncWrite;
 
+pub use super::idle::IdleWatch;
 use super::walker::{Stop, Walker};
 use crate::backend::BackendConn;
 use crate::runtime::{ReadBuf, Stream};
@@ -165,25 +166,6 @@ pub struct Meter<'a> {
     pub latency: Option<&'a crate::cluster::traffic::LatencyHistogram>,
     /// The backend's node statement and error counters.
     pub counters: Option<&'a crate::cluster::NodeCounters>,
-}
-
-/// What client_idle_limit needs to know about a running relay: when the client last sent
-/// something, and whether a request is outstanding (a client waiting for a reply is not idle).
-#[derive(Debug)]
-pub struct IdleWatch {
-    /// Last client read or completed request.
-    pub last: std::cell::Cell<std::time::Instant>,
-    /// A request is in flight.
-    pub busy: std::cell::Cell<bool>,
-}
-
-impl Default for IdleWatch {
-    fn default() -> Self {
-        Self {
-            last: std::cell::Cell::new(std::time::Instant::now()),
-            busy: std::cell::Cell::new(false),
-        }
-    }
 }
 
 impl<'a, S, H> Relay<'a, S, H>
@@ -530,22 +512,6 @@ where
     /// Runs the relay until it ends or stops at a request.
     pub async fn run(mut self) -> RelayEnd {
         RelayFuture { relay: &mut self }.await
-    }
-}
-
-/// Ends when the client has been idle (no request outstanding, nothing sent) for `limit`.
-pub async fn idle_timeout(watch: &IdleWatch, limit: std::time::Duration) -> RelayEnd {
-    loop {
-        let idle_for = watch.last.get().elapsed();
-        if !watch.busy.get() && idle_for >= limit {
-            return RelayEnd::IdleTimeout(limit);
-        }
-        let wait = if watch.busy.get() {
-            limit
-        } else {
-            limit.saturating_sub(idle_for)
-        };
-        crate::runtime::sleep(wait.max(std::time::Duration::from_millis(50))).await;
     }
 }
 
