@@ -245,7 +245,10 @@ fn read_only_tools_print_what_pgpool_prints() {
         .find(|(t, _)| *t == b'K')
         .expect("BackendKeyData");
     let pid = i32::from_be_bytes(key.1[..4].try_into().unwrap());
-    let backend_pid = common::first_value(&client.query("SELECT pg_backend_pid()")).unwrap();
+    // The record names the primary's backend; a leading comment keeps this read off the
+    // load-balanced standby (Pgpool-II's rule with allow_sql_comments off).
+    let backend_pid =
+        common::first_value(&client.query("/* on the primary */ SELECT pg_backend_pid()")).unwrap();
     assert_eq!(p.ok("pcp_proc_count", &[]), format!("{pid} \n"));
     let info = p.ok("pcp_proc_info", &["-P", &pid.to_string()]);
     let fields: Vec<&str> = info.trim_end().split(' ').collect();
