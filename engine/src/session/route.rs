@@ -206,7 +206,14 @@ impl SessionRouter {
             self.pending = Some(Action::InBand);
             return HookAnswer::Stop;
         }
-        if matches!(h.tag, PARSE_TAG | BIND_TAG) {
+        // Cheap prefilter: only a Parse whose text starts like SHOW/PGPOOL, or a Bind when some
+        // in-band statement was prepared, is looked at closely (the full parse happens once).
+        let maybe_in_band = match h.tag {
+            PARSE_TAG => parse_text_might_be_in_band(body),
+            BIND_TAG => !self.in_band_statements.is_empty(),
+            _ => false,
+        };
+        if maybe_in_band {
             if let Some(run) = super::inband_extended::in_band_run(buf, &self.in_band_statements) {
                 if let Some(name) = run.parsed_name {
                     self.in_band_statements.insert(name, run.sql);
@@ -319,7 +326,8 @@ impl SessionRouter {
         let mut target: Option<usize> = None;
         let mut must_primary = false;
         let mut named_parses: Vec<(String, Bytes, bool)> = Vec::new();
-        let mut bound: Vec<String> = Vec::new();
+        // Borrowed from the client buffer: no allocation per Bind.
+        let mut bound: smallvec::SmallVec<[&str; 2]> = smallvec::SmallVec::new();
         while let Ok(Some(h)) = Header::parse(&buf[pos..]) {
             let Some(body) = buf.get(pos + 5..pos + h.frame_len()) else {
                 break;
@@ -359,7 +367,7 @@ impl SessionRouter {
                         if !b.statement().is_empty()
                             && !named_parses.iter().any(|(n, _, _)| n == b.statement())
                         {
-                            bound.push(b.statement().to_owned());
+                            bound.push(b.statement());
                         }
                     }
                 }
@@ -373,14 +381,14 @@ impl SessionRouter {
         // A bound statement that writes counts as a write now (its Parse was routed earlier).
         let bound_writes = bound
             .iter()
-            .any(|n| self.prepared.get(n).is_some_and(|p| p.writes));
+            .any(|n| self.prepared.get(*n).is_some_and(|p| p.writes));
         if bound_writes {
             must_primary = true;
             self.predict(None, "", true);
         }
         let mut reparse = None;
         for name in &bound {
-            if let Some(p) = self.prepared.get(name) {
+            if let Some(p) = self.prepared.get(*name) {
                 let need_primary = must_primary
                     || (self.flags.writing && self.primary_status != TransactionStatus::Idle);
                 if need_primary && p.on & bit(self.primary) == 0 {
@@ -421,7 +429,11 @@ impl SessionRouter {
         }
         if let Some(parse) = reparse {
             let primary = bit(self.primary);
-            for (_, p) in self.prepared.iter_mut().filter(|(k, _)| bound.contains(k)) {
+            for (_, p) in self
+                .prepared
+                .iter_mut()
+                .filter(|(k, _)| bound.contains(&k.as_str()))
+            {
                 p.on |= primary;
             }
             return Some(Action::Reparse {
@@ -552,6 +564,23 @@ impl SessionRouter {
     }
 }
 
+/// Whether a Parse body's query text (after the statement name) starts like an in-band command,
+/// without validating it.
+fn parse_text_might_be_in_band(body: &[u8]) -> bool {
+    let Some(name_end) = memchr::memchr(0, body) else {
+        return false;
+    };
+    let text = &body[name_end + 1..];
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    let head = &text[start..text.len().min(start + 6)];
+    head.len() >= 4
+        && (head[..4].eq_ignore_ascii_case(b"show")
+            || (head.len() == 6 && head.eq_ignore_ascii_case(b"pgpool")))
+}
+
 /// Statements that count as writes for the writing-transaction flag.
 fn writes(kind: Option<StatementKind>) -> bool {
     !matches!(
@@ -569,4 +598,17 @@ fn writes(kind: Option<StatementKind>) -> bool {
                 | StatementKind::Values
         )
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_in_band_prefilter_reads_the_text_after_the_name() {
+        use super::parse_text_might_be_in_band as f;
+        assert!(f(b"s0\0SHOW pool_nodes\0\0\0"));
+        assert!(f(b"\0  pgpool set a = 1\0\0\0"));
+        assert!(!f(b"show\0SELECT 1\0\0\0"), "the name is not the text");
+        assert!(!f(b"\0SELECT 1\0\0\0"));
+        assert!(!f(b"no terminator"));
+    }
 }
