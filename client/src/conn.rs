@@ -338,6 +338,50 @@ impl Connection {
         }
     }
 
+    /// Reads from the socket until at least `n` bytes are pending in the read buffer.
+    pub(crate) async fn fill_to(&mut self, n: usize) -> Result<&[u8], ClientError> {
+        while self.read.pending().len() < n {
+            let have = self.read.pending().len();
+            let spare = self.read.spare_mut(n - have);
+            let got = self
+                .socket
+                .read(spare)
+                .await
+                .map_err(|e| ClientError::io("could not receive data from server", e))?;
+            if got == 0 {
+                return Err(ClientError::Closed);
+            }
+            self.read.commit(got);
+        }
+        Ok(self.read.pending())
+    }
+
+    /// Moves the next `dest.len()` bytes of the stream into `dest`: what the read buffer holds
+    /// first, the rest read from the socket straight into `dest` (no intermediate copy).
+    pub(crate) async fn read_exact_into(&mut self, dest: &mut [u8]) -> Result<(), ClientError> {
+        let buffered = self.read.pending().len().min(dest.len());
+        dest[..buffered].copy_from_slice(&self.read.pending()[..buffered]);
+        self.read.consume(buffered);
+        let mut filled = buffered;
+        while filled < dest.len() {
+            let got = self
+                .socket
+                .read(&mut dest[filled..])
+                .await
+                .map_err(|e| ClientError::io("could not receive data from server", e))?;
+            if got == 0 {
+                return Err(ClientError::Closed);
+            }
+            filled += got;
+        }
+        Ok(())
+    }
+
+    /// Drops the first `n` pending bytes of the read buffer.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.read.consume(n);
+    }
+
     /// Sends Terminate and drops the connection.
     pub async fn close(mut self) {
         frontend::terminate(&mut self.out);

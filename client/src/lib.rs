@@ -14,6 +14,7 @@
 //!   whole messages off a read buffer that is zero-filled once (`socket`).
 //! - [`query`]: [`Connection::simple_query`] → [`Row`]s, the streaming [`Response`] reader,
 //!   [`Connection::copy_data`], [`Connection::query_binary`].
+//! - [`prepared`]: named statements executed with binary results streamed row by row.
 //! - [`repl`]: IDENTIFY_SYSTEM, slots, START_REPLICATION / standby status / end of COPY BOTH.
 //! - [`replication`]: pure parsing of XLogData and keepalives and writing of status updates.
 //! - [`pgpass`]: `.pgpass` lookup.
@@ -39,6 +40,7 @@
 pub mod conn;
 pub mod error;
 pub mod pgpass;
+pub mod prepared;
 pub mod query;
 pub mod repl;
 pub mod replication;
@@ -46,5 +48,6 @@ mod socket;
 
 pub use conn::{ConnectOptions, Connection, Host, Notice, RawMessage, Replication};
 pub use error::ClientError;
+pub use prepared::{Fetched, Placed};
 pub use query::{Response, Row};
 pub use repl::SystemInfo;

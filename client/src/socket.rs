@@ -108,7 +108,6 @@ impl ReadBuf {
         out
     }
 
-    #[allow(dead_code)]
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.filled);
         self.data.advance(n);

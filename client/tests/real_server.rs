@@ -78,3 +78,66 @@ fn queries_errors_and_replication() {
         assert_eq!(r.show("wal_segment_size").await.unwrap(), "16MB");
     });
 }
+
+/// Prepared executions read row by row, split off the buffer (`next_fetched`) and received in
+/// place (`next_fetched_into`), give the same values, NULLs and errors; the session stays in
+/// step after each.
+#[test]
+fn prepared_rows_copied_and_in_place() {
+    use corepool_client::{Fetched, Placed};
+    let cluster = Cluster::builder().start().unwrap();
+    let port = cluster.primary().port();
+    run(async move {
+        let opts = ConnectOptions::new(Host::parse("127.0.0.1"), port, "postgres");
+        let mut c = Connection::connect(&opts).await.unwrap();
+        // Rows of i*7000 bytes of byte (i % 251), a NULL when i = 3.
+        let sql = "SELECT CASE WHEN i = 3 THEN NULL \
+                   ELSE decode(repeat(lpad(to_hex(i % 251), 2, '0'), i * 7000), 'hex') END \
+                   FROM generate_series(1, $1::int) AS i";
+        c.prepare("rows", sql).await.unwrap();
+        let expected = |i: usize| (i != 3).then(|| vec![(i % 251) as u8; i * 7000]);
+
+        c.send_prepared("rows", &[Some("12")]).await.unwrap();
+        // A second execution pipelined behind the first.
+        c.send_prepared("rows", &[Some("5")]).await.unwrap();
+        let mut i = 1;
+        while let Fetched::Row(v) = c.next_fetched().await.unwrap() {
+            assert_eq!(v.as_deref(), expected(i).as_deref(), "row {i}");
+            i += 1;
+        }
+        assert_eq!(i, 13);
+        let mut dest = vec![0u8; 100_000];
+        let mut i = 1;
+        while let Placed::Row(n) = c.next_fetched_into(&mut dest).await.unwrap() {
+            let got = n.map(|n| dest[..n].to_vec());
+            assert_eq!(got, expected(i), "row {i}");
+            i += 1;
+        }
+        assert_eq!(i, 6);
+
+        // A value larger than the destination is refused, not truncated.
+        c.send_prepared("rows", &[Some("2")]).await.unwrap();
+        let mut small = vec![0u8; 10_000];
+        assert_eq!(
+            c.next_fetched_into(&mut small).await.unwrap(),
+            Placed::Row(Some(7000))
+        );
+        assert!(c.next_fetched_into(&mut small).await.is_err());
+
+        // Errors come back with their SQLSTATE and leave the session usable.
+        let mut c = Connection::connect(&opts).await.unwrap();
+        c.prepare("div", "SELECT 1 / $1::int").await.unwrap();
+        c.send_prepared("div", &[Some("0")]).await.unwrap();
+        let err = c.next_fetched_into(&mut dest).await.unwrap_err();
+        assert_eq!(err.code(), Some("22012"), "{err}");
+        let err = c.prepare("bad", "SELEC 1").await.unwrap_err();
+        assert_eq!(err.code(), Some("42601"), "{err}");
+        c.send_prepared("div", &[Some("4")]).await.unwrap();
+        assert_eq!(
+            c.next_fetched().await.unwrap(),
+            Fetched::Row(Some(bytes::Bytes::from_static(&[0, 0, 0, 0])))
+        );
+        assert_eq!(c.next_fetched().await.unwrap(), Fetched::Done);
+        c.close().await;
+    });
+}

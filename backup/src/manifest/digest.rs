@@ -214,7 +214,7 @@ impl FileChecksum {
 }
 
 /// Assembles a file's CRC-32C from the CRCs of chunks fetched by different workers in any order
-/// (`crc32c_combine`), so the default algorithm needs no second pass over split files. SHA
+/// ([`crc32c_combine`](super::crc_combine::crc32c_combine)), so the default algorithm needs no second pass over split files. SHA
 /// checksums cannot be combined: a split file must be hashed in order.
 #[derive(Debug, Clone, Default)]
 pub struct Crc32cAssembler {
@@ -238,7 +238,7 @@ impl Crc32cAssembler {
             if offset != end {
                 return None;
             }
-            crc = crc32c::crc32c_combine(crc, part, usize::try_from(len).ok()?);
+            crc = super::crc_combine::crc32c_combine(crc, part, len);
             end = end.checked_add(len)?;
         }
         (end == size).then(|| Digest::from_crc32c(crc))

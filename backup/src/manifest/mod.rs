@@ -6,6 +6,7 @@
 //! breaks), which a generic serializer does not promise, and the parser needs only one flat
 //! object shape.
 
+mod crc_combine;
 mod digest;
 mod parse;
 mod write;

@@ -4,9 +4,10 @@
 use super::prepare::TarPlan;
 use crate::session::IO_MEMORY;
 use crate::tar_out::TarOut;
-use crate::worker::{self, Shared};
+use crate::worker::{self, FileCache, Shared};
 use crate::Error;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,13 +32,7 @@ pub async fn run_workers(
             .io_memory(IO_MEMORY)
             .spawn(move || async move {
                 let probe = crate::session::hold_probe_file(&target).await;
-                let hs: Vec<_> = ids
-                    .into_iter()
-                    .map(|id| glommio::spawn_local(worker::run(sh.clone(), id)).detach())
-                    .collect();
-                for h in hs {
-                    h.await;
-                }
+                run_local(&sh, ids).await;
                 if let Some(p) = probe {
                     let _ = p.close().await;
                 }
@@ -51,13 +46,7 @@ pub async fn run_workers(
             }
         }
     }
-    let local: Vec<_> = (0..jobs)
-        .filter(|i| i % executors == 0)
-        .map(|id| glommio::spawn_local(worker::run(shared.clone(), id)).detach())
-        .collect();
-    for h in local {
-        h.await;
-    }
+    run_local(shared, (0..jobs).filter(|i| i % executors == 0).collect()).await;
     while remaining.load(Ordering::Acquire) > 0 {
         glommio::timer::sleep(Duration::from_millis(2)).await;
     }
@@ -65,6 +54,21 @@ pub async fn run_workers(
         let _ = h.join();
     }
     Ok(())
+}
+
+/// Runs workers `ids` on this executor, sharing its open output files, to the end.
+async fn run_local(shared: &Arc<Shared>, ids: Vec<usize>) {
+    let files = Rc::new(FileCache::default());
+    let hs: Vec<_> = ids
+        .into_iter()
+        .map(|id| glommio::spawn_local(worker::run(shared.clone(), id, files.clone())).detach())
+        .collect();
+    for h in hs {
+        h.await;
+    }
+    if let Err(e) = files.close_all().await {
+        shared.fail(e.to_string());
+    }
 }
 
 /// The tar writer: pieces in sequence order into their archives; returns `base.tar` still

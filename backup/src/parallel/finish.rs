@@ -173,3 +173,28 @@ pub fn add_file(
     sum.update(data);
     m.add_file(path.as_bytes(), data.len() as u64, mtime, &sum.finish());
 }
+
+/// Plain format: removes what other chunks of a file that vanished during the copy left
+/// behind (files are created and allocated at their first chunk), so the backup holds exactly
+/// the files its manifest lists.
+pub fn remove_vanished(
+    shared: &Shared,
+    vanished: &std::collections::HashSet<usize>,
+) -> Result<(), Error> {
+    for &i in vanished {
+        let Some(path) = shared.dests.get(i) else {
+            continue;
+        };
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::io(
+                    format!("could not remove file \"{}\"", path.display()),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(())
+}

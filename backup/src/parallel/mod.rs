@@ -63,6 +63,9 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
     };
     let state = take_state(ctx, &shared)?;
     finish::report_failures(&shared, &state);
+    if opts.format == Format::Plain {
+        finish::remove_vanished(&shared, &state.vanished)?;
+    }
     let pg_control = match &listing.pg_control {
         Some(f) => Some(finish::copy_pg_control(ctx, &mut control.conn, f).await?),
         None => None,

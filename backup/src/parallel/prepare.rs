@@ -183,7 +183,7 @@ pub fn prepare(
         queue: TaskQueue::new(tasks),
         conn,
         start_lsn: start,
-        sync: opts.sync,
+        chunk: chunk.bytes(),
         rate_per_worker: opts.max_rate.map(|r| (r / opts.jobs as u64).max(1)),
         cancel: ctx.cancel.clone(),
         abort: AtomicBool::new(false),

@@ -1,7 +1,8 @@
 //! A parallel worker: one SQL session pulling chunks off the shared [`TaskQueue`], reading them
-//! with `pg_read_binary_file` (two requests in flight so the server never waits for us),
-//! verifying data page checksums, and writing the bytes (plain: at their offset with O_DIRECT;
-//! tar: as an ordered, separately compressed piece of the archive).
+//! with a prepared `pg_read_binary_file` statement ([`fetch`]; two requests in flight so the
+//! server never waits for us), verifying data page checksums, and writing the bytes (plain: at
+//! their offset with O_DIRECT, [`plain`]; tar: as an ordered, separately compressed piece of the
+//! archive).
 
 use crate::checksum::{verify_page, Attempt, Decision, FailureCount, Report, BLCKSZ};
 use crate::compress::compress_block;
@@ -9,20 +10,28 @@ use crate::listing::FileEntry;
 use crate::lsn::Lsn;
 use crate::manifest::Crc32cAssembler;
 use crate::options::Compression;
-use crate::output::write_range;
 use crate::plan::{Task, TaskQueue};
 use crate::progress::Progress;
 use crate::tar::{self, TarHeader};
 use crate::Error;
-use bytes::Bytes;
+use check::ChunkCheck;
 use corepool_client::{ConnectOptions, Connection};
+use fetch::Received;
+use plain::{Placement, Writer};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The chunk read.
+mod check;
+mod fetch;
+mod plain;
+
+pub use plain::FileCache;
+
+/// A one-value read of part of a file (pg_control, re-read pages).
 pub const READ_SQL: &str = "SELECT pg_read_binary_file($1, $2::bigint, $3::bigint, true)";
 
 /// Requests each worker keeps in flight.
@@ -77,8 +86,8 @@ pub struct Shared {
     pub conn: ConnectOptions,
     /// Backup start: newer pages are not verified.
     pub start_lsn: Lsn,
-    /// fdatasync written ranges.
-    pub sync: bool,
+    /// Bytes of a full chunk (the plan's chunk size).
+    pub chunk: u64,
     /// Bytes per second per worker.
     pub rate_per_worker: Option<u64>,
     /// SIGINT.
@@ -100,7 +109,7 @@ impl Shared {
         self.abort.load(Ordering::Relaxed) || self.cancel.load(Ordering::Relaxed)
     }
 
-    fn fail(&self, msg: String) {
+    pub(crate) fn fail(&self, msg: String) {
         self.abort.store(true, Ordering::Relaxed);
         if let Ok(mut s) = self.state.lock() {
             s.error.get_or_insert(msg);
@@ -109,8 +118,8 @@ impl Shared {
 }
 
 /// Runs worker `id` to the end of the queue. A refused connection is not an error: the
-/// other workers take over its share.
-pub async fn run(shared: Arc<Shared>, id: usize) {
+/// other workers take over its share. `files` is the executor's cache of open output files.
+pub async fn run(shared: Arc<Shared>, id: usize, files: Rc<FileCache>) {
     let mut conn = match Connection::connect(&shared.conn).await {
         Ok(c) => c,
         Err(e) => {
@@ -124,60 +133,140 @@ pub async fn run(shared: Arc<Shared>, id: usize) {
     if let Ok(mut s) = shared.state.lock() {
         s.connected += 1;
     }
-    if let Err(e) = work(&shared, &mut conn).await {
+    if let Err(e) = work(&shared, &mut conn, &files).await {
         shared.fail(format!("worker {id}: {e}"));
     }
     conn.close().await;
 }
 
-async fn work(shared: &Shared, conn: &mut Connection) -> Result<(), Error> {
+async fn work(shared: &Shared, conn: &mut Connection, files: &FileCache) -> Result<(), Error> {
+    fetch::prepare(conn).await?;
     let mut inflight: VecDeque<Task> = VecDeque::new();
     let mut rereads: Vec<(usize, u64)> = Vec::new();
     let started = Instant::now();
     let mut bytes: u64 = 0;
     let mut pending: Option<Task> = None;
-    let mut writes = Writes::new();
-    loop {
-        while inflight.len() < PIPELINE && !shared.stopped() {
-            if pending.is_none() {
-                pending = shared.queue.next_task().copied();
-            }
-            let Some(task) = pending else { break };
-            if !in_window(shared, &task) {
-                if !inflight.is_empty() {
-                    // Answer what is in flight first: the writer may be waiting for it.
-                    break;
+    let mut writer = Writer::new(shared.chunk as usize);
+    let result = async {
+        loop {
+            while inflight.len() < PIPELINE && !shared.stopped() {
+                if pending.is_none() {
+                    pending = shared.queue.next_task().copied();
                 }
-                wait_for_window(shared, &task).await;
+                let Some(task) = pending else { break };
+                if !in_window(shared, &task) {
+                    if !inflight.is_empty() {
+                        // Answer what is in flight first: the writer may be waiting for it.
+                        break;
+                    }
+                    wait_for_window(shared, &task).await;
+                }
+                pending = None;
+                fetch::send(conn, &shared.files[task.file].path, &task).await?;
+                inflight.push_back(task);
             }
-            pending = None;
-            let f = &shared.files[task.file];
-            let (off, len) = (task.offset.to_string(), task.len.to_string());
-            conn.send_binary(READ_SQL, &[Some(&f.path), Some(&off), Some(&len)])
-                .await
-                .map_err(|e| Error::client(format!("could not read file \"{}\"", f.path), e))?;
-            inflight.push_back(task);
+            let Some(task) = inflight.pop_front() else {
+                break;
+            };
+            match &shared.tar {
+                None => copy_plain(shared, conn, files, &mut writer, &task, &mut rereads).await?,
+                Some(order) => copy_tar(shared, order, conn, &task, &mut rereads).await?,
+            }
+            if shared.stopped() {
+                return Ok::<(), Error>(());
+            }
+            shared.progress.add(task.len);
+            bytes += task.len;
+            throttle(shared, started, bytes).await;
         }
-        let Some(task) = inflight.pop_front() else {
-            break;
-        };
-        let f = &shared.files[task.file];
-        let data = conn
-            .recv_binary()
-            .await
-            .map_err(|e| Error::client(format!("could not read file \"{}\"", f.path), e))?;
-        if shared.stopped() {
-            return Ok(());
-        }
-        process(shared, &task, data, &mut rereads, &mut writes).await?;
-        bytes += task.len;
-        throttle(shared, started, bytes).await;
+        Ok(())
     }
-    while !writes.is_empty() {
-        wait_write(&mut writes).await?;
-    }
+    .await;
+    let written = writer.finish().await;
+    result?;
+    written?;
     for (file, block) in rereads {
         reread(shared, conn, file, block).await?;
+    }
+    Ok(())
+}
+
+/// Plain format: the chunk is received into a DMA buffer and written at its offset.
+async fn copy_plain(
+    shared: &Shared,
+    conn: &mut Connection,
+    files: &FileCache,
+    writer: &mut Writer,
+    task: &Task,
+    rereads: &mut Vec<(usize, u64)>,
+) -> Result<(), Error> {
+    let f = &shared.files[task.file];
+    let path = &shared.dests[task.file];
+    let file = files.get(task.file, path, f.size).await?;
+    let len = task.len as usize;
+    let check = ChunkCheck::new(shared, task);
+    if len == 0 {
+        fetch::receive(conn, &f.path, &mut [], check, rereads).await?;
+        return Ok(());
+    }
+    let mut buf = writer.buffer(&file, len);
+    let bytes = buf.as_bytes_mut();
+    let received = fetch::receive(conn, &f.path, &mut bytes[..len], check, rereads).await?;
+    if received == Received::Gone {
+        // Gone since the listing: skipped, like BASE_BACKUP.
+        if let Ok(mut s) = shared.state.lock() {
+            s.vanished.insert(task.file);
+        }
+        return Ok(());
+    }
+    bytes[len..].fill(0);
+    let to = Placement {
+        file,
+        path,
+        offset: task.offset,
+        len,
+        file_size: f.size,
+    };
+    writer.write(buf, to).await
+}
+
+/// Tar format: the chunk becomes one (separately compressed) piece of its archive, with the
+/// member's header before a file's first chunk and the padding after its last.
+async fn copy_tar(
+    shared: &Shared,
+    t: &TarOrder,
+    conn: &mut Connection,
+    task: &Task,
+    rereads: &mut Vec<(usize, u64)>,
+) -> Result<(), Error> {
+    let f = &shared.files[task.file];
+    let len = task.len as usize;
+    let mut piece = Vec::with_capacity(len + 2 * tar::BLOCK);
+    if task.offset == 0 {
+        let h = TarHeader::file(
+            t.names[task.file].as_bytes(),
+            f.size,
+            shared.file_mode,
+            f.mtime.max(0) as u64,
+        );
+        tar::write_header(&mut piece, &h)?;
+    }
+    let at = piece.len();
+    piece.resize(at + len, 0);
+    let check = ChunkCheck::new(shared, task);
+    if fetch::receive(conn, &f.path, &mut piece[at..], check, rereads).await? == Received::Gone {
+        // A file gone since the listing keeps its announced size in the archive, as zeros.
+        piece[at..].fill(0);
+        ChunkCheck::new(shared, task).finish(&piece[at..], rereads)?;
+    }
+    if task.offset + task.len == f.size {
+        piece.resize(piece.len() + tar::padding_len(f.size), 0);
+    }
+    let piece =
+        compress_block(t.compression, &piece).map_err(|e| Error::io("could not compress", e))?;
+    let seq = t.first_seq[task.file] + (task.offset / t.chunk) as usize;
+    if let Ok(mut slots) = t.slots.lock() {
+        slots.insert(seq, piece);
     }
     Ok(())
 }
@@ -204,110 +293,6 @@ async fn throttle(shared: &Shared, started: Instant, bytes: u64) {
     if due > elapsed {
         glommio::timer::sleep(due - elapsed).await;
     }
-}
-
-/// Background writes of one worker.
-type Writes = VecDeque<glommio::task::JoinHandle<Result<(), Error>>>;
-
-/// Background writes each worker may have in flight.
-const WRITES_IN_FLIGHT: usize = 8;
-
-async fn wait_write(writes: &mut Writes) -> Result<(), Error> {
-    match writes.pop_front() {
-        Some(h) => h
-            .await
-            .unwrap_or_else(|| Err(Error::Interrupted("a write was cancelled".into()))),
-        None => Ok(()),
-    }
-}
-
-async fn process(
-    shared: &Shared,
-    task: &Task,
-    data: Option<Bytes>,
-    rereads: &mut Vec<(usize, u64)>,
-    writes: &mut Writes,
-) -> Result<(), Error> {
-    let f = &shared.files[task.file];
-    let len = task.len as usize;
-    let data: Bytes = match data {
-        None if shared.tar.is_none() => {
-            // Gone since the listing: skipped, like BASE_BACKUP.
-            if let Ok(mut s) = shared.state.lock() {
-                s.vanished.insert(task.file);
-            }
-            return Ok(());
-        }
-        None => Bytes::from(vec![0; len]),
-        // Shrunk since the listing: zero-padded to the listed size, like BASE_BACKUP.
-        Some(d) if d.len() < len => {
-            let mut v = d.to_vec();
-            v.resize(len, 0);
-            Bytes::from(v)
-        }
-        Some(d) => d.slice(..len.min(d.len())),
-    };
-    if let Some(cf) = f.checksummed {
-        let first_block = task.offset / BLCKSZ as u64;
-        for (i, page) in data.chunks_exact(BLCKSZ).enumerate() {
-            let blkno = cf.block_number(
-                (first_block + i as u64) as u32,
-                crate::checksum::RELSEG_SIZE,
-            );
-            if verify_page(page, blkno, shared.start_lsn, Attempt::First)? == Decision::Reread {
-                rereads.push((task.file, first_block + i as u64));
-            }
-        }
-    }
-    let crc = crc32c::crc32c(&data);
-    if let Ok(mut s) = shared.state.lock() {
-        s.crcs[task.file].add(task.offset, task.len, crc);
-    }
-    match &shared.tar {
-        None => {
-            // Written in the background so the device latency of many small O_DIRECT writes
-            // overlaps the next fetch; at most WRITES_IN_FLIGHT per worker.
-            if writes.len() >= WRITES_IN_FLIGHT {
-                wait_write(writes).await?;
-            }
-            let (path, offset, size, sync) = (
-                shared.dests[task.file].clone(),
-                task.offset,
-                f.size,
-                shared.sync,
-            );
-            writes.push_back(
-                glommio::spawn_local(
-                    async move { write_range(&path, offset, &data, size, sync).await },
-                )
-                .detach(),
-            );
-        }
-        Some(t) => {
-            let mut piece = Vec::with_capacity(data.len() + 2 * tar::BLOCK);
-            if task.offset == 0 {
-                let h = TarHeader::file(
-                    t.names[task.file].as_bytes(),
-                    f.size,
-                    shared.file_mode,
-                    f.mtime.max(0) as u64,
-                );
-                tar::write_header(&mut piece, &h)?;
-            }
-            piece.extend_from_slice(&data);
-            if task.offset + task.len == f.size {
-                piece.resize(piece.len() + tar::padding_len(f.size), 0);
-            }
-            let piece = compress_block(t.compression, &piece)
-                .map_err(|e| Error::io("could not compress", e))?;
-            let seq = t.first_seq[task.file] + (task.offset / t.chunk) as usize;
-            if let Ok(mut slots) = t.slots.lock() {
-                slots.insert(seq, piece);
-            }
-        }
-    }
-    shared.progress.add(task.len);
-    Ok(())
 }
 
 /// Reads a block that failed verification once more; a second mismatch is a failure. (The
