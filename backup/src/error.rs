@@ -77,20 +77,36 @@ impl Error {
         }
     }
 
-    /// Wraps an I/O error with what was being done.
+    /// Wraps an I/O error with what was being done. An error that came through glommio's
+    /// conversion keeps only the OS error's text: the context already names the file.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            source: without_glommio_detail(source),
         }
     }
 
     /// Wraps a glommio I/O error with what was being done.
     pub fn glommio<T>(context: impl Into<String>, source: glommio::GlommioError<T>) -> Self {
+        // The context already names the file: keep the OS error, not glommio's op/path/fd dump.
         let source = match source {
             glommio::GlommioError::IoError(e) => e,
+            glommio::GlommioError::EnhancedIoError { source, .. } => source,
             other => std::io::Error::other(other.to_string()),
         };
         Error::io(context, source)
+    }
+}
+
+/// glommio renders `<os error>, op: <op> path: <path> with fd: <fd>` into the io::Error it
+/// converts to; this keeps the part before `, op: `.
+fn without_glommio_detail(e: std::io::Error) -> std::io::Error {
+    let text = match e.get_ref() {
+        Some(inner) => inner.to_string(),
+        None => return e,
+    };
+    match text.split_once(", op: ") {
+        Some((os, _)) => std::io::Error::new(e.kind(), os.to_owned()),
+        None => e,
     }
 }

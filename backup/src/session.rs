@@ -45,6 +45,9 @@ pub struct Outcome {
     pub parallel_workers: usize,
     /// Data page checksum failures (the backup is complete but the exit status is 1).
     pub checksum_failures: u64,
+    /// Listed files that were gone when a worker read them (dropped relations): left out of
+    /// the manifest (`-j N` only; BASE_BACKUP skips them silently).
+    pub vanished_files: usize,
 }
 
 /// Everything the control side shares with the rest of the backup.
@@ -318,6 +321,30 @@ fn run_on_executor(ctx: Context) -> Result<Outcome, Error> {
     })?
 }
 
+/// The oldest server this client speaks to: PostgreSQL 15 renamed the SQL backup functions
+/// (`pg_backup_start`/`pg_backup_stop`) and gave `BASE_BACKUP` its option list and one COPY
+/// stream for all archives.
+pub const MIN_SERVER_MAJOR: u32 = 15;
+
+/// Refuses a server older than [`MIN_SERVER_MAJOR`] with pg_basebackup's wording.
+pub fn check_server_version(conn: &corepool_client::Connection) -> Result<(), Error> {
+    let version = conn.parameter("server_version").unwrap_or("");
+    if !server_major(version).is_some_and(|major| major >= MIN_SERVER_MAJOR) {
+        return Err(Error::Usage(format!(
+            "incompatible server version {version}: corepool basebackup needs PostgreSQL {MIN_SERVER_MAJOR} or later"
+        )));
+    }
+    Ok(())
+}
+
+/// The major version in a `server_version` string (`15.18 (Debian 15.18-0+deb12u1)`, `17beta1`).
+fn server_major(version: &str) -> Option<u32> {
+    let digits = version
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(version.len());
+    version[..digits].parse().ok()
+}
+
 /// Opens the marker file as a DMA file and keeps it open while the executor runs. glommio
 /// probes io_uring polling support on the first DMA file of a device it sees, after the open
 /// returns; when that first file is one a worker closes at once (an empty file), the probe hits
@@ -342,4 +369,23 @@ pub fn install_signal_handlers(cancel: &Arc<AtomicBool>) -> Result<(), Error> {
             .map_err(|e| Error::io("could not install signal handler", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_major;
+
+    #[test]
+    fn server_majors() {
+        for (text, major) in [
+            ("15.18 (Debian 15.18-0+deb12u1)", Some(15)),
+            ("17beta1", Some(17)),
+            ("9.6.24", Some(9)),
+            ("14", Some(14)),
+            ("", None),
+            ("devel", None),
+        ] {
+            assert_eq!(server_major(text), major, "{text}");
+        }
+    }
 }

@@ -85,6 +85,7 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
     let mut conn = Connection::connect(&conn_opts)
         .await
         .map_err(|e| Error::client("could not connect to server", e))?;
+    crate::session::check_server_version(&conn)?;
     let streamer = start_wal(ctx).await?;
     let cmd = base_backup_command(opts);
     ctx.verbose(&format!(
@@ -157,6 +158,7 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         timeline: tli,
         parallel_workers: 0,
         checksum_failures,
+        vanished_files: 0,
     })
 }
 

@@ -106,6 +106,7 @@ impl Control {
         let mut conn = Connection::connect(&conn_opts)
             .await
             .map_err(|e| Error::client("could not connect to server", e))?;
+        crate::session::check_server_version(&conn)?;
         check_privileges(&mut conn, &conn_opts.user).await?;
         // The listing's recursive query is costed high enough to be JIT-compiled otherwise:
         // ~100 ms of LLVM for a query that runs once.
@@ -155,8 +156,9 @@ impl Control {
         Ok(Lsn::parse(text)?)
     }
 
-    /// `pg_backup_stop(false)` (the WAL is streamed, nothing to wait for), then closes.
-    pub async fn stop(mut self, ctx: &Context) -> Result<Stopped, Error> {
+    /// `pg_backup_stop(false)` (the WAL is streamed or fetched here, nothing to wait for). The
+    /// session stays open: a slot it created keeps the WAL until [`close`](Self::close).
+    pub async fn stop(&mut self, ctx: &Context) -> Result<Stopped, Error> {
         let row = self
             .conn
             .query_one("SELECT lsn, labelfile, spcmapfile FROM pg_backup_stop(false)")
@@ -169,7 +171,6 @@ impl Control {
         let end = Lsn::parse(row.text_required(0).map_err(bad)?)?;
         let label = row.text_required(1).map_err(bad)?.to_owned();
         let spcmap = row.text(2).map_err(bad)?.unwrap_or("").to_owned();
-        self.conn.close().await;
         let timeline = label
             .lines()
             .find_map(|l| l.strip_prefix("START TIMELINE: "))
@@ -180,6 +181,13 @@ impl Control {
             spcmap,
             timeline,
         })
+    }
+}
+
+impl Control {
+    /// Ends the control session.
+    pub async fn close(self) {
+        self.conn.close().await;
     }
 }
 

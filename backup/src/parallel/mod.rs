@@ -8,6 +8,7 @@ mod control;
 mod exec;
 mod finish;
 mod prepare;
+mod wal_sql;
 
 pub use control::may_fall_back;
 
@@ -34,7 +35,17 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
             create_dir(&mapped, control.dir_mode)?;
         }
     }
-    let streamer = start_wal(ctx).await?;
+    let mut sql_wal = None;
+    let streamer = match start_wal(ctx).await {
+        Ok(s) => s,
+        Err(e) if wal_sql::walsender_refused(&e) => {
+            eprintln!("WARNING:  could not start WAL streaming: {e}");
+            eprintln!("HINT:  The write-ahead log will be copied over SQL once the files are copied, kept until then by a temporary slot.");
+            sql_wal = Some(wal_sql::SqlWal::reserve(&mut control.conn, ctx).await?);
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let timeline = streamer.as_ref().map(|s| s.timeline()).unwrap_or(1);
     ctx.verbose("initiating base backup, waiting for checkpoint to complete");
     let start = control.start(ctx).await?;
@@ -74,6 +85,11 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
     let stopped = control.stop(ctx).await?;
     ctx.verbose(&format!("write-ahead log end point: {}", stopped.end));
     let tli = stopped.timeline.unwrap_or(timeline);
+    if let Some(w) = &sql_wal {
+        w.copy(&mut control.conn, ctx, start, stopped.end, tli)
+            .await?;
+    }
+    control.close().await;
     let mut manifest = ManifestWriter::new(opts.manifest_force_encode);
     let alg = opts.manifest_checksums;
     finish::add_small(&mut manifest, "backup_label", stopped.label.as_bytes(), alg);
@@ -110,6 +126,7 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         timeline: tli,
         parallel_workers: state.connected,
         checksum_failures: state.total_failures,
+        vanished_files: state.gone.len(),
     })
 }
 

@@ -62,6 +62,8 @@ pub struct SharedState {
     pub crcs: Vec<Crc32cAssembler>,
     /// Files that disappeared while being copied (plain format).
     pub vanished: HashSet<usize>,
+    /// Files found gone by a worker, in either format (tar keeps them, zero-filled).
+    pub gone: HashSet<usize>,
     /// Checksum failures per file.
     pub failures: HashMap<usize, FailureCount>,
     /// All checksum failures.
@@ -216,6 +218,7 @@ async fn copy_plain(
         // Gone since the listing: skipped, like BASE_BACKUP.
         if let Ok(mut s) = shared.state.lock() {
             s.vanished.insert(task.file);
+            s.gone.insert(task.file);
         }
         return Ok(());
     }
@@ -257,6 +260,9 @@ async fn copy_tar(
     if fetch::receive(conn, &f.path, &mut piece[at..], check, rereads).await? == Received::Gone {
         // A file gone since the listing keeps its announced size in the archive, as zeros.
         piece[at..].fill(0);
+        if let Ok(mut s) = shared.state.lock() {
+            s.gone.insert(task.file);
+        }
         ChunkCheck::new(shared, task).finish(&piece[at..], rereads)?;
     }
     if task.offset + task.len == f.size {

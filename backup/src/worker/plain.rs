@@ -160,11 +160,12 @@ impl Writer {
                 .write_rc_at(buf.clone(), offset)
                 .await
                 .map_err(|e| Error::glommio(ctx(), e))?;
-            if n != want {
-                return Err(Error::io(
-                    ctx(),
-                    std::io::Error::other(format!("wrote {n} of {want} bytes")),
-                ));
+            if n < want {
+                // A short write (the device filling up): write the rest, which either goes
+                // through or fails with the reason.
+                write_rest(&file, &buf.as_bytes()[n..], offset + n as u64)
+                    .await
+                    .map_err(|e| Error::io(ctx(), e))?;
             }
             let end = offset + len as u64;
             if end == file_size && want as u64 != len as u64 {
@@ -208,4 +209,20 @@ impl Writer {
         }
         first
     }
+}
+
+/// Writes `rest` at `at` (both O_DIRECT-aligned: a short direct write stops on a block
+/// boundary) until done or an error; a write of nothing is reported as a full device.
+async fn write_rest(file: &DmaFile, mut rest: &[u8], mut at: u64) -> std::io::Result<()> {
+    while !rest.is_empty() {
+        let mut buf = glommio::allocate_dma_buffer_global(rest.len());
+        buf.as_bytes_mut().copy_from_slice(rest);
+        let n = file.write_at(buf, at).await.map_err(std::io::Error::from)?;
+        if n == 0 {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        rest = &rest[n.min(rest.len())..];
+        at += n as u64;
+    }
+    Ok(())
 }
