@@ -49,6 +49,12 @@ impl Reporter {
         let thread = std::thread::Builder::new()
             .name("basebackup-progress".into())
             .spawn(move || {
+                // No bar until there is something to show (the checkpoint and the listing
+                // come first): a "0 B/1 B" bar says nothing.
+                while progress.total() == 0 && progress.done() == 0 && !flag.load(Ordering::Relaxed)
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 let bar = indicatif::ProgressBar::new(progress.total().max(1));
                 bar.set_style(
                     indicatif::ProgressStyle::with_template(

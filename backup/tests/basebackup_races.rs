@@ -25,6 +25,18 @@ fn assert_marked_incomplete(dir: &Path, why: &str) {
     assert!(!dir.join("backup_manifest").exists());
 }
 
+/// A finished backup checked by pg_verifybackup (tar: extracted first); its plain directory.
+fn verified_plain(f: &Fixture, dir: &Path, format: Format) -> std::path::PathBuf {
+    match format {
+        Format::Tar => restore_tar(&f.cluster, dir),
+        _ => {
+            let (ok, text) = verify(&f.cluster, dir);
+            assert!(ok, "{text}");
+            dir.to_owned()
+        }
+    }
+}
+
 /// Polls until `cond` holds (10 s at most).
 fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     for _ in 0..100 {
@@ -71,14 +83,7 @@ fn tables_dropped_during_the_copy_are_left_out() {
         let outcome = t.join().unwrap().expect("backup with vanished files");
         assert_eq!(outcome.checksum_failures, 0);
         assert!(outcome.vanished_files >= 3, "{outcome:?}");
-        let plain = match format {
-            Format::Plain => {
-                let (ok, text) = verify(&f.cluster, &dir);
-                assert!(ok, "{text}");
-                dir.clone()
-            }
-            Format::Tar => restore_tar(&f.cluster, &dir),
-        };
+        let plain = verified_plain(&f, &dir, format);
         let r = start_server(&f.cluster, &plain, &format!("{name}_srv"));
         assert_eq!(r.psql(REF_QUERY), before);
         assert_eq!(
@@ -175,14 +180,7 @@ fn without_a_free_walsender_the_wal_is_copied_over_sql() {
         let outcome = backup(o).expect("-j N without a walsender");
         let _ = load.wait();
         assert_eq!(outcome.parallel_workers, jobs);
-        let plain = match format {
-            Format::Plain => {
-                let (ok, text) = verify(&f.cluster, &dir);
-                assert!(ok, "{text}");
-                dir.clone()
-            }
-            Format::Tar => restore_tar(&f.cluster, &dir),
-        };
+        let plain = verified_plain(&f, &dir, format);
         let r = start_server(&f.cluster, &plain, &format!("{name}_srv"));
         assert_eq!(r.psql(REF_QUERY), before);
         assert_eq!(r.psql(TS_QUERY), ts_before);

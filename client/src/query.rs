@@ -8,7 +8,6 @@ use bytes::Bytes;
 use corepool_protocol::message::backend::{CommandComplete, DataRow, RowDescription};
 use corepool_protocol::message::tags::*;
 use corepool_protocol::message::write::frontend;
-use corepool_protocol::message::Format;
 use std::sync::Arc;
 
 /// One result row: each column's raw value (text format for simple queries), `None` for NULL.
@@ -204,17 +203,7 @@ impl Connection {
         params: &[Option<&str>],
     ) -> Result<(), ClientError> {
         frontend::parse("", sql, std::iter::empty(), &mut self.out)?;
-        frontend::bind(
-            "",
-            "",
-            [Format::Text],
-            params.iter().map(|p| p.map(str::as_bytes)),
-            [Format::Binary],
-            &mut self.out,
-        )?;
-        frontend::execute("", 0, &mut self.out)?;
-        frontend::sync(&mut self.out);
-        self.flush().await
+        self.send_prepared("", params).await
     }
 
     /// Reads the answer to one [`send_binary`](Self::send_binary): the first column of the

@@ -71,6 +71,9 @@ struct Args {
     /// pgbench scale factor.
     #[arg(long, default_value_t = 10)]
     scale: u32,
+    /// A new connection per transaction (`pgbench -C`): profiles connection set-up.
+    #[arg(long)]
+    connect: bool,
     /// corepool's `corepool_cores` (default: all).
     #[arg(long)]
     corepool_cores: Option<u32>,
@@ -162,7 +165,7 @@ fn run(args: Args) -> Result<()> {
             Mode::Extended => QueryMode::Extended,
             Mode::Prepared => QueryMode::Prepared,
         },
-        connect_per_txn: false,
+        connect_per_txn: args.connect,
     };
     let duration = Duration::from_secs(args.duration.max(1));
     let data = scratch.path().join("perf.data");
