@@ -3,104 +3,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use corepool_testkit::{free_port, Cluster};
+use corepool_testkit::Cluster;
 
-struct Server {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    conf: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write_conf(dir: &Path, cluster: &Cluster, port: u16, extra: &str) -> PathBuf {
-    let sample = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../engine/tests/fixtures/pgpool.conf.sample"
-    ))
-    .expect("Debian's sample config");
-    let conf = dir.join("pgpool.conf");
-    let text = format!(
-        "{sample}\n# test settings\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{d}'\n\
-         pcp_listen_addresses = ''\npcp_port = {pcp}\npcp_socket_dir = '{d}'\npid_file_name = '{d}/corepool.pid'\nlogdir = '{d}'\n\
-         backend_hostname0 = '127.0.0.1'\nbackend_port0 = {bp}\nbackend_clustering_mode = 'streaming_replication'\n\
-         sr_check_period = 0\nhealth_check_period = 0\n{extra}\n",
-        d = dir.display(),
-        pcp = free_port(),
-        bp = cluster.primary().port(),
-    );
-    std::fs::write(&conf, text).unwrap();
-    conf
-}
-
-fn start(cluster: &Cluster, extra: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let conf = write_conf(dir.path(), cluster, port, extra);
-    let child = Command::new(env!("CARGO_BIN_EXE_corepool"))
-        .args(["serve", "-n", "-f"])
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("corepool starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "corepool did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server {
-        child,
-        port,
-        dir,
-        conf,
-    }
-}
-
-fn psql(cluster: &Cluster, port: u16, sql: &str) -> Result<String, String> {
-    let out = cluster
-        .command("psql")
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-c",
-            sql,
-        ])
-        .env("PGCONNECT_TIMEOUT", "5")
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout)
-            .unwrap_or_default()
-            .trim()
-            .to_owned())
-    } else {
-        Err(String::from_utf8(out.stderr).unwrap_or_default())
-    }
-}
+mod common;
+use common::*;
 
 fn signal(child: &Child, sig: i32) {
     // SAFETY: kill(2) with a child's pid and a valid signal number has no memory effects.

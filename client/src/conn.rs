@@ -54,6 +54,9 @@ pub struct ConnectOptions {
     pub database: Option<String>,
     /// The password, for md5, SCRAM or cleartext authentication.
     pub password: Option<String>,
+    /// Without a password: a stored md5 hash (`md5` and 32 hex digits of md5(password ‖ user),
+    /// as in `pg_authid` and Pgpool-II's pool_passwd), which answers md5 challenges only.
+    pub md5_hash: Option<String>,
     /// Start a walsender instead of a normal backend.
     pub replication: Option<Replication>,
     /// Reported in `pg_stat_activity`.
@@ -71,6 +74,7 @@ impl ConnectOptions {
             user: user.into(),
             database: None,
             password: None,
+            md5_hash: None,
             replication: None,
             application_name: None,
             connect_timeout: Duration::from_secs(30),
@@ -216,8 +220,14 @@ impl Connection {
                     frontend::password_message(password()?.as_bytes(), &mut self.out)?;
                 }
                 Authentication::Md5Password { salt } => {
-                    let resp =
-                        md5::client_response(opts.user.as_bytes(), password()?.as_bytes(), salt);
+                    let resp = match (&opts.password, &opts.md5_hash) {
+                        (None, Some(hash)) => md5::Md5Hash::parse(hash.as_bytes())
+                            .map_err(|_| ClientError::PasswordRequired)?
+                            .client_response(salt),
+                        _ => {
+                            md5::client_response(opts.user.as_bytes(), password()?.as_bytes(), salt)
+                        }
+                    };
                     frontend::password_message(resp.as_bytes(), &mut self.out)?;
                 }
                 Authentication::Sasl(mechanisms) => {

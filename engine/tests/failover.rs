@@ -137,8 +137,11 @@ fn a_killed_standby_is_detached_reads_continue_and_auto_failback_returns_it() {
     let (killed_at, detached_at) = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !stop.load(Ordering::Acquire) {
+                // Stamped with the session's start: one begun before the detach may have
+                // picked the dying node and fallen back to the primary, even if it ends after.
+                let started = Instant::now();
                 let r = read_port(&p.cluster, p.port);
-                reads.lock().unwrap().push((Instant::now(), r));
+                reads.lock().unwrap().push((started, r));
             }
         });
         std::thread::sleep(Duration::from_secs(1));
@@ -172,7 +175,9 @@ fn a_killed_standby_is_detached_reads_continue_and_auto_failback_returns_it() {
         assert_eq!(
             r.as_ref().ok(),
             Some(&s2.port()),
-            "reads go to the other standby"
+            "reads go to the other standby (primary {}, s1 {})",
+            p.cluster.primary().port(),
+            s1.port()
         );
     }
     let rows = pool_nodes(&p);

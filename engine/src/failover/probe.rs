@@ -7,10 +7,13 @@
 
 use std::time::Duration;
 
-use corepool_client::{ConnectOptions, Connection, Host};
+use std::sync::Arc;
+
+use corepool_client::{ConnectOptions, Connection};
 
 use crate::cluster::NodeAddress;
 use crate::config::Config;
+use crate::server::AuthFiles;
 
 /// What a probe learnt about one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,16 +34,32 @@ pub trait NodeProbe: Send + Sync {
     fn probe(&self, config: &Config, nodes: &[(usize, NodeAddress)]) -> Vec<ProbeResult>;
 }
 
-/// The real probe: a PostgreSQL connection per node through `corepool-client`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ClientProbe;
+/// Where the probe reads pool_passwd and the pool key (the set in force after reloads).
+pub type AuthSource = Arc<dyn Fn() -> Arc<AuthFiles> + Send + Sync>;
+
+/// The real probe: a PostgreSQL connection per node through `corepool-client`, logging in as
+/// the replication check does (`sr_check_password` in any pool_passwd form, else pool_passwd).
+pub struct ClientProbe {
+    auth: AuthSource,
+}
+
+impl ClientProbe {
+    /// A probe taking secrets from `auth`.
+    pub fn new(auth: AuthSource) -> Self {
+        ClientProbe { auth }
+    }
+}
 
 /// Registered buffer memory of the probe's executor: the probe reads a few hundred bytes.
 const IO_MEMORY: usize = 64 << 10;
 
 impl NodeProbe for ClientProbe {
     fn probe(&self, config: &Config, nodes: &[(usize, NodeAddress)]) -> Vec<ProbeResult> {
-        let jobs: Vec<ConnectOptions> = nodes.iter().map(|(_, a)| options(config, a)).collect();
+        let auth = (self.auth)();
+        let jobs: Vec<ConnectOptions> = nodes
+            .iter()
+            .map(|(_, a)| options(config, a, &auth))
+            .collect();
         let n = jobs.len();
         let run = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .name("corepool-probe")
@@ -65,23 +84,10 @@ impl NodeProbe for ClientProbe {
     }
 }
 
-fn options(config: &Config, address: &NodeAddress) -> ConnectOptions {
-    let host = match address {
-        NodeAddress::Tcp { host, .. } => Host::parse(host),
-        NodeAddress::Unix { dir, .. } => Host::parse(dir),
-    };
-    let mut opts = ConnectOptions::new(host, address.port(), config.sr_check_user.clone());
-    opts.database = Some(config.sr_check_database.clone());
-    if !config.sr_check_password.is_empty() {
-        opts.password = Some(config.sr_check_password.clone());
-    }
+fn options(config: &Config, address: &NodeAddress, auth: &AuthFiles) -> ConnectOptions {
+    let mut opts = crate::health::query::sr_options(config, address, auth);
     opts.application_name = Some("corepool probe".into());
-    let limit = config.health_check.connect_timeout;
-    opts.connect_timeout = if limit.is_zero() {
-        Duration::from_secs(10)
-    } else {
-        limit.min(Duration::from_secs(10))
-    };
+    opts.connect_timeout = opts.connect_timeout.min(Duration::from_secs(10));
     opts
 }
 

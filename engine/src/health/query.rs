@@ -4,13 +4,11 @@
 use std::time::Duration;
 
 use corepool_client::{ClientError, ConnectOptions, Connection, Host, Row};
-use corepool_protocol::auth::StoredPassword;
 
-use crate::auth::pool_passwd::PasswordEntry;
 use crate::cluster::NodeAddress;
 use crate::config::{Config, HealthCheck};
 use crate::runtime;
-use crate::server::AuthFiles;
+use crate::server::{AuthFiles, CheckSecret};
 
 /// Why a check of a node failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +55,7 @@ pub fn options(
     address: &NodeAddress,
     user: &str,
     database: &str,
-    password: Option<String>,
+    secret: CheckSecret,
     connect_timeout: Duration,
 ) -> ConnectOptions {
     let host = match address {
@@ -66,7 +64,11 @@ pub fn options(
     };
     let mut opts = ConnectOptions::new(host, address.port(), user.to_owned());
     opts.database = Some(database.to_owned());
-    opts.password = password;
+    match secret {
+        CheckSecret::Password(p) => opts.password = Some(p),
+        CheckSecret::Md5(h) => opts.md5_hash = Some(h),
+        CheckSecret::None => {}
+    }
     opts.application_name = Some("corepool health check".into());
     opts.connect_timeout = if connect_timeout.is_zero() {
         Duration::from_secs(10)
@@ -78,19 +80,19 @@ pub fn options(
 
 /// The health check's connection options for a node (database not yet chosen).
 pub fn health_options(hc: &HealthCheck, address: &NodeAddress, auth: &AuthFiles) -> ConnectOptions {
-    let password = password_for(&hc.user, &hc.password, auth);
+    let secret = auth.check_secret(&hc.user, &hc.password);
     options(
         address,
         &hc.user,
         hc.database_or_default(),
-        password,
+        secret,
         hc.connect_timeout,
     )
 }
 
 /// The replication check's connection options (sr_check_user on sr_check_database).
 pub fn sr_options(config: &Config, address: &NodeAddress, auth: &AuthFiles) -> ConnectOptions {
-    let password = password_for(&config.sr_check_user, &config.sr_check_password, auth);
+    let secret = auth.check_secret(&config.sr_check_user, &config.sr_check_password);
     let database = if config.sr_check_database.is_empty() {
         "postgres"
     } else {
@@ -100,29 +102,11 @@ pub fn sr_options(config: &Config, address: &NodeAddress, auth: &AuthFiles) -> C
         address,
         &config.sr_check_user,
         database,
-        password,
+        secret,
         config.health_check.connect_timeout,
     );
     opts.application_name = Some("corepool sr check".into());
     opts
-}
-
-/// A clear-text password for `user`: the configured one (`TEXT` prefix allowed), else the user's
-/// clear-text pool_passwd entry. md5, SCRAM and AES secrets cannot be used by the client.
-fn password_for(user: &str, configured: &str, auth: &AuthFiles) -> Option<String> {
-    if !configured.is_empty() {
-        return match PasswordEntry::parse(configured).ok()?.plain_text(None) {
-            Ok(p) => p,
-            Err(_) => {
-                tracing::warn!(user, "AES health/sr check passwords are not supported");
-                None
-            }
-        };
-    }
-    match auth.secret(user)? {
-        StoredPassword::Plain(bytes) => String::from_utf8(bytes).ok(),
-        _ => None,
-    }
 }
 
 /// Connects, authenticates and disconnects, all within `limit` (zero: no limit).

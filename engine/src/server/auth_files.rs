@@ -22,6 +22,32 @@ pub struct AuthFiles {
     hba: Option<HbaFile>,
     secrets: HashMap<String, StoredPassword>,
     tls: TlsSettings,
+    /// The pool key, for AES secrets in pgpool.conf (`health_check_password`, …).
+    key: Option<PoolKey>,
+    /// Set once a check secret has been warned about: checks run every period, the warning
+    /// is said once per load.
+    warned: std::sync::atomic::AtomicBool,
+}
+
+/// What a check connection (health check, replication check, primary probe) logs in with.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CheckSecret {
+    /// No usable secret: trust, or the server refuses.
+    None,
+    /// A clear-text password (configured, `TEXT…`, decrypted `AES…`, or from pool_passwd).
+    Password(String),
+    /// An md5 hash (configured `md5…` or pool_passwd's): answers md5 challenges only.
+    Md5(String),
+}
+
+impl std::fmt::Debug for CheckSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CheckSecret::None => "None",
+            CheckSecret::Password(_) => "Password(…)",
+            CheckSecret::Md5(_) => "Md5(…)",
+        })
+    }
 }
 
 impl AuthFiles {
@@ -39,10 +65,10 @@ impl AuthFiles {
             None
         };
         let mut secrets = HashMap::new();
+        let key = pool_key();
         if let Some(path) = config.pool_passwd_path() {
             if path.exists() {
                 let file = PoolPasswd::load(&path).map_err(|e| io::Error::other(e.to_string()))?;
-                let key = pool_key();
                 for entry in file.entries() {
                     match stored_password(&entry.password, key.as_ref()) {
                         Some(s) => {
@@ -58,7 +84,13 @@ impl AuthFiles {
             }
         }
         let tls = load_tls(config)?;
-        Ok(Self { hba, secrets, tls })
+        Ok(Self {
+            hba,
+            secrets,
+            tls,
+            key,
+            warned: Default::default(),
+        })
     }
 
     /// An instance from parts (tests); no TLS.
@@ -67,6 +99,8 @@ impl AuthFiles {
             hba,
             secrets,
             tls: TlsSettings::default(),
+            key: None,
+            warned: Default::default(),
         }
     }
 
@@ -78,6 +112,54 @@ impl AuthFiles {
     /// The user's pool_passwd secret.
     pub fn secret(&self, user: &str) -> Option<StoredPassword> {
         self.secrets.get(user).cloned()
+    }
+
+    /// The secret a check connection as `user` logs in with: `configured` (a pgpool.conf
+    /// `*_password` in any of pool_passwd's forms) when set, else the user's pool_passwd entry,
+    /// as Pgpool-II does. SCRAM verifiers cannot log in; an AES secret needs the pool key.
+    pub fn check_secret(&self, user: &str, configured: &str) -> CheckSecret {
+        if !configured.is_empty() {
+            let Ok(entry) = PasswordEntry::parse(configured) else {
+                self.warn_once(
+                    user,
+                    "the configured password is malformed (bad AES or SCRAM form)",
+                );
+                return CheckSecret::None;
+            };
+            return match entry {
+                PasswordEntry::Md5(hash) => CheckSecret::Md5(hash),
+                PasswordEntry::ScramSha256(_) => {
+                    self.warn_once(
+                        user,
+                        "a SCRAM verifier cannot log in; configure the password (TEXT or AES)",
+                    );
+                    CheckSecret::None
+                }
+                other => match other.plain_text(self.key.as_ref()) {
+                    Ok(Some(p)) => CheckSecret::Password(p),
+                    _ => {
+                        self.warn_once(
+                            user,
+                            "the AES password cannot be decrypted (no pool key file)",
+                        );
+                        CheckSecret::None
+                    }
+                },
+            };
+        }
+        match self.secrets.get(user) {
+            Some(StoredPassword::Plain(bytes)) => String::from_utf8(bytes.clone())
+                .map(CheckSecret::Password)
+                .unwrap_or(CheckSecret::None),
+            Some(StoredPassword::Md5(hash)) => CheckSecret::Md5(hash.as_str().to_owned()),
+            _ => CheckSecret::None,
+        }
+    }
+
+    fn warn_once(&self, user: &str, what: &str) {
+        if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(user, "{what}");
+        }
     }
 
     /// The first matching pool_hba.conf rule's method; `None` when pool_hba is off.
@@ -160,5 +242,45 @@ fn stored_password(entry: &PasswordEntry, key: Option<&PoolKey>) -> Option<Store
             Ok(Some(p)) => Some(StoredPassword::Plain(p.into_bytes())),
             _ => None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_secrets_in_every_form() {
+        let mut secrets = HashMap::new();
+        secrets.insert("plain".to_owned(), StoredPassword::Plain(b"pw".to_vec()));
+        let md5 = PasswordEntry::md5_for("hashed", "pw").to_file_form();
+        let hash = Md5Hash::parse(md5.as_bytes()).expect("md5 form");
+        secrets.insert("hashed".to_owned(), StoredPassword::Md5(hash));
+        let files = AuthFiles::from_parts(None, secrets);
+        let aes = PasswordEntry::Aes(PoolKey::new("k").encrypt("pw")).to_file_form();
+        let scram = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy";
+        let pw = |p: &str| CheckSecret::Password(p.to_owned());
+        for (user, configured, expected) in [
+            ("any", "secret", pw("secret")),
+            ("any", "TEXTsecret", pw("secret")),
+            ("any", md5.as_str(), CheckSecret::Md5(md5.clone())),
+            ("any", scram, CheckSecret::None),
+            // No key in these files: an AES secret cannot be used.
+            ("any", aes.as_str(), CheckSecret::None),
+            ("plain", "", pw("pw")),
+            ("hashed", "", CheckSecret::Md5(md5.clone())),
+            ("nobody", "", CheckSecret::None),
+        ] {
+            assert_eq!(
+                files.check_secret(user, configured),
+                expected,
+                "{user} {configured}"
+            );
+        }
+        let keyed = AuthFiles {
+            key: Some(PoolKey::new("k")),
+            ..AuthFiles::default()
+        };
+        assert_eq!(keyed.check_secret("any", &aes), pw("pw"));
     }
 }

@@ -9,7 +9,7 @@ mod catalog_cache;
 mod shard;
 mod signals;
 
-pub use auth_files::AuthFiles;
+pub use auth_files::{AuthFiles, CheckSecret};
 pub use catalog_cache::CatalogCache;
 pub use shard::Shard;
 pub use signals::{action_for, SignalAction};
@@ -292,10 +292,15 @@ fn build_failover(state: &Arc<ClusterState>, reload_box: &ReloadBox) -> Arc<Fail
         Ok(g) => g.0.clone(),
         Err(p) => p.into_inner().0.clone(),
     });
+    let source = reload_box.clone();
+    let auth_source: crate::failover::probe::AuthSource = Arc::new(move || match source.lock() {
+        Ok(g) => g.1.clone(),
+        Err(p) => p.into_inner().1.clone(),
+    });
     Arc::new(Failover::new(
         state.clone(),
         config_source,
-        Arc::new(crate::failover::probe::ClientProbe),
+        Arc::new(crate::failover::probe::ClientProbe::new(auth_source)),
     ))
 }
 
