@@ -191,6 +191,11 @@ impl Pooled for BackendConn {
     fn generation(&self) -> u64 {
         self.generation
     }
+    /// A backend killed or shut down while pooled has closed the socket or sent a FATAL: taking
+    /// it would fail the client's next query.
+    fn alive(&self) -> bool {
+        self.rbuf.pending().is_empty() && !self.stream.peer_gone()
+    }
 }
 
 /// Opens a connection to `node`, sends the client's start-up parameters and authenticates with

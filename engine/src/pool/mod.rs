@@ -18,6 +18,10 @@ pub trait Pooled {
     fn created(&self) -> Instant;
     /// The cluster generation at connect time.
     fn generation(&self) -> u64;
+    /// Whether the connection still looks alive (checked when it is taken from the pool).
+    fn alive(&self) -> bool {
+        true
+    }
 }
 
 /// Pool limits.
@@ -137,10 +141,11 @@ fn usable<C: Pooled>(c: &C, generation: u64, life: Option<Duration>, now: Instan
     if c.generation() != generation {
         return false;
     }
-    match life {
+    let young = match life {
         Some(l) => now.saturating_duration_since(c.created()) < l,
         None => true,
-    }
+    };
+    young && c.alive()
 }
 
 #[cfg(test)]
@@ -160,6 +165,10 @@ mod tests {
         fn generation(&self) -> u64 {
             self.generation
         }
+        /// Odd ids play connections whose backend has gone.
+        fn alive(&self) -> bool {
+            self.id % 2 == 0
+        }
     }
 
     fn key(user: &str) -> PoolKey {
@@ -174,7 +183,7 @@ mod tests {
             max_total: 10,
             life_time: None,
         });
-        for id in 0..3 {
+        for id in [0, 2, 4] {
             p.put(
                 key("a"),
                 0,
@@ -186,14 +195,42 @@ mod tests {
             );
         }
         assert_eq!(p.idle_total(), 2, "oldest closed at the limit");
+        assert_eq!(p.take(&key("a"), 0, 0, now).map(|c| c.id), Some(4));
         assert_eq!(p.take(&key("a"), 0, 0, now).map(|c| c.id), Some(2));
-        assert_eq!(p.take(&key("a"), 0, 0, now).map(|c| c.id), Some(1));
         assert!(p.take(&key("a"), 0, 0, now).is_none());
         assert!(p.take(&key("b"), 0, 0, now).is_none());
         assert!(
             p.take(&key("a"), 1, 0, now).is_none(),
             "another node's connections are separate"
         );
+    }
+
+    #[test]
+    fn dead_connections_are_dropped_not_handed_out() {
+        let now = Instant::now();
+        let p = Pool::new(PoolLimits {
+            max_per_key: 4,
+            max_total: 10,
+            life_time: None,
+        });
+        for id in [2, 1, 3] {
+            let generation = 0;
+            p.put(
+                key("a"),
+                0,
+                Fake {
+                    id,
+                    created: now,
+                    generation,
+                },
+            );
+        }
+        assert_eq!(
+            p.take(&key("a"), 0, 0, now).map(|c| c.id),
+            Some(2),
+            "3 and 1 skipped"
+        );
+        assert_eq!(p.idle_total(), 0);
     }
 
     #[test]

@@ -91,6 +91,32 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// Whether an idle connection has been closed or spoken to by its peer: a pooled backend
+    /// has nothing to say between queries, so pending bytes (a FATAL at shutdown, a TLS
+    /// close_notify) or end-of-file mean it must not be reused. One non-blocking peek (TCP and
+    /// TLS; a UNIX-domain stream is taken as alive).
+    pub fn peer_gone(&self) -> bool {
+        use std::os::fd::{AsRawFd, BorrowedFd};
+        let raw = match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            // glommio's UnixStream exposes no descriptor: not checked.
+            Stream::Unix(_) => return false,
+            Stream::Tls(t) => return t.plain().peer_gone(),
+            Stream::Closed => return true,
+        };
+        // SAFETY: `raw` is the descriptor of a stream `self` owns and keeps open for the whole
+        // borrow (glommio streams expose only `AsRawFd`).
+        let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+        let sock = socket2::SockRef::from(&fd);
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        match sock.recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
+            Err(e) => {
+                e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted
+            }
+            Ok(_) => true,
+        }
+    }
+
     /// Connects over TCP within `limit`.
     pub async fn connect_tcp(addr: SocketAddr, limit: Duration) -> io::Result<Self> {
         let s = glommio::net::TcpStream::connect_timeout(addr, limit)
