@@ -16,12 +16,7 @@ pub(super) struct Case {
 pub(super) const CASES: &[Case] = &[
     Case {
         section: "3.2 partition by range",
-        sql: "CREATE TABLE prt_com1 ( a INT ) PARTITION BY RANGE ( a )
-(
-    PARTITION prt_com1_p1 FOR VALUES FROM (1) TO (10),
-    PARTITION prt_com1_p2 FOR VALUES FROM (10) TO (20),
-    PARTITION prt_com1_p3 DEFAULT
-);",
+        sql: include_str!("examples/range_partitions.sql"),
         tag: CommandTag::CreateTable,
         steps: &[
             "local: CREATE TABLE prt_com1 ( a INT ) PARTITION BY RANGE ( a )",
@@ -32,12 +27,7 @@ pub(super) const CASES: &[Case] = &[
     },
     Case {
         section: "3.3 partition by list",
-        sql: "CREATE TABLE prt_com2 ( a INT ) PARTITION BY LIST ( a )
-(
-    PARTITION prt_com2_p1 FOR VALUES IN (1, 3, 5 ,7 ,9),
-    PARTITION prt_com2_p2 FOR VALUES IN (2, 4, 6, 8,10),
-    PARTITION prt_com2_p3 DEFAULT
-);",
+        sql: include_str!("examples/list_partitions.sql"),
         tag: CommandTag::CreateTable,
         steps: &[
             "local: CREATE TABLE prt_com2 ( a INT ) PARTITION BY LIST ( a )",
@@ -48,12 +38,7 @@ pub(super) const CASES: &[Case] = &[
     },
     Case {
         section: "3.4 partition by hash",
-        sql: "CREATE TABLE prt_com3 ( a INT ) PARTITION BY HASH ( a )
-(
-    PARTITION prt_com3_p1 FOR VALUES WITH ( MODULUS 3, REMAINDER 0),
-    PARTITION prt_com3_p2 FOR VALUES WITH ( MODULUS 3, REMAINDER 1),
-    PARTITION prt_com3_p3 FOR VALUES WITH ( MODULUS 3, REMAINDER 2)
-);",
+        sql: include_str!("examples/hash_partitions.sql"),
         tag: CommandTag::CreateTable,
         steps: &[
             "local: CREATE TABLE prt_com3 ( a INT ) PARTITION BY HASH ( a )",
@@ -64,31 +49,7 @@ pub(super) const CASES: &[Case] = &[
     },
     Case {
         section: "3.5 sub partition",
-        sql: "CREATE TABLE prt_com4(a int, b int, c int)
-PARTITION BY RANGE( a )
-(
-  PARTITION prt_com4_p1 FOR VALUES FROM (0) TO (100)
-  PARTITION BY RANGE( a )
-  (
-    PARTITION prt_com4_p1_1 FOR VALUES FROM (0) TO (10),
-    PARTITION prt_com4_p1_2 FOR VALUES FROM (10) TO (20),
-    PARTITION prt_com4_p1_3 DEFAULT
-  ),
-  PARTITION prt_com4_p2 FOR VALUES FROM (100) TO (200)
-  PARTITION BY LIST( b )
-  (
-    PARTITION prt_com4_p2_1 FOR VALUES IN (1,2,3,4),
-    PARTITION prt_com4_p2_2 FOR VALUES IN (5,6,7,8),
-    PARTITION prt_com4_p2_3 DEFAULT
-  ),
-  PARTITION prt_com4_p3 DEFAULT
-  PARTITION BY HASH( c )
-  (
-    PARTITION prt_com4_p3_1 FOR VALUES WITH(MODULUS 3, REMAINDER 0),
-    PARTITION prt_com4_p3_2 FOR VALUES WITH(MODULUS 3, REMAINDER 1),
-    PARTITION prt_com4_p3_3 FOR VALUES WITH(MODULUS 3, REMAINDER 2)
-  )
-);",
+        sql: include_str!("examples/multilevel_partitions.sql"),
         tag: CommandTag::CreateTable,
         steps: &[
             "local: CREATE TABLE prt_com4(a int, b int, c int)\nPARTITION BY RANGE( a )",
@@ -108,41 +69,7 @@ PARTITION BY RANGE( a )
     },
     Case {
         section: "3.6 partition constraint",
-        sql: "CREATE TABLE f_prt_com5
-(
-  a int DEFAULT 10,
-  b int,
-  c VARCHAR NOT NULL DEFAULT 'def val parent'
-)
-PARTITION BY RANGE(a)
-(
-  PARTITION f_prt_com5_p1 (CONSTRAINT con_f_prt_com5_p1 CHECK ( a != 19 ))
-    FOR VALUES FROM (0) TO (100)
-  PARTITION BY RANGE(a)
-  (
-    PARTITION f_prt_com5_p1_1 (CONSTRAINT con_f_prt_com5_p1_1 CHECK ( a != 9 ))
-      FOR VALUES FROM (0) TO (10),
-    PARTITION f_prt_com5_p1_2 FOR VALUES FROM (10) TO (20),
-    PARTITION f_prt_com5_p1_3 (CONSTRAINT con_f_prt_com5_p1_3 CHECK ( a != 90 ))
-      DEFAULT
-  ),
-  PARTITION f_prt_com5_p2 FOR VALUES FROM (100) TO (200)
-  PARTITION BY LIST(b)
-  (
-        PARTITION f_prt_com5_p2_1 (UNIQUE(a)) FOR VALUES IN (1,3,5,7),
-        PARTITION f_prt_com5_p2_2 (UNIQUE(b)) FOR VALUES IN (2,4,6,8),
-        PARTITION f_prt_com5_p2_3 (UNIQUE(c)) DEFAULT
-    ),
-    PARTITION f_prt_com5_p3 DEFAULT
-    PARTITION BY HASH(c)
-    (
-        PARTITION f_prt_com5_p3_1 (CONSTRAINT PK_f_prt_com5_p3_1 PRIMARY KEY(a))
-            FOR VALUES WITH (MODULUS 3, REMAINDER 0),
-        PARTITION f_prt_com5_p3_2 (CONSTRAINT FK_f_prt_com5_p3_2 FOREIGN KEY(a)
-            REFERENCES f_prt_com5_p2_2(b)) FOR VALUES WITH (MODULUS 3, REMAINDER 1),
-        PARTITION f_prt_com5_p3_3 FOR VALUES WITH (MODULUS 3, REMAINDER 2)
-    )
-);",
+        sql: include_str!("examples/partition_constraints.sql"),
         tag: CommandTag::CreateTable,
         steps: &[
             "local: CREATE TABLE f_prt_com5\n(\n  a int DEFAULT 10,\n  b int,\n  c VARCHAR NOT NULL DEFAULT 'def val parent'\n)\nPARTITION BY RANGE(a)",
@@ -162,10 +89,7 @@ PARTITION BY RANGE(a)
     },
     Case {
         section: "4.5 foreign table WITH PUSHDOWN",
-        sql: "CREATE FOREIGN TABLE
-  IF NOT EXISTS tf1_f ( i INT, j VARCHAR ) SERVER S1
-  OPTIONS ( schema_name 'public', table_name 'tf1_data' )
-  WITH PUSHDOWN;",
+        sql: include_str!("examples/foreign_table.sql"),
         tag: CommandTag::CreateForeignTable,
         steps: &[
             "remote s1: CREATE TABLE public.tf1_data (i INT, j VARCHAR)",
@@ -192,12 +116,7 @@ PARTITION BY RANGE(a)
     },
     Case {
         section: "4.6 foreign partitions without pushdown",
-        sql: "CREATE TABLE prt_com1_f ( a INT ) PARTITION BY RANGE ( a )
-(
-    PARTITION prt_com1_p1_f FOR VALUES FROM (1) TO (10) SERVER S1,
-    PARTITION prt_com1_p2_f FOR VALUES FROM (10) TO (20) SERVER S2,
-    PARTITION prt_com1_p3 DEFAULT
-);",
+        sql: include_str!("examples/remote_partitions.sql"),
         tag: CommandTag::CreateTable,
         steps: &[
             "local: CREATE TABLE prt_com1_f ( a INT ) PARTITION BY RANGE ( a )",
@@ -208,12 +127,7 @@ PARTITION BY RANGE(a)
     },
     Case {
         section: "4.6 foreign partitions WITH PUSHDOWN",
-        sql: "CREATE TABLE prt_com1_f ( a INT ) PARTITION BY RANGE ( a )
-(
-    PARTITION prt_com1_p1_f FOR VALUES FROM (1) TO (10) SERVER S1 WITH PUSHDOWN,
-    PARTITION prt_com1_p2_f FOR VALUES FROM (10) TO (20) SERVER S2 WITH PUSHDOWN,
-    PARTITION prt_com1_p3 DEFAULT
-);",
+        sql: include_str!("examples/remote_partitions_pushdown.sql"),
         tag: CommandTag::CreateTable,
         steps: &[
             "remote s1: CREATE TABLE public.prt_com1_p1_f (a INT)",
@@ -244,17 +158,7 @@ PARTITION BY RANGE(a)
     },
     Case {
         section: "4.7 foreign sub-partitions without pushdown",
-        sql: "CREATE TABLE prt_com4(a INT, b INT, c INT)
-PARTITION BY RANGE( a )
-(
-  PARTITION prt_com4_p1 FOR VALUES FROM (0) TO (100)
-  PARTITION BY RANGE( a )
-  (
-    PARTITION prt_com4_p1_1 FOR VALUES FROM (0) TO (10) SERVER S1,
-    PARTITION prt_com4_p1_2 FOR VALUES FROM (10) TO (20) SERVER S2,
-    PARTITION prt_com4_p1_3 DEFAULT
-  )
-);",
+        sql: include_str!("examples/multilevel_remote_partitions.sql"),
         tag: CommandTag::CreateTable,
         steps: &[
             "local: CREATE TABLE prt_com4(a INT, b INT, c INT)\nPARTITION BY RANGE( a )",
@@ -266,19 +170,7 @@ PARTITION BY RANGE( a )
     },
     Case {
         section: "4.7 foreign sub-partitions WITH PUSHDOWN",
-        sql: "CREATE TABLE prt_com4(a INT, b INT, c INT)
-PARTITION BY RANGE( a )
-(
-  PARTITION prt_com4_p1 FOR VALUES FROM (0) TO (100)
-  PARTITION BY RANGE( a )
-  (
-    PARTITION prt_com4_p1_1 FOR VALUES FROM (0) TO (10) SERVER S1
-    WITH PUSHDOWN,
-    PARTITION prt_com4_p1_2 FOR VALUES FROM (10) TO (20) SERVER S2
-    WITH PUSHDOWN,
-    PARTITION prt_com4_p1_3 DEFAULT
-  )
-);",
+        sql: include_str!("examples/multilevel_remote_partitions_pushdown.sql"),
         tag: CommandTag::CreateTable,
         steps: &[
             "remote s1: CREATE TABLE public.prt_com4_p1_1 (a INT, b INT, c INT)",
@@ -310,13 +202,7 @@ PARTITION BY RANGE( a )
     },
     Case {
         section: "4.8.1 constraints stay local",
-        sql: "CREATE TABLE prt_com1_f ( a INT ) PARTITION BY RANGE ( a )
-(
-    PARTITION prt_com1_p1_f (CONSTRAINT con_prt_com1_p1 CHECK ( a != 19 )) FOR
-        VALUES FROM (1) TO (10) SERVER S1 WITH PUSHDOWN,
-    PARTITION prt_com1_p2_f FOR VALUES FROM (10) TO (20) SERVER S2 WITH PUSHDOWN,
-    PARTITION prt_com1_p3 DEFAULT
-);",
+        sql: include_str!("examples/remote_partitions_pushdown_constraint.sql"),
         tag: CommandTag::CreateTable,
         steps: &[
             "remote s1: CREATE TABLE public.prt_com1_p1_f (a INT)",

@@ -1,0 +1,6 @@
+CREATE TABLE prt_com1 ( a INT ) PARTITION BY RANGE ( a )
+(
+    PARTITION prt_com1_p1 FOR VALUES FROM (1) TO (10),
+    PARTITION prt_com1_p2 FOR VALUES FROM (10) TO (20),
+    PARTITION prt_com1_p3 DEFAULT
+);
