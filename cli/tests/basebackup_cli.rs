@@ -5,7 +5,6 @@
 #![allow(clippy::disallowed_methods)]
 
 use corepool_testkit::Cluster;
-use std::os::unix::fs::{chown, lchown};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -32,41 +31,9 @@ fn corepool(cluster: &Cluster, dir: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
-fn give(cluster: &Cluster, path: &Path) {
-    let Some(u) = cluster.run_as() else { return };
-    let meta = std::fs::symlink_metadata(path).unwrap();
-    if meta.file_type().is_symlink() {
-        lchown(path, Some(u.uid()), Some(u.gid())).unwrap();
-        return;
-    }
-    chown(path, Some(u.uid()), Some(u.gid())).unwrap();
-    if meta.is_dir() {
-        for e in std::fs::read_dir(path).unwrap() {
-            give(cluster, &e.unwrap().path());
-        }
-    }
-}
-
 fn cluster() -> Cluster {
     let c = Cluster::builder().data_checksums(true).start().unwrap();
-    let p = c.primary();
-    let out = c
-        .command("pgbench")
-        .args([
-            "-h",
-            p.host(),
-            "-p",
-            &p.port().to_string(),
-            "-U",
-            "postgres",
-            "-i",
-            "-s",
-            "3",
-            "-q",
-            "postgres",
-        ])
-        .output()
-        .unwrap();
+    let out = c.pgbench(&["-i", "-s", "3", "-q"]).output().unwrap();
     assert!(out.status.success());
     c
 }
@@ -87,7 +54,7 @@ fn cli_backup_succeeds_and_verifies() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("write-ahead log end point"), "{stderr}");
-    give(&c, &dir);
+    c.give(&dir).unwrap();
     let v = c.command("pg_verifybackup").arg(&dir).output().unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
     // A non-empty target is refused with status 1, like pg_basebackup.

@@ -209,6 +209,40 @@ impl Cluster {
         Ok(dir)
     }
 
+    /// Gives `path` and everything under it to the servers' user (symbolic links themselves,
+    /// not their targets), so a server or tool running as that user can use what a test made
+    /// as root. Does nothing when the servers run as the current user.
+    pub fn give(&self, path: &Path) -> Result<(), Error> {
+        use std::os::unix::fs::{chown, lchown};
+        let Some(u) = self.run_as() else {
+            return Ok(());
+        };
+        let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
+        if meta.file_type().is_symlink() {
+            return lchown(path, Some(u.uid()), Some(u.gid()))
+                .map_err(|e| Error::io("lchown", path, e));
+        }
+        chown(path, Some(u.uid()), Some(u.gid())).map_err(|e| Error::io("chown", path, e))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).map_err(|e| Error::io("read_dir", path, e))? {
+                let entry = entry.map_err(|e| Error::io("read_dir", path, e))?;
+                self.give(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `pgbench` against the primary's `postgres` database as the superuser, with `args`
+    /// (`-i -s 10 -q`, `-c 2 -T 5 -n`, …); the caller waits for or reads the command.
+    pub fn pgbench(&self, args: &[&str]) -> Command {
+        let p = self.primary();
+        let mut cmd = self.command("pgbench");
+        cmd.args(["-h", p.host(), "-p", &p.port().to_string(), "-U", SUPERUSER])
+            .args(args)
+            .arg("postgres");
+        cmd
+    }
+
     /// Adds a streaming standby of [`Cluster::primary`] (`pg_basebackup -R -X stream -c fast`),
     /// starts it and waits until it streams.
     pub fn add_standby(&mut self) -> Result<&Node, Error> {

@@ -8,7 +8,6 @@
 use corepool_backup::client::{ConnectOptions, Host};
 use corepool_backup::{BackupOptions, Checkpoint, Outcome};
 use corepool_testkit::Cluster;
-use std::os::unix::fs::{chown, lchown};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::atomic::AtomicBool;
@@ -54,38 +53,13 @@ pub fn fixture(settings: &[(&str, &str)]) -> Fixture {
 }
 
 pub fn pgbench(cluster: &Cluster, args: &[&str]) -> Output {
-    let p = cluster.primary();
-    cluster
-        .command("pgbench")
-        .args([
-            "-h",
-            p.host(),
-            "-p",
-            &p.port().to_string(),
-            "-U",
-            "postgres",
-        ])
-        .args(args)
-        .arg("postgres")
-        .output()
-        .expect("run pgbench")
+    cluster.pgbench(args).output().expect("run pgbench")
 }
 
 /// pgbench writing in the background for `secs` seconds.
 pub fn pgbench_load(cluster: &Cluster, secs: u32) -> Child {
-    let p = cluster.primary();
     cluster
-        .command("pgbench")
-        .args([
-            "-h",
-            p.host(),
-            "-p",
-            &p.port().to_string(),
-            "-U",
-            "postgres",
-        ])
-        .args(["-c", "2", "-T", &secs.to_string(), "-n"])
-        .arg("postgres")
+        .pgbench(&["-c", "2", "-T", &secs.to_string(), "-n"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -123,24 +97,9 @@ pub fn backup(o: BackupOptions) -> Result<Outcome, corepool_backup::Error> {
 pub fn give(cluster: &Cluster, path: &Path) {
     let ts = PathBuf::from(format!("{}_ts1", path.display()));
     if ts.exists() {
-        give_one(cluster, &ts);
+        cluster.give(&ts).unwrap();
     }
-    give_one(cluster, path);
-}
-
-fn give_one(cluster: &Cluster, path: &Path) {
-    let Some(u) = cluster.run_as() else { return };
-    let meta = std::fs::symlink_metadata(path).unwrap();
-    if meta.file_type().is_symlink() {
-        lchown(path, Some(u.uid()), Some(u.gid())).unwrap();
-        return;
-    }
-    chown(path, Some(u.uid()), Some(u.gid())).unwrap();
-    if meta.is_dir() {
-        for e in std::fs::read_dir(path).unwrap() {
-            give_one(cluster, &e.unwrap().path());
-        }
-    }
+    cluster.give(path).unwrap();
 }
 
 /// Runs pg_verifybackup on a plain backup; returns (success, output).

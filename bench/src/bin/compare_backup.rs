@@ -120,21 +120,8 @@ fn main() -> Result<()> {
         .setting("checkpoint_timeout", "1h")
         .timeout(Duration::from_secs(3600))
         .start()?;
-    let p = cluster.primary();
     let out = cluster
-        .command("pgbench")
-        .args([
-            "-h",
-            p.host(),
-            "-p",
-            &p.port().to_string(),
-            "-U",
-            "postgres",
-            "-i",
-            "-s",
-        ])
-        .arg(args.scale.to_string())
-        .args(["-q", "postgres"])
+        .pgbench(&["-i", "-s", &args.scale.to_string(), "-q"])
         .output()?;
     if !out.status.success() {
         bail!(
@@ -142,6 +129,7 @@ fn main() -> Result<()> {
             String::from_utf8(out.stderr).unwrap_or_default()
         );
     }
+    let p = cluster.primary();
     p.psql("postgres", "CHECKPOINT")?;
     let size: u64 = p
         .psql(
