@@ -1,7 +1,8 @@
 //! The server and the disk changing under a backup: tables dropped while their files are being
-//! copied, a standby promoted mid-backup, no walsender left for the WAL stream, and a full
-//! disk. Each ends either in a backup that pg_verifybackup accepts and that starts, or in a
-//! clear error with the directory marked incomplete and no slot left behind.
+//! copied, a backup taken from a standby while the primary writes, a standby promoted
+//! mid-backup, no walsender left for the WAL stream, and a full disk. Each ends either in a
+//! backup that pg_verifybackup accepts and that starts, or in a clear error with the directory
+//! marked incomplete and no slot left behind.
 
 mod real;
 
@@ -256,4 +257,54 @@ fn a_full_disk_fails_cleanly() {
     let dir = o.target.clone();
     backup(o).expect("backup after the full disk");
     assert!(verify(&f.cluster, &dir).0);
+}
+
+#[test]
+fn a_backup_taken_from_a_standby_verifies_and_starts() {
+    let cluster = Cluster::builder()
+        .data_checksums(true)
+        .standbys(1)
+        .start()
+        .unwrap();
+    let p = cluster.primary();
+    p.psql(
+        "postgres",
+        "CREATE TABLE ref_table AS SELECT g AS id, repeat(md5(g::text), 4) AS v FROM generate_series(1, 50000) g",
+    )
+    .unwrap();
+    let before = p.psql("postgres", REF_QUERY).unwrap();
+    let lsn = p.psql("postgres", "SELECT pg_current_wal_lsn()").unwrap();
+    let standby = &cluster.standbys()[0];
+    eventually("standby replay", || {
+        standby
+            .psql(
+                "postgres",
+                &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'"),
+            )
+            .unwrap()
+            == "t"
+    });
+    for jobs in [1, 3] {
+        let mut conn = ConnectOptions::new(Host::parse(standby.host()), standby.port(), "postgres");
+        conn.database = Some("postgres".into());
+        let dir = cluster.root_dir().join(format!("from_standby_j{jobs}"));
+        let mut o = BackupOptions::new(conn, &dir);
+        o.jobs = jobs;
+        o.checkpoint = Checkpoint::Fast;
+        o.sync = false;
+        // Writes on the primary during the backup reach the standby and its WAL.
+        let mut load = cluster.pgbench(&["-i", "-s", "1", "-q"]).spawn().unwrap();
+        let outcome = backup(o).expect("backup from a standby");
+        let _ = load.wait();
+        assert_eq!(outcome.checksum_failures, 0);
+        let (ok, text) = verify(&cluster, &dir);
+        assert!(ok, "-j {jobs}: {text}");
+        let r = start_server(&cluster, &dir, &format!("from_standby_j{jobs}_srv"));
+        assert_eq!(r.psql(REF_QUERY), before, "-j {jobs}");
+        assert_eq!(
+            slot_count(standby),
+            "0",
+            "slot left on the standby after -j {jobs}"
+        );
+    }
 }
