@@ -66,31 +66,14 @@ fn proxy(weights: [f64; 3], tweak: impl FnOnce(&mut Config, &Path, &Env)) -> Pro
 
 /// `SELECT inet_server_port()` in a fresh session through the proxy.
 fn read_port(cluster: &Cluster, port: u16) -> Result<u16, String> {
+    let conninfo =
+        format!("host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=10");
     let out = cluster
-        .command("psql")
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-        ])
-        .args(["-p", &port.to_string(), "-c", "SELECT inet_server_port()"])
-        .env("PGCONNECT_TIMEOUT", "10")
+        .psql_command(&conninfo, "SELECT inet_server_port()")
         .output()
         .map_err(|e| e.to_string())?;
-    let text = |b: Vec<u8>| String::from_utf8(b).unwrap_or_default().trim().to_owned();
-    if out.status.success() {
-        let stdout = text(out.stdout);
-        stdout.parse().map_err(|_| stdout)
-    } else {
-        Err(text(out.stderr))
-    }
+    let text = corepool_testkit::psql_result(&out)?;
+    text.parse().map_err(|_| text)
 }
 
 /// Polls `done` every 100 ms for up to `limit`; returns how long it took.

@@ -45,14 +45,7 @@ fn with_files(hba: &'static str, passwd: String) -> impl FnOnce(&mut Config, &Pa
 
 fn psql(proxy: &Proxy, user: &str, password: &str) -> Result<String, String> {
     let out = proxy.psql_output("postgres", user, Some(password), "SELECT current_user");
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout)
-            .unwrap_or_default()
-            .trim()
-            .to_owned())
-    } else {
-        Err(String::from_utf8(out.stderr).unwrap_or_default())
-    }
+    corepool_testkit::psql_result(&out)
 }
 
 #[test]

@@ -145,32 +145,9 @@ fn ssl_with_hba<'a>(
 
 /// psql through corepool with extra libpq options; trimmed stdout, or stderr as the error.
 fn psql(proxy: &Proxy, options: &str, user: &str, db: &str, sql: &str) -> Result<String, String> {
-    let conninfo = format!(
-        "host=127.0.0.1 port={} user={user} dbname={db} connect_timeout=10 {options}",
-        proxy.port
-    );
-    let out = proxy
-        .cluster
-        .command("psql")
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            &conninfo,
-        ])
-        .args(["-c", sql])
-        .output()
-        .expect("psql runs");
-    let text = |b: Vec<u8>| String::from_utf8(b).unwrap_or_default().trim().to_owned();
-    if out.status.success() {
-        Ok(text(out.stdout))
-    } else {
-        Err(text(out.stderr))
-    }
+    let conninfo = format!("{} {options}", proxy.conninfo(db, user));
+    let out = proxy.cluster.psql_command(&conninfo, sql).output();
+    corepool_testkit::psql_result(&out.expect("psql runs"))
 }
 
 const BACKEND_SSL: &str = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";

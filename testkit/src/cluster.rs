@@ -232,6 +232,26 @@ impl Cluster {
         Ok(())
     }
 
+    /// `psql -X -A -t -q -v ON_ERROR_STOP=1 -d <conninfo> -c <sql>`, run as the servers' user:
+    /// the quiet, unaligned form tests read values from (see [`psql_result`]). `conninfo` is a
+    /// libpq string, e.g. `host=127.0.0.1 port=6432 user=postgres dbname=postgres`.
+    pub fn psql_command(&self, conninfo: &str, sql: &str) -> Command {
+        let mut cmd = self.command("psql");
+        cmd.args([
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            conninfo,
+            "-c",
+            sql,
+        ]);
+        cmd
+    }
+
     /// `pgbench` against the primary's `postgres` database as the superuser, with `args`
     /// (`-i -s 10 -q`, `-c 2 -T 5 -n`, …); the caller waits for or reads the command.
     pub fn pgbench(&self, args: &[&str]) -> Command {
@@ -347,5 +367,20 @@ impl Drop for Cluster {
                 );
             }
         }
+    }
+}
+
+/// A finished psql run as tests read it: trimmed stdout on success, trimmed stderr otherwise.
+pub fn psql_result(out: &std::process::Output) -> Result<String, String> {
+    let text = |b: &[u8]| {
+        String::from_utf8(b.to_vec())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        Err(text(&out.stderr))
     }
 }

@@ -51,7 +51,7 @@ pub mod lsn;
 pub mod node;
 mod sys;
 
-pub use cluster::{Cluster, ClusterBuilder};
+pub use cluster::{psql_result, Cluster, ClusterBuilder};
 pub use conf::AuthMethod;
 pub use error::Error;
 pub use install::{PgInstall, RunAs};

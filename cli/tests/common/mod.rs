@@ -108,34 +108,12 @@ pub fn psql_as(
     password: Option<&str>,
     sql: &str,
 ) -> Result<String, String> {
+    let conninfo =
+        format!("host=127.0.0.1 port={port} user={user} dbname=postgres connect_timeout=5");
     let out = cluster
-        .command("psql")
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            user,
-            "-d",
-            "postgres",
-            "-c",
-            sql,
-        ])
-        .env("PGCONNECT_TIMEOUT", "5")
+        .psql_command(&conninfo, sql)
         .env("PGPASSWORD", password.unwrap_or(""))
         .output()
         .unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout)
-            .unwrap_or_default()
-            .trim()
-            .to_owned())
-    } else {
-        Err(String::from_utf8(out.stderr).unwrap_or_default())
-    }
+    corepool_testkit::psql_result(&out)
 }

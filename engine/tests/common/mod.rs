@@ -54,47 +54,15 @@ impl Proxy {
 
     /// `psql` through the proxy as `user` on `db`; returns trimmed stdout or the stderr as Err.
     pub fn psql(&self, db: &str, user: &str, sql: &str) -> Result<String, String> {
-        let out = self.psql_output(db, user, None, sql);
-        if out.status.success() {
-            Ok(String::from_utf8(out.stdout)
-                .unwrap_or_default()
-                .trim()
-                .to_owned())
-        } else {
-            Err(String::from_utf8(out.stderr)
-                .unwrap_or_default()
-                .trim()
-                .to_owned())
-        }
+        corepool_testkit::psql_result(&self.psql_output(db, user, None, sql))
     }
 
     /// `psql` with a password.
     pub fn psql_output(&self, db: &str, user: &str, password: Option<&str>, sql: &str) -> Output {
-        let mut cmd = self.cluster.command("psql");
-        cmd.args([
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-        ])
-        .args([
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            user,
-            "-d",
-            db,
-            "-c",
-            sql,
-        ]);
+        let mut cmd = self.cluster.psql_command(&self.conninfo(db, user), sql);
         if let Some(p) = password {
             cmd.env("PGPASSWORD", p);
         }
-        cmd.env("PGCONNECT_TIMEOUT", "10");
         cmd.output().expect("psql runs")
     }
 
