@@ -171,3 +171,68 @@ fn ddl_proxy_runs_on_the_primary_when_reads_are_balanced() {
     );
     assert_eq!(checks::tables(remotes.node(1), "lb"), "");
 }
+
+/// The extended protocol, as drivers send it: tokio-postgres prepares (Parse, Describe, Sync)
+/// and then executes (Bind, Execute, Sync) each statement. A prepared-only statement has no
+/// effect; executing it runs the translation once.
+#[test]
+fn ddl_proxy_extended_protocol_prepares_and_executes() {
+    let (proxy, remotes) = (proxy(), Remotes::start());
+    fixture::prepare(proxy.primary(), &remotes, "ext");
+    let create = "CREATE TABLE ext_t (a int) PARTITION BY RANGE (a) (
+                    PARTITION ext_1 FOR VALUES FROM (0) TO (10) SERVER S1 WITH PUSHDOWN,
+                    PARTITION ext_2 DEFAULT)";
+    rt().block_on(async {
+        let client = connect(&proxy.conninfo("ext", "postgres")).await;
+        // Prepared only: described as a statement without parameters or rows, nothing created.
+        let stmt = client.prepare(create).await.expect("prepare enhanced DDL");
+        assert!(stmt.params().is_empty() && stmt.columns().is_empty());
+        assert_eq!(checks::tables(remotes.node(1), "ext"), "");
+        // Executed: the local table, its foreign partition and the remote table exist.
+        assert_eq!(client.execute(&stmt, &[]).await.expect("execute"), 0);
+        assert_eq!(checks::tables(remotes.node(1), "ext"), "ext_1");
+        assert_eq!(
+            client
+                .execute("INSERT INTO ext_t VALUES ($1), ($2)", &[&1i32, &20i32])
+                .await
+                .expect("insert through the extended protocol"),
+            2
+        );
+        let row = client
+            .query_one("SELECT count(*) FROM ext_1", &[])
+            .await
+            .expect("the foreign partition");
+        assert_eq!(row.get::<_, i64>(0), 1);
+        // A second execution of the same statement fails as PostgreSQL would.
+        let e = client.execute(&stmt, &[]).await.unwrap_err();
+        assert_eq!(
+            e.as_db_error().map(|d| d.code().code()),
+            Some("42P07"),
+            "{e}"
+        );
+        // Errors keep their SQLSTATE and position; the session goes on.
+        let e = client
+            .execute("DROP TABLE ext_t INCLUDE REMOTE CASCADE", &[])
+            .await
+            .unwrap_err();
+        let db = e.as_db_error().expect("server error");
+        assert_eq!(db.code().code(), "42601");
+        assert_eq!(
+            db.position(),
+            Some(&tokio_postgres::error::ErrorPosition::Original(33))
+        );
+        assert_eq!(
+            client
+                .execute("DROP TABLE ext_t INCLUDE REMOTE", &[])
+                .await
+                .expect("drop"),
+            0
+        );
+        assert_eq!(checks::tables(remotes.node(1), "ext"), "");
+        let row = client
+            .query_one("SELECT 40 + 2", &[])
+            .await
+            .expect("still usable");
+        assert_eq!(row.get::<_, i32>(0), 42);
+    });
+}

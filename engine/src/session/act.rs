@@ -135,11 +135,34 @@ impl Live<'_> {
                 side.mark_routed();
             }
             Action::InBand => {
-                self.drain_current(client, cbuf, side).await?;
                 let extended = super::inband_extended::in_band_run(
                     cbuf.pending(),
                     &self.router.in_band_statements,
                 );
+                if let Some(run) = extended
+                    .as_ref()
+                    .filter(|r| super::ddl::is_ddl_text(&r.sql))
+                {
+                    // Enhanced DDL in an extended run: executed on the primary only when the
+                    // run executes it (a prepare-only run just describes it).
+                    let primary = self.router.primary;
+                    self.switch_to(primary, client, cbuf, side).await?;
+                    let reply = if run.executes {
+                        self.execute_ddl(&run.sql).await?
+                    } else {
+                        let mut z = bytes::BytesMut::with_capacity(6);
+                        let status = self.router.primary_status;
+                        corepool_protocol::message::write::backend::ready_for_query(status, &mut z);
+                        z
+                    };
+                    let reply = super::inband_extended::answer(&cbuf.pending()[..run.len], &reply);
+                    cbuf.consume(run.len);
+                    return client
+                        .write_all(&reply)
+                        .await
+                        .map_err(|_| RelayEnd::ClientGone);
+                }
+                self.drain_current(client, cbuf, side).await?;
                 let (msg_len, sql) = match &extended {
                     Some(run) => (run.len, run.sql.clone()),
                     None => front_query(cbuf),

@@ -1,7 +1,8 @@
-//! HighGo's sharding DDL sent through the proxy: spotted per Query by the router, run by
-//! corepool-ddl on the session's primary, answered as the server would (NoticeResponses, one
-//! CommandComplete, ReadyForQuery), or with an ErrorResponse carrying the statement's position
-//! for a syntax error. Every other statement passes through untouched.
+//! HighGo's sharding DDL sent through the proxy: spotted per Query (and per extended-protocol
+//! run, see `inband_extended`) by the router, run by corepool-ddl on the session's primary,
+//! answered as the server would (NoticeResponses, one CommandComplete, ReadyForQuery), or with
+//! an ErrorResponse carrying the statement's position for a syntax error. Every other statement
+//! passes through untouched.
 
 use bytes::BytesMut;
 use corepool_ddl::{DdlExecError, ErrorKind, Notice};
@@ -21,7 +22,7 @@ use crate::runtime::{ReadBuf, Stream};
 /// stops at the first tokens.
 pub(crate) fn is_ddl(body: &[u8]) -> bool {
     match Query::parse(body) {
-        Ok(q) => !matches!(ddl::parse(q.query()), Ok(None)),
+        Ok(q) => is_ddl_text(q.query()),
         Err(_) => false,
     }
 }
@@ -38,6 +39,19 @@ impl Live<'_> {
         let primary = self.router.primary;
         self.switch_to(primary, client, cbuf, side).await?;
         let (msg_len, sql) = front_query(cbuf);
+        let reply = self.execute_ddl(&sql).await?;
+        cbuf.consume(msg_len);
+        client
+            .write_all(&reply)
+            .await
+            .map_err(|_| RelayEnd::ClientGone)
+    }
+
+    /// Runs enhanced statement `sql` on the primary (the caller has switched to it) and returns
+    /// the simple-protocol reply: NoticeResponses, then CommandComplete or an ErrorResponse,
+    /// then ReadyForQuery with the primary's status.
+    pub(crate) async fn execute_ddl(&mut self, sql: &str) -> Result<BytesMut, RelayEnd> {
+        let primary = self.router.primary;
         let limits = self.shard.limits();
         let Some(conn) = self.backends.get_mut(primary) else {
             return Err(RelayEnd::BackendGone {
@@ -46,7 +60,7 @@ impl Live<'_> {
             });
         };
         let mut notices = Vec::new();
-        let result = match ddl::parse(&sql) {
+        let result = match ddl::parse(sql) {
             Ok(Some(stmt)) => {
                 let mut server = BackendServer::new(conn, limits);
                 corepool_ddl::execute(&mut server, &stmt, &mut |n| notices.push(n)).await
@@ -56,7 +70,7 @@ impl Live<'_> {
                 sqlstate::INTERNAL_ERROR,
                 "enhanced DDL expected",
             )),
-            Err(e) => Err(DdlExecError::from_parse(&e, &sql)),
+            Err(e) => Err(DdlExecError::from_parse(&e, sql)),
         };
         if let Err(e) = &result {
             tracing::info!(code = e.code(), error = %e, "enhanced DDL failed");
@@ -80,12 +94,31 @@ impl Live<'_> {
             Err(e) => write_error(e, &mut reply),
         }
         out::ready_for_query(status, &mut reply);
-        cbuf.consume(msg_len);
-        client
-            .write_all(&reply)
-            .await
-            .map_err(|_| RelayEnd::ClientGone)
+        Ok(reply)
     }
+}
+
+/// Whether statement text is one of the enhanced forms (or a malformed one the parser should
+/// answer), for Parse messages.
+pub(crate) fn is_ddl_text(sql: &str) -> bool {
+    !matches!(ddl::parse(sql), Ok(None))
+}
+
+/// Cheap look at a Parse body: could its statement be enhanced DDL (`CREATE` or `DROP` first)?
+pub(crate) fn parse_text_might_be_ddl(body: &[u8]) -> bool {
+    let Some(name_end) = memchr::memchr(0, body) else {
+        return false;
+    };
+    let text = &body[name_end + 1..];
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    let head = &text[start..text.len().min(start + 6)];
+    head.eq_ignore_ascii_case(b"create")
+        || head
+            .get(..4)
+            .is_some_and(|h| h.eq_ignore_ascii_case(b"drop"))
 }
 
 /// The length and text of the Query message at the front of `cbuf`.

@@ -1,5 +1,6 @@
-//! In-band commands sent through the extended protocol: a Parse … Sync run whose statement is
-//! `SHOW pool_*` or `PGPOOL …`, answered message by message from the simple-protocol reply.
+//! In-band commands and enhanced DDL sent through the extended protocol: a Parse … Sync run
+//! whose statement is `SHOW pool_*`, `PGPOOL …` or one of HighGo's partition forms, answered
+//! message by message from the simple-protocol reply.
 
 use bytes::BytesMut;
 use corepool_protocol::framing::Header;
@@ -20,10 +21,14 @@ pub struct InBandRun {
     pub len: usize,
     /// The statement name its Parse gave, to remember for later Binds.
     pub parsed_name: Option<String>,
+    /// Whether the run executes the statement (a prepare-only run — Parse, Describe, Sync —
+    /// must not run a DDL statement's side effects).
+    pub executes: bool,
 }
 
-/// If `buf` starts an extended run, up to a buffered Sync, that is an in-band command — a Parse
-/// of one, or a Bind of a statement in `named` (earlier in-band Parses, name → text) — returns it.
+/// If `buf` starts an extended run, up to a buffered Sync, that is an in-band command or
+/// enhanced DDL — a Parse of one, or a Bind of a statement in `named` (earlier such Parses,
+/// name → text) — returns it.
 pub fn in_band_run(
     buf: &[u8],
     named: &std::collections::HashMap<String, String>,
@@ -31,13 +36,16 @@ pub fn in_band_run(
     let mut pos = 0;
     let mut sql = None;
     let mut parsed_name = None;
+    let mut executes = false;
     while let Ok(Some(h)) = Header::parse(buf.get(pos..)?) {
         let body = buf.get(pos + 5..pos + h.frame_len())?;
         if pos == 0 {
             match h.tag {
                 PARSE_TAG => {
                     let p = Parse::parse(body).ok()?;
-                    if !super::inband::is_in_band(p.query().as_bytes()) {
+                    if !super::inband::is_in_band(p.query().as_bytes())
+                        && !super::ddl::is_ddl_text(p.query())
+                    {
                         return None;
                     }
                     sql = Some(p.query().to_owned());
@@ -50,12 +58,14 @@ pub fn in_band_run(
                 _ => return None,
             }
         }
+        executes |= h.tag == EXECUTE_TAG;
         pos += h.frame_len();
         if h.tag == SYNC_TAG {
             return sql.map(|sql| InBandRun {
                 sql,
                 len: pos,
                 parsed_name,
+                executes,
             });
         }
     }
@@ -63,20 +73,27 @@ pub fn in_band_run(
 }
 
 /// The extended-protocol reply to `run` (the client's messages up to Sync), built from the
-/// simple-protocol `reply` (RowDescription, DataRows, CommandComplete, ReadyForQuery — or an
-/// ErrorResponse and ReadyForQuery).
+/// simple-protocol `reply` (NoticeResponses, RowDescription, DataRows, CommandComplete,
+/// ReadyForQuery — or an ErrorResponse and ReadyForQuery). The final ReadyForQuery carries
+/// the reply's transaction status.
 pub fn answer(run: &[u8], reply: &[u8]) -> BytesMut {
     // Split the simple reply into its row description, rows+completion, or error.
     let mut description: &[u8] = &[];
     let mut result: &[u8] = &[];
     let mut error: Option<&[u8]> = None;
+    let mut status = TransactionStatus::Idle;
     let mut pos = 0;
     while let Ok(Some(h)) = Header::parse(&reply[pos..]) {
         let frame = &reply[pos..pos + h.frame_len()];
         match h.tag {
             ROW_DESCRIPTION_TAG => description = frame,
             ERROR_RESPONSE_TAG => error = Some(frame),
-            b'Z' => {}
+            b'Z' => {
+                status = frame
+                    .get(5)
+                    .and_then(|b| TransactionStatus::from_byte(*b))
+                    .unwrap_or(TransactionStatus::Idle);
+            }
             _ => {
                 if result.is_empty() {
                     result = &reply[pos..];
@@ -126,7 +143,7 @@ pub fn answer(run: &[u8], reply: &[u8]) -> BytesMut {
                 None => out.extend_from_slice(result),
             },
             CLOSE_TAG => write::backend::close_complete(&mut out),
-            SYNC_TAG => write::backend::ready_for_query(TransactionStatus::Idle, &mut out),
+            SYNC_TAG => write::backend::ready_for_query(status, &mut out),
             _ => {}
         }
     }
@@ -178,6 +195,40 @@ mod tests {
         );
         assert_eq!(in_band_run(&run("SELECT 1"), &none), None);
         assert_eq!(in_band_run(&r[..r.len() - 5], &none), None, "no Sync yet");
+    }
+
+    #[test]
+    fn finds_enhanced_ddl_runs_and_whether_they_execute() {
+        let none = std::collections::HashMap::new();
+        let ddl = "CREATE TABLE t (a int) PARTITION BY RANGE (a) (PARTITION t1 DEFAULT)";
+        let found = in_band_run(&run(ddl), &none).expect("an enhanced DDL run");
+        assert!(found.executes);
+        // A prepare-only run (Parse, Describe, Sync) is found but does not execute.
+        let mut prepare = BytesMut::new();
+        fe::parse("s1", ddl, std::iter::empty::<u32>(), &mut prepare).unwrap();
+        fe::describe(Target::PreparedStatement, "s1", &mut prepare).unwrap();
+        fe::sync(&mut prepare);
+        let found = in_band_run(&prepare, &none).expect("a prepare-only run");
+        assert_eq!(found.parsed_name.as_deref(), Some("s1"));
+        assert!(!found.executes);
+        assert_eq!(
+            in_band_run(&run("CREATE TABLE t (a int)"), &none),
+            None,
+            "plain DDL"
+        );
+    }
+
+    #[test]
+    fn the_final_ready_for_query_keeps_the_reply_status() {
+        let mut simple = BytesMut::new();
+        write::backend::command_complete("CREATE TABLE", &mut simple).unwrap();
+        write::backend::ready_for_query(TransactionStatus::InTransaction, &mut simple);
+        let out = answer(
+            &run("CREATE TABLE t (a int) PARTITION BY LIST (a) (PARTITION p DEFAULT)"),
+            &simple,
+        );
+        assert_eq!(out.last(), Some(&b'T'));
+        assert_eq!(tags(out), b"12nCZ");
     }
 
     #[test]

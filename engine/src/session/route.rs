@@ -209,12 +209,18 @@ impl SessionRouter {
         // Cheap prefilter: only a Parse whose text starts like SHOW/PGPOOL, or a Bind when some
         // in-band statement was prepared, is looked at closely (the full parse happens once).
         let maybe_in_band = match h.tag {
-            PARSE_TAG => parse_text_might_be_in_band(body),
+            PARSE_TAG => {
+                parse_text_might_be_in_band(body) || super::ddl::parse_text_might_be_ddl(body)
+            }
             BIND_TAG => !self.in_band_statements.is_empty(),
             _ => false,
         };
         if maybe_in_band {
             if let Some(run) = super::inband_extended::in_band_run(buf, &self.in_band_statements) {
+                if self.routing && run.executes && super::ddl::is_ddl_text(&run.sql) {
+                    // Routing flags and transaction status as for any write on the primary.
+                    self.route_query(&run.sql);
+                }
                 if let Some(name) = run.parsed_name {
                     self.in_band_statements.insert(name, run.sql);
                 }
