@@ -74,6 +74,13 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
     };
     let state = take_state(ctx, &shared)?;
     finish::report_failures(&shared, &state);
+    if !state.gone.is_empty() {
+        ctx.verbose(&format!(
+            "{} file(s) were removed from the server during the backup (dropped or rewritten relations): {}",
+            state.gone.len(),
+            if opts.format == Format::Plain { "left out" } else { "kept zero-filled in the archive" }
+        ));
+    }
     if opts.format == Format::Plain {
         finish::remove_vanished(&shared, &state.vanished)?;
     }
