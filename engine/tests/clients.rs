@@ -83,6 +83,21 @@ public class Jdbc {
             } catch (SQLException e) {
                 if (!"22012".equals(e.getSQLState())) throw e;
             }
+            // HighGo's partition syntax through JDBC's extended protocol, translated by corepool.
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE TABLE hg (a int) PARTITION BY RANGE (a) "
+                    + "(PARTITION hg_low FOR VALUES FROM (0) TO (10), PARTITION hg_rest DEFAULT)");
+                s.executeUpdate("INSERT INTO hg SELECT generate_series(0, 19)");
+                try (ResultSet r = s.executeQuery("SELECT count(*) FROM hg_low")) {
+                    r.next();
+                    if (r.getInt(1) != 10) throw new AssertionError("hg_low " + r.getInt(1));
+                }
+                s.execute("DROP TABLE hg INCLUDE REMOTE");
+                try (ResultSet r = s.executeQuery("SELECT count(*) FROM pg_class WHERE relname LIKE 'hg%'")) {
+                    r.next();
+                    if (r.getInt(1) != 0) throw new AssertionError("hg left " + r.getInt(1));
+                }
+            }
             try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("SELECT 'still working'")) {
                 r.next();
                 System.out.println("jdbc " + r.getString(1));
