@@ -1,19 +1,14 @@
 //! Writing backup files with O_DIRECT through glommio's DMA files.
 //!
-//! Two shapes of writes occur. A file arriving as one sequential stream (a `BASE_BACKUP` tar
-//! member, a tar archive we build) goes through [`SeqFile`], a `DmaStreamWriter` with 1 MiB
-//! buffers and 4 buffers of write-behind. A chunk of a file fetched by a parallel worker goes
-//! through [`write_range`]: 1 MiB aligned buffers written with `write_at`, up to 4 in flight. The
-//! glommio defaults (128 kB buffers) measured slower than buffered writes on this machine.
-//!
-//! O_DIRECT needs aligned lengths: a range ending at an unaligned end of file is written padded
-//! with zeros and the file is then truncated to its real size.
+//! A file arriving as one sequential stream (a `BASE_BACKUP` tar member, a tar archive we build,
+//! pg_control, a WAL segment) goes through [`SeqFile`], a `DmaStreamWriter` with 1 MiB buffers
+//! and 4 buffers of write-behind; the glommio defaults (128 kB buffers) measured slower than
+//! buffered writes on this machine. Chunks a parallel worker writes at their offsets go through
+//! `worker::plain` instead.
 
 use crate::Error;
-use glommio::io::{DmaFile, DmaStreamWriter, DmaStreamWriterBuilder, OpenOptions};
-use std::collections::VecDeque;
+use glommio::io::{DmaFile, DmaStreamWriter, DmaStreamWriterBuilder};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 /// Size of each DMA buffer.
 pub const BUFFER_SIZE: usize = 1 << 20;
@@ -88,96 +83,6 @@ impl SeqFile {
                 )
             })
     }
-}
-
-/// Writes `data` at `offset` of `path` (created if needed, never truncated first). `file_size`
-/// is the file's final size: the range that ends there truncates the zero padding O_DIRECT
-/// needed. `sync` fdatasyncs the range.
-pub async fn write_range(
-    path: &Path,
-    offset: u64,
-    data: &[u8],
-    file_size: u64,
-    sync: bool,
-) -> Result<(), Error> {
-    let ctx = || format!("could not write to file \"{}\"", path.display());
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .dma_open(path)
-        .await
-        .map_err(|e| Error::glommio(ctx(), e))?;
-    let file = Rc::new(file);
-    let mut inflight: VecDeque<glommio::task::JoinHandle<Result<usize, String>>> = VecDeque::new();
-    let mut pos = 0usize;
-    while pos < data.len() {
-        let n = (data.len() - pos).min(BUFFER_SIZE);
-        let aligned = file.align_up(n as u64) as usize;
-        let mut buf = file.alloc_dma_buffer(aligned);
-        let bytes = buf.as_bytes_mut();
-        bytes[..n].copy_from_slice(&data[pos..pos + n]);
-        bytes[n..].fill(0);
-        let f = file.clone();
-        let at = offset + pos as u64;
-        inflight.push_back(
-            glommio::spawn_local(
-                async move { f.write_at(buf, at).await.map_err(|e| e.to_string()) },
-            )
-            .detach(),
-        );
-        pos += n;
-        if inflight.len() >= WRITE_BEHIND {
-            wait_one(&mut inflight, path).await?;
-        }
-    }
-    while !inflight.is_empty() {
-        wait_one(&mut inflight, path).await?;
-    }
-    let end = offset + data.len() as u64;
-    if end == file_size && file.align_up(end) != end {
-        file.truncate(file_size)
-            .await
-            .map_err(|e| Error::glommio(ctx(), e))?;
-    }
-    if data.is_empty() && file_size == 0 {
-        file.truncate(0)
-            .await
-            .map_err(|e| Error::glommio(ctx(), e))?;
-    }
-    if sync {
-        file.fdatasync()
-            .await
-            .map_err(|e| Error::glommio(ctx(), e))?;
-    }
-    drop(inflight);
-    match Rc::try_unwrap(file) {
-        Ok(f) => f.close().await.map_err(|e| Error::glommio(ctx(), e)),
-        Err(_) => Ok(()),
-    }
-}
-
-async fn wait_one(
-    inflight: &mut VecDeque<glommio::task::JoinHandle<Result<usize, String>>>,
-    path: &Path,
-) -> Result<(), Error> {
-    if let Some(h) = inflight.pop_front() {
-        match h.await {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                return Err(Error::io(
-                    format!("could not write to file \"{}\"", path.display()),
-                    std::io::Error::other(e),
-                ))
-            }
-            None => {
-                return Err(Error::Interrupted(format!(
-                    "write to \"{}\" was cancelled",
-                    path.display()
-                )))
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Creates a directory (and parents) with `mode`.

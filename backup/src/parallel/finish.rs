@@ -3,7 +3,7 @@
 use crate::listing::FileEntry;
 use crate::manifest::{ChecksumAlgorithm, Crc32cAssembler, Digest, FileChecksum, ManifestWriter};
 use crate::options::Format;
-use crate::output::write_range;
+use crate::output::SeqFile;
 use crate::session::Context;
 use crate::worker::{self, Shared, SharedState};
 use crate::Error;
@@ -25,7 +25,9 @@ pub async fn copy_pg_control(
         .ok_or_else(|| Error::Protocol("global/pg_control is missing".into()))?;
     if ctx.opts.format == Format::Plain {
         let path = ctx.opts.target.join(&f.path);
-        write_range(&path, 0, &data, data.len() as u64, ctx.opts.sync).await?;
+        let mut out = SeqFile::create_sized(&path, ctx.opts.sync, Some(data.len() as u64)).await?;
+        out.write(&data).await?;
+        out.finish().await?;
     }
     ctx.progress.add(data.len() as u64);
     Ok((data.to_vec(), f.mtime))
