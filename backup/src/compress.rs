@@ -69,13 +69,13 @@ impl Compressor {
     }
 }
 
-/// Compresses `data` as one self-contained member/frame (or copies it when `c` is `None`).
-pub fn compress_block(c: Option<Compression>, data: &[u8]) -> std::io::Result<Vec<u8>> {
+/// Compresses `data` as one self-contained member/frame; without compression, `data` itself.
+pub fn compress_block(c: Option<Compression>, data: Vec<u8>) -> std::io::Result<Vec<u8>> {
     if c.is_none() {
-        return Ok(data.to_vec());
+        return Ok(data);
     }
     let mut comp = Compressor::new(c)?;
-    let mut out = comp.write(data)?;
+    let mut out = comp.write(&data)?;
     out.extend(comp.finish()?);
     Ok(out)
 }
@@ -90,8 +90,8 @@ mod tests {
         let a: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         let b = b"second part".to_vec();
         for c in [Compression::Gzip(6), Compression::Lz4, Compression::Zstd(3)] {
-            let mut all = compress_block(Some(c), &a).unwrap();
-            all.extend(compress_block(Some(c), &b).unwrap());
+            let mut all = compress_block(Some(c), a.clone()).unwrap();
+            all.extend(compress_block(Some(c), b.clone()).unwrap());
             let mut out = Vec::new();
             match c {
                 Compression::Gzip(_) => {

@@ -92,9 +92,6 @@ impl Compression {
     }
 }
 
-/// Default bytes per `pg_read_binary_file` call (`--chunk-size`).
-pub const DEFAULT_CHUNK_SIZE: u64 = 1 << 20;
-
 /// Everything a backup needs to know. Defaults are pg_basebackup's.
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
@@ -172,10 +169,7 @@ impl BackupOptions {
             manifest_checksums: ChecksumAlgorithm::Crc32c,
             manifest_force_encode: false,
             compression: None,
-            // 1 MiB measured best on the dev machine (0.89 s against 1.15–1.28 s with 16 MiB for
-            // a 321 MB cluster at -j 4): large DataRows make the read buffer regrow and fault in
-            // fresh pages for every chunk.
-            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_size: crate::plan::ChunkSize::DEFAULT_BYTES,
             status_interval: Duration::from_secs(10),
             conninfo_values: Vec::new(),
         }

@@ -42,7 +42,10 @@ impl TarOut {
     /// Appends tar bytes as one self-contained compressed frame (the parallel mode's archives
     /// are made only of such frames).
     pub async fn write_frame(&mut self, data: &[u8]) -> Result<(), Error> {
-        let c = crate::compress::compress_block(self.compression, data)
+        if self.compression.is_none() {
+            return self.out.write(data).await;
+        }
+        let c = crate::compress::compress_block(self.compression, data.to_vec())
             .map_err(|e| Error::io("could not compress", e))?;
         self.out.write(&c).await
     }

@@ -7,6 +7,7 @@ use crate::session::Context;
 use crate::worker;
 use crate::Error;
 use corepool_client::Connection;
+use corepool_protocol::ddl::quote_literal;
 use std::collections::HashMap;
 
 /// Functions the role must be able to execute, with the GRANT that allows it.
@@ -17,10 +18,6 @@ const NEEDED: &[&str] = &[
     "pg_stat_file(text, boolean)",
     "pg_read_binary_file(text, bigint, bigint, boolean)",
 ];
-
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
 
 /// Whether the role can take a `BASE_BACKUP` instead (superuser or REPLICATION).
 pub async fn may_fall_back(ctx: &Context) -> bool {

@@ -7,7 +7,7 @@ use crate::lsn::Lsn;
 use crate::manifest::Crc32cAssembler;
 use crate::options::Format;
 use crate::output::create_dir;
-use crate::plan::{plan, ChunkSize, Task, TaskQueue};
+use crate::plan::{file_tasks, plan, ChunkSize, TaskQueue};
 use crate::session::Context;
 use crate::tar::TarHeader;
 use crate::worker::{Shared, SharedState, TarOrder};
@@ -125,15 +125,8 @@ pub fn prepare(
                 .iter()
                 .position(|a| a.0 == archive_of(&f.location))
                 .unwrap_or(0);
-            let parts = f.size.div_ceil(chunk.bytes()).max(1);
-            for part in 0..parts {
-                let offset = part * chunk.bytes();
-                tasks.push(Task {
-                    file: i,
-                    offset,
-                    len: chunk.bytes().min(f.size - offset),
-                    parts,
-                });
+            for t in file_tasks(i, f.size, chunk) {
+                tasks.push(t);
                 seq_archive.push(ai);
             }
         }

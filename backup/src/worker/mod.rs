@@ -269,7 +269,7 @@ async fn copy_tar(
         piece.resize(piece.len() + tar::padding_len(f.size), 0);
     }
     let piece =
-        compress_block(t.compression, &piece).map_err(|e| Error::io("could not compress", e))?;
+        compress_block(t.compression, piece).map_err(|e| Error::io("could not compress", e))?;
     let seq = t.first_seq[task.file] + (task.offset / t.chunk) as usize;
     if let Ok(mut slots) = t.slots.lock() {
         slots.insert(seq, piece);

@@ -113,7 +113,7 @@ pub struct BasebackupArgs {
     #[arg(long = "no-verify-checksums")]
     no_verify_checksums: bool,
     /// Bytes fetched per pg_read_binary_file call in parallel mode (multiple of 8 kB).
-    #[arg(long = "chunk-size", default_value_t = corepool_backup::options::DEFAULT_CHUNK_SIZE)]
+    #[arg(long = "chunk-size", default_value_t = corepool_backup::plan::ChunkSize::DEFAULT_BYTES)]
     chunk_size: u64,
     /// Time between status packets sent to the server (seconds).
     #[arg(short = 's', long = "status-interval", default_value_t = 10)]
