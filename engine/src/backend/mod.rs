@@ -10,6 +10,9 @@ mod query;
 mod reset;
 
 pub use connect::{connect, next_message, BackendConn, ConnectError, Credentials, StartupReply};
+/// SQL literals for internal queries: `E'…'` with doubled backslashes whenever needed, so they
+/// read the same whatever the client set `standard_conforming_strings` to.
+pub use corepool_protocol::ddl::quote_literal;
 pub use ddl_bridge::BackendServer;
-pub use query::{internal_query, quote_literal, Rows};
+pub use query::{internal_query, Rows};
 pub use reset::{reset, ResetError};

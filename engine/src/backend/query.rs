@@ -69,26 +69,3 @@ pub async fn internal_query(
         }),
     }
 }
-
-/// `'text'` as an SQL literal (standard_conforming_strings on).
-pub fn quote_literal(text: &str) -> String {
-    let mut q = String::with_capacity(text.len() + 2);
-    q.push('\'');
-    for c in text.chars() {
-        if c == '\'' {
-            q.push('\'');
-        }
-        q.push(c);
-    }
-    q.push('\'');
-    q
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn literals_double_their_quotes() {
-        assert_eq!(super::quote_literal("it's"), "'it''s'");
-        assert_eq!(super::quote_literal(""), "''");
-    }
-}

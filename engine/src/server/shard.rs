@@ -39,7 +39,9 @@ pub struct Shard {
     rules: RefCell<Rc<Rules>>,
     catalog: Rc<CatalogCache>,
     /// Clients accepted while every session slot was taken, waiting in arrival order.
-    slot_waiters: RefCell<std::collections::VecDeque<Waker>>,
+    /// Clients waiting for a session slot, oldest first, each under its own id.
+    slot_waiters: RefCell<std::collections::VecDeque<(u64, Waker)>>,
+    next_waiter: std::cell::Cell<u64>,
 }
 
 impl Shard {
@@ -69,6 +71,7 @@ impl Shard {
             rules: RefCell::new(rules),
             catalog: Rc::new(CatalogCache::default()),
             slot_waiters: RefCell::new(std::collections::VecDeque::new()),
+            next_waiter: std::cell::Cell::new(0),
         }
     }
 
@@ -103,15 +106,21 @@ impl Shard {
         }
     }
 
-    /// Waits until a session of this shard ends, or `at_most`.
+    /// Waits until a session of this shard ends, or `at_most`. The wait's entry leaves the
+    /// queue with it, woken or timed out, so clients retrying in a loop never pile up wakers.
     pub async fn wait_for_slot(&self, at_most: Duration) {
+        let id = self.next_waiter.get();
+        self.next_waiter.set(id.wrapping_add(1));
+        let _leave = WaiterGuard { shard: self, id };
         let mut registered = false;
         let wait = futures_lite::future::poll_fn(|cx| {
             if registered {
                 return std::task::Poll::Ready(());
             }
             registered = true;
-            self.slot_waiters.borrow_mut().push_back(cx.waker().clone());
+            self.slot_waiters
+                .borrow_mut()
+                .push_back((id, cx.waker().clone()));
             std::task::Poll::Pending
         });
         runtime::timeout(at_most, wait).await;
@@ -119,7 +128,8 @@ impl Shard {
 
     /// A session of this shard ended: the longest-waiting client may try again.
     pub fn slot_freed(&self) {
-        if let Some(w) = self.slot_waiters.borrow_mut().pop_front() {
+        let next = self.slot_waiters.borrow_mut().pop_front();
+        if let Some((_, w)) = next {
             w.wake();
         }
     }
@@ -317,5 +327,20 @@ impl FirstAddr for (&str, u16) {
     fn to_socket_addrs_first(self) -> Option<std::net::SocketAddr> {
         use std::net::ToSocketAddrs;
         self.to_socket_addrs().ok()?.next()
+    }
+}
+
+/// Removes a finished wait's entry from the shard's slot queue (if no freed slot took it).
+struct WaiterGuard<'a> {
+    shard: &'a Shard,
+    id: u64,
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.shard
+            .slot_waiters
+            .borrow_mut()
+            .retain(|(id, _)| *id != self.id);
     }
 }
