@@ -8,7 +8,7 @@
 //! - [`probe`]: asks nodes `SELECT pg_is_in_recovery()` to find the primary.
 //!
 //! Every operation here blocks (commands, probes, waits): call it from a PCP worker thread, or
-//! from a shard through [`Failover::detach_in_background`], which moves it to a thread.
+//! from a shard through `health::Context::detach`, which moves it to a thread.
 //! Operations are serialized by one lock, as Pgpool-II processes one failover at a time.
 
 pub mod command;
@@ -193,21 +193,6 @@ impl Failover {
         let _busy = self.mark(Busy::Failover);
         self.detach_locked(id, reason, None);
         Ok(())
-    }
-
-    /// [`detach`](Self::detach) on a new thread, for callers on a shard's executor.
-    pub fn detach_in_background(self: &Arc<Self>, node: usize, reason: &'static str) {
-        let me = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("corepool-failover".into())
-            .spawn(move || {
-                if let Err(e) = me.detach(node as i64, reason) {
-                    tracing::warn!(node, error = %e, "failover request refused");
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "could not start the failover thread");
-        }
     }
 
     fn detach_locked(&self, id: usize, reason: &str, promote_to: Option<usize>) {

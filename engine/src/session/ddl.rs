@@ -17,16 +17,6 @@ use super::Live;
 use crate::backend::BackendServer;
 use crate::runtime::{ReadBuf, Stream};
 
-/// Whether a Query message body holds one of the enhanced forms, or a malformed one that must
-/// be answered with the parser's error. Cheap for everything else: the parser's first look
-/// stops at the first tokens.
-pub(crate) fn is_ddl(body: &[u8]) -> bool {
-    match Query::parse(body) {
-        Ok(q) => is_ddl_text(q.query()),
-        Err(_) => false,
-    }
-}
-
 impl Live<'_> {
     /// Runs the enhanced statement at the front of `cbuf` on the primary and answers the
     /// client. `Err` ends the session (the client or the primary is gone).

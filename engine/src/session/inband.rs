@@ -229,11 +229,11 @@ fn process_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
         .map(|s| {
             vec![
                 s.process_id.to_string(),
-                format_time(s.connected_at),
+                crate::pcp::format_local(s.connected_at),
                 "1".into(),
                 s.database,
                 s.user,
-                format_time(s.backend_connected_at),
+                crate::pcp::format_local(s.backend_connected_at),
                 "1".into(),
                 "Execute command".into(),
             ]
@@ -249,14 +249,14 @@ fn pool_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
         .map(|s| {
             vec![
                 s.process_id.to_string(),
-                format_time(s.connected_at),
+                crate::pcp::format_local(s.connected_at),
                 "1".into(),
                 "0".into(),
                 s.node.to_string(),
                 s.database,
                 s.user,
-                format_time(s.backend_connected_at),
-                format_time(s.connected_at),
+                crate::pcp::format_local(s.backend_connected_at),
+                crate::pcp::format_local(s.connected_at),
                 String::new(),
                 "0".into(),
                 "3".into(),
@@ -338,7 +338,7 @@ fn node_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
                 health
                     .map(|h| h.sync_state().name().to_owned())
                     .unwrap_or_default(),
-                format_time(n.last_status_change()),
+                crate::pcp::format_local(n.last_status_change()),
             ]
         })
         .collect()
@@ -372,7 +372,7 @@ fn backend_stats_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
 }
 
 fn health_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
-    let when = |t: Option<u64>| t.map(format_time).unwrap_or_default();
+    let when = |t: Option<u64>| t.map(crate::pcp::format_local).unwrap_or_default();
     ctx.state
         .nodes()
         .iter()
@@ -389,7 +389,7 @@ fn health_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
                 n.address.port().to_string(),
                 n.status().name().to_owned(),
                 n.role().name().to_owned(),
-                format_time(n.last_status_change()),
+                crate::pcp::format_local(n.last_status_change()),
                 s.total_count.to_string(),
                 s.success_count.to_string(),
                 s.fail_count.to_string(),
@@ -407,28 +407,6 @@ fn health_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
             ]
         })
         .collect()
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in UTC.
-fn format_time(epoch_secs: u64) -> String {
-    let days = epoch_secs / 86_400;
-    let secs = epoch_secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 /// RowDescription + DataRows + `SELECT n` + ReadyForQuery(I).
@@ -491,11 +469,5 @@ mod tests {
         ] {
             assert!(!is_in_band(no), "{:?}", std::str::from_utf8(no));
         }
-    }
-
-    #[test]
-    fn times_are_formatted_as_pgpool_does() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00");
-        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20");
     }
 }

@@ -104,7 +104,9 @@ pub struct BackendSide {
     /// Replies to requests corepool sent on its own (a statement run on every backend) that are
     /// read and dropped, not forwarded: the number of ReadyForQuery still to come.
     pub discard_pending: u32,
-    skip_at: Option<(usize, usize)>,
+    /// Length of a message to drop once everything before it is forwarded (a swallowed
+    /// ParseComplete).
+    skip_len: Option<usize>,
 }
 
 impl BackendSide {
@@ -113,7 +115,7 @@ impl BackendSide {
         self.in_flight == 0
             && self.ready == 0
             && !self.walker.mid_message()
-            && self.skip_at.is_none()
+            && self.skip_len.is_none()
     }
 }
 
@@ -289,7 +291,7 @@ where
                 PARSE_COMPLETE_TAG => {
                     // The reply to a Parse corepool re-sent itself: the client never asked.
                     side.swallow_parse_complete -= 1;
-                    side.skip_at = Some((at, len));
+                    side.skip_len = Some(len);
                     return Ok(());
                 }
                 _ => side.copy_both = true,
@@ -382,10 +384,6 @@ where
                     Poll::Ready(Ok(n)) if n > 0 => {
                         self.backend.rbuf.consume(n);
                         self.backend.side.ready -= n;
-                        if let Some((at, len)) = self.backend.side.skip_at.as_mut() {
-                            *at -= n;
-                            let _ = len;
-                        }
                         progress = true;
                     }
                     Poll::Ready(_) => return Poll::Ready(RelayEnd::ClientGone),
@@ -393,7 +391,7 @@ where
                 }
             }
             if self.backend.side.ready == 0 {
-                if let Some((_, len)) = self.backend.side.skip_at.take() {
+                if let Some(len) = self.backend.side.skip_len.take() {
                     // A swallowed message is at the front now: drop it and walk on.
                     self.backend.rbuf.consume(len);
                     if let Err(e) = self.walk_backend() {

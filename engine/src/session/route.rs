@@ -228,29 +228,33 @@ impl SessionRouter {
                 return HookAnswer::Stop;
             }
         }
-        if h.tag == QUERY_TAG && super::ddl::is_ddl(body) {
+        // A Query's text is parsed (and checked as UTF-8) once, here.
+        let query = if h.tag == QUERY_TAG {
+            Query::parse(body).ok()
+        } else {
+            None
+        };
+        if let Some(q) = query
+            .as_ref()
+            .filter(|q| super::ddl::is_ddl_text(q.query()))
+        {
             if self.routing {
                 // Routing flags and transaction status as for any write on the primary.
-                let _ = Query::parse(body).map(|q| self.route_query(q.query()));
+                self.route_query(q.query());
             }
             self.pending = Some(Action::Ddl);
             return HookAnswer::Stop;
         }
         if !self.routing {
-            if h.tag == QUERY_TAG {
-                // Statement counters (SHOW pool_backend_stats) are kept in every mode.
-                if let Ok(q) = Query::parse(body) {
-                    let kind = classify(q.query()).ok().map(|c| c.kind);
-                    self.count(self.current, kind);
-                }
+            // Statement counters (SHOW pool_backend_stats) are kept in every mode.
+            if let Some(q) = &query {
+                let kind = classify(q.query()).ok().map(|c| c.kind);
+                self.count(self.current, kind);
             }
             return HookAnswer::Forward;
         }
         let action = match h.tag {
-            QUERY_TAG => match Query::parse(body) {
-                Ok(q) => self.route_query(q.query()),
-                Err(_) => None,
-            },
+            QUERY_TAG => query.and_then(|q| self.route_query(q.query())),
             PARSE_TAG | BIND_TAG | b'D' | b'E' | b'C' => self.route_extended(buf),
             SYNC_TAG | b'H' => None,
             _ => self.to_node(self.primary),
