@@ -322,30 +322,15 @@ impl Connection {
     }
 
     async fn read_raw(&mut self) -> Result<RawMessage, ClientError> {
-        loop {
-            let pending = self.read.pending();
-            let mut need = HEADER_LEN;
-            if let Some(h) = Header::parse(pending)? {
-                let frame_len = h.frame_len();
-                if pending.len() >= frame_len {
-                    let mut frame = self.read.split(frame_len);
-                    let body = frame.split_off(HEADER_LEN);
-                    return Ok(RawMessage { tag: h.tag, body });
-                }
-                need = frame_len;
-            }
-            let have = self.read.pending().len();
-            let spare = self.read.spare_mut(need - have);
-            let n = self
-                .socket
-                .read(spare)
-                .await
-                .map_err(|e| ClientError::io("could not receive data from server", e))?;
-            if n == 0 {
-                return Err(ClientError::Closed);
-            }
-            self.read.commit(n);
-        }
+        let pending = self.fill_to(HEADER_LEN).await?;
+        let Some(h) = Header::parse(pending)? else {
+            return Err(ClientError::protocol("incomplete message header"));
+        };
+        let frame_len = h.frame_len();
+        self.fill_to(frame_len).await?;
+        let mut frame = self.read.split(frame_len);
+        let body = frame.split_off(HEADER_LEN);
+        Ok(RawMessage { tag: h.tag, body })
     }
 
     /// Reads from the socket until at least `n` bytes are pending in the read buffer.

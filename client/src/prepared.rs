@@ -88,7 +88,8 @@ impl Connection {
                     let value = row.ranges().next().flatten().map(|r| msg.body.slice(r));
                     return Ok(Fetched::Row(value));
                 }
-                BIND_COMPLETE_TAG
+                PARSE_COMPLETE_TAG
+                | BIND_COMPLETE_TAG
                 | COMMAND_COMPLETE_TAG
                 | NO_DATA_TAG
                 | EMPTY_QUERY_RESPONSE_TAG => {}
@@ -119,7 +120,7 @@ impl Connection {
             match header.tag {
                 // What precedes and follows the rows: skipped here so that every row, the
                 // first included, takes the direct path.
-                BIND_COMPLETE_TAG | COMMAND_COMPLETE_TAG => {
+                PARSE_COMPLETE_TAG | BIND_COMPLETE_TAG | COMMAND_COMPLETE_TAG => {
                     self.read_message().await?;
                 }
                 DATA_ROW_TAG if header.frame_len() >= ROW_PREFIX => break header,

@@ -3,6 +3,7 @@
 //! COPY (`BASE_BACKUP`).
 
 use crate::conn::{server_error, Connection, RawMessage};
+use crate::prepared::Fetched;
 use crate::ClientError;
 use bytes::Bytes;
 use corepool_protocol::message::backend::{CommandComplete, DataRow, RowDescription};
@@ -211,27 +212,13 @@ impl Connection {
     pub async fn recv_binary(&mut self) -> Result<Option<Bytes>, ClientError> {
         let mut value = None;
         let mut first = true;
-        loop {
-            let msg = self.read_message().await?;
-            match msg.tag {
-                PARSE_COMPLETE_TAG | BIND_COMPLETE_TAG | COMMAND_COMPLETE_TAG | NO_DATA_TAG => {}
-                DATA_ROW_TAG => {
-                    if first {
-                        let row = DataRow::parse(&msg.body)?;
-                        value = row.ranges().next().flatten().map(|r| msg.body.slice(r));
-                        first = false;
-                    }
-                }
-                READY_FOR_QUERY_TAG => return Ok(value),
-                ERROR_RESPONSE_TAG => return Err(self.drain_after_error(&msg.body).await),
-                tag => {
-                    return Err(ClientError::protocol(format!(
-                        "unexpected message '{}' in extended query",
-                        tag as char
-                    )))
-                }
+        while let Fetched::Row(v) = self.next_fetched().await? {
+            if first {
+                value = v;
+                first = false;
             }
         }
+        Ok(value)
     }
 
     /// [`send_binary`](Self::send_binary) then [`recv_binary`](Self::recv_binary), e.g.

@@ -91,6 +91,18 @@ impl ClusterState {
         }
     }
 
+    /// Records `primary` and gives every node its role: that one primary, the others standby.
+    pub fn adopt_primary(&self, primary: Option<usize>) {
+        for n in self.nodes() {
+            n.set_role(if Some(n.id) == primary {
+                NodeRole::Primary
+            } else {
+                NodeRole::Standby
+            });
+        }
+        self.set_primary(primary);
+    }
+
     /// Topology generation: pooled connections made under an older one are discarded.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)

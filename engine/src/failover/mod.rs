@@ -220,7 +220,7 @@ impl Failover {
             return;
         }
         let found = self.search_primary(&config, promote_to);
-        self.set_primary(found);
+        self.state.adopt_primary(found);
         if let Some(p) = found {
             tracing::info!(primary = p, "failover: new primary node");
             self.follow_primary(&config, p, old_main, old_primary);
@@ -270,7 +270,7 @@ impl Failover {
                 .is_some_and(|p| p.status().is_valid());
             if !primary_ok {
                 let found = self.search_primary(&config, None);
-                self.set_primary(found);
+                self.state.adopt_primary(found);
             }
         } else {
             state.set_primary(main_node(state));
@@ -312,7 +312,7 @@ impl Failover {
                 if let Some(p) = live_old_primary {
                     state.nodes()[p].set_status(NodeStatus::Down);
                 }
-                self.set_primary(Some(id));
+                self.state.adopt_primary(Some(id));
                 state.bump_generation();
                 self.save_status(&config);
                 self.follow_primary(&config, id, old_main, old_primary);
@@ -400,18 +400,6 @@ impl Failover {
             }
             std::thread::sleep(Duration::from_secs(1));
         }
-    }
-
-    /// Records `primary` and gives every node its role.
-    fn set_primary(&self, primary: Option<usize>) {
-        for n in self.state.nodes() {
-            n.set_role(if Some(n.id) == primary {
-                NodeRole::Primary
-            } else {
-                NodeRole::Standby
-            });
-        }
-        self.state.set_primary(primary);
     }
 
     fn save_status(&self, config: &Config) {

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{ClusterState, NodeRole, ShutdownMode};
+use crate::cluster::{ClusterState, ShutdownMode};
 use crate::config::{ClusteringMode, Config};
 use crate::failover::Failover;
 use crate::runtime;
@@ -109,18 +109,6 @@ impl Context {
             tracing::error!(node, error = %e, "could not start a failover thread");
         }
     }
-}
-
-/// Records `primary` and gives every node its role (the others are standbys).
-pub fn adopt_primary(state: &ClusterState, primary: usize) {
-    for n in state.nodes() {
-        n.set_role(if n.id == primary {
-            NodeRole::Primary
-        } else {
-            NodeRole::Standby
-        });
-    }
-    state.set_primary(Some(primary));
 }
 
 /// How often the supervisor looks at requests and schedules.
@@ -255,7 +243,7 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(sr_interval(&config, &state), Some(PRIMARY_SEARCH_INTERVAL));
-        adopt_primary(&state, 0);
+        state.adopt_primary(Some(0));
         assert_eq!(sr_interval(&config, &state), None);
         config.sr_check_period = Duration::from_secs(10);
         assert_eq!(sr_interval(&config, &state), Some(Duration::from_secs(10)));

@@ -1,7 +1,6 @@
 //! Finding the primary at start-up (PGB-5.3's search, once): before the shards run, on the
 //! starting thread, through failover's [`NodeProbe`].
 
-use super::adopt_primary;
 use crate::cluster::ClusterState;
 use crate::config::{ClusteringMode, Config};
 use crate::failover::probe::{NodeProbe, ProbeResult};
@@ -21,7 +20,7 @@ pub fn mark_at_start(state: &ClusterState, config: &Config, probe: &dyn NodeProb
         .collect();
     let first = live.first().copied().unwrap_or(0);
     if config.backend_clustering_mode != ClusteringMode::StreamingReplication {
-        adopt_primary(state, first);
+        state.adopt_primary(Some(first));
         return;
     }
     let always = live.iter().copied().find(|i| {
@@ -31,7 +30,7 @@ pub fn mark_at_start(state: &ClusterState, config: &Config, probe: &dyn NodeProb
             .is_some_and(|b| b.flags.always_primary)
     });
     if let Some(p) = always {
-        adopt_primary(state, p);
+        state.adopt_primary(Some(p));
         return;
     }
     let targets: Vec<_> = live
@@ -46,14 +45,14 @@ pub fn mark_at_start(state: &ClusterState, config: &Config, probe: &dyn NodeProb
     match choose(&live, &results) {
         Some(p) => {
             tracing::info!(primary = p, "primary node found");
-            adopt_primary(state, p);
+            state.adopt_primary(Some(p));
         }
         None => {
             tracing::warn!(
                 provisional = first,
                 "no node answered as primary; using the first live node until one does"
             );
-            adopt_primary(state, first);
+            state.adopt_primary(Some(first));
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::query::{self, ReplicationRow, WalPosition};
-use super::{adopt_primary, Context};
+use super::Context;
 use crate::cluster::health_stats::{ReplicationState, SyncState};
 use crate::cluster::{ClusterState, NodeStatus};
 use crate::config::{Config, LogStandbyDelay};
@@ -123,7 +123,7 @@ async fn settle_primary(
     };
     if known != Some(chosen) {
         tracing::info!(primary = chosen, previous = ?known, "replication check: primary node found");
-        adopt_primary(state, chosen);
+        state.adopt_primary(Some(chosen));
     }
     for &false_primary in claims.iter().filter(|c| **c != chosen) {
         if config.detach_false_primary {
