@@ -139,10 +139,7 @@ impl Live<'_> {
                     cbuf.pending(),
                     &self.router.in_band_statements,
                 );
-                if let Some(run) = extended
-                    .as_ref()
-                    .filter(|r| super::ddl::is_ddl_text(&r.sql))
-                {
+                if let Some(run) = extended.as_ref().filter(|r| r.ddl) {
                     // Enhanced DDL in an extended run: executed on the primary only when the
                     // run executes it (a prepare-only run just describes it).
                     let primary = self.router.primary;

@@ -21,6 +21,8 @@ pub struct InBandRun {
     pub len: usize,
     /// The statement name its Parse gave, to remember for later Binds.
     pub parsed_name: Option<String>,
+    /// Whether the statement is enhanced DDL (else an in-band command), decided once here.
+    pub ddl: bool,
     /// Whether the run executes the statement (a prepare-only run — Parse, Describe, Sync —
     /// must not run a DDL statement's side effects).
     pub executes: bool,
@@ -37,23 +39,27 @@ pub fn in_band_run(
     let mut sql = None;
     let mut parsed_name = None;
     let mut executes = false;
+    let mut ddl = false;
     while let Ok(Some(h)) = Header::parse(buf.get(pos..)?) {
         let body = buf.get(pos + 5..pos + h.frame_len())?;
         if pos == 0 {
             match h.tag {
                 PARSE_TAG => {
                     let p = Parse::parse(body).ok()?;
-                    if !super::inband::is_in_band(p.query().as_bytes())
-                        && !super::ddl::is_ddl_text(p.query())
-                    {
-                        return None;
+                    if !super::inband::is_in_band(p.query().as_bytes()) {
+                        if !super::ddl::is_ddl_text(p.query()) {
+                            return None;
+                        }
+                        ddl = true;
                     }
                     sql = Some(p.query().to_owned());
                     parsed_name = (!p.name().is_empty()).then(|| p.name().to_owned());
                 }
                 BIND_TAG => {
                     let b = corepool_protocol::message::frontend::Bind::parse(body).ok()?;
-                    sql = Some(named.get(b.statement())?.clone());
+                    let text = named.get(b.statement())?;
+                    ddl = !super::inband::is_in_band(text.as_bytes());
+                    sql = Some(text.clone());
                 }
                 _ => return None,
             }
@@ -65,6 +71,7 @@ pub fn in_band_run(
                 sql,
                 len: pos,
                 parsed_name,
+                ddl,
                 executes,
             });
         }
@@ -189,6 +196,7 @@ mod tests {
         let none = std::collections::HashMap::new();
         let r = run("SHOW pool_version");
         let found = in_band_run(&r, &none).unwrap();
+        assert!(!found.ddl);
         assert_eq!(
             (found.sql.as_str(), found.len),
             ("SHOW pool_version", r.len())
@@ -202,7 +210,7 @@ mod tests {
         let none = std::collections::HashMap::new();
         let ddl = "CREATE TABLE t (a int) PARTITION BY RANGE (a) (PARTITION t1 DEFAULT)";
         let found = in_band_run(&run(ddl), &none).expect("an enhanced DDL run");
-        assert!(found.executes);
+        assert!(found.executes && found.ddl);
         // A prepare-only run (Parse, Describe, Sync) is found but does not execute.
         let mut prepare = BytesMut::new();
         fe::parse("s1", ddl, std::iter::empty::<u32>(), &mut prepare).unwrap();

@@ -219,7 +219,7 @@ impl SessionRouter {
         };
         if maybe_in_band {
             if let Some(run) = super::inband_extended::in_band_run(buf, &self.in_band_statements) {
-                if self.routing && run.executes && super::ddl::is_ddl_text(&run.sql) {
+                if self.routing && run.executes && run.ddl {
                     // Routing flags and transaction status as for any write on the primary.
                     self.route_query(&run.sql);
                 }
