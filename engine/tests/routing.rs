@@ -435,3 +435,56 @@ fn in_band_commands_work_in_the_extended_protocol() {
         assert_eq!(row.get::<_, i32>(0), 42);
     });
 }
+
+/// One extended run binding two statements prepared on a standby, inside a transaction that
+/// wrote: both must be re-parsed on the primary (not just the last one).
+#[test]
+fn a_run_binding_two_standby_statements_reparses_both_on_the_primary() {
+    use corepool_protocol::message::write::frontend as fe;
+    use corepool_protocol::message::Format;
+    let p = proxy([0.0, 1.0, 0.0], |_| {});
+    let primary = p.primary().port().to_string();
+    let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+    let mut out = bytes::BytesMut::new();
+    for name in ["s_a", "s_b"] {
+        fe::parse(
+            name,
+            "SELECT inet_server_port()",
+            std::iter::empty(),
+            &mut out,
+        )
+        .unwrap();
+    }
+    fe::sync(&mut out);
+    c.send(&out);
+    let prepared = c.read_until_ready();
+    assert!(common::error_code(&prepared).is_none(), "{prepared:?}");
+    c.query("BEGIN");
+    let wrote = c.query("INSERT INTO t (v) VALUES (42)");
+    assert!(common::error_code(&wrote).is_none(), "{wrote:?}");
+    let mut out = bytes::BytesMut::new();
+    let none: [Format; 0] = [];
+    for name in ["s_a", "s_b"] {
+        fe::bind(
+            "",
+            name,
+            none,
+            std::iter::empty::<Option<&[u8]>>(),
+            none,
+            &mut out,
+        )
+        .unwrap();
+        fe::execute("", 0, &mut out).unwrap();
+    }
+    fe::sync(&mut out);
+    c.send(&out);
+    let ran = c.read_until_ready();
+    assert!(common::error_code(&ran).is_none(), "{ran:?}");
+    let ports: Vec<String> = ran
+        .iter()
+        .filter(|(tag, _)| *tag == b'D')
+        .map(|m| first_value(std::slice::from_ref(m)).unwrap_or_default())
+        .collect();
+    assert_eq!(ports, [primary.clone(), primary], "{ran:?}");
+    c.query("COMMIT");
+}

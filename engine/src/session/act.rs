@@ -58,16 +58,18 @@ impl Live<'_> {
                 }
                 side.mark_routed();
             }
-            Action::Reparse { node, parse } => {
+            Action::Reparse { node, parses } => {
                 self.switch_to(node, client, cbuf, side).await?;
                 if let Some(conn) = self.backends.get_mut(node) {
-                    if conn.stream.write_all(&parse).await.is_err() {
-                        return Err(RelayEnd::BackendGone {
-                            error: None,
-                            fatal_seen: false,
-                        });
+                    for parse in &parses {
+                        if conn.stream.write_all(parse).await.is_err() {
+                            return Err(RelayEnd::BackendGone {
+                                error: None,
+                                fatal_seen: false,
+                            });
+                        }
+                        conn.side.swallow_parse_complete += 1;
                     }
-                    conn.side.swallow_parse_complete += 1;
                 }
                 side.mark_routed();
             }

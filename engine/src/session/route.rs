@@ -30,13 +30,13 @@ pub enum Action {
     /// Run a simple Query on every connected backend; the primary answers the client. Standbys
     /// get `standby_text` instead when set.
     Broadcast(Option<&'static str>),
-    /// Send a named statement's Parse to `node` first (its ParseComplete is dropped), then run
-    /// the request there.
+    /// Send the Parses of named statements the primary lacks to it first (their
+    /// ParseCompletes are dropped), then run the request there.
     Reparse {
-        /// Where the statement must now run.
+        /// The primary.
         node: usize,
-        /// The original Parse message.
-        parse: Bytes,
+        /// The original Parse messages, one per statement the request binds.
+        parses: Vec<Bytes>,
     },
     /// Look these up in the catalog (on the primary), then decide again.
     Catalog(ReadChecks),

@@ -71,18 +71,20 @@ impl SessionRouter {
             must_primary = true;
             self.predict(None, "", true);
         }
-        let mut reparse = None;
+        // Every bound statement the primary lacks is re-parsed there (a request may bind
+        // several); only those are then marked as present on it.
+        let mut reparse: Vec<(&str, Bytes)> = Vec::new();
         for name in &bound {
             if let Some(p) = self.prepared.get(*name) {
-                let need_primary = must_primary
-                    || (self.flags.writing && self.primary_status != TransactionStatus::Idle);
-                if need_primary && p.on & bit(self.primary) == 0 {
-                    if let Some(parse) = &p.parse {
-                        reparse = Some(parse.clone());
+                if must_primary
+                    || (self.flags.writing && self.primary_status != TransactionStatus::Idle)
+                {
+                    must_primary = true;
+                    if p.on & bit(self.primary) == 0 {
+                        if let Some(parse) = &p.parse {
+                            reparse.push((name, parse.clone()));
+                        }
                     }
-                    must_primary = true;
-                } else if need_primary {
-                    must_primary = true;
                 } else {
                     target.get_or_insert(p.node);
                 }
@@ -112,18 +114,18 @@ impl SessionRouter {
                 },
             );
         }
-        if let Some(parse) = reparse {
+        if !reparse.is_empty() {
             let primary = bit(self.primary);
-            for (_, p) in self
-                .prepared
-                .iter_mut()
-                .filter(|(k, _)| bound.contains(&k.as_str()))
-            {
-                p.on |= primary;
+            let mut parses = Vec::with_capacity(reparse.len());
+            for (name, parse) in reparse {
+                if let Some(p) = self.prepared.get_mut(name) {
+                    p.on |= primary;
+                }
+                parses.push(parse);
             }
             return Some(Action::Reparse {
                 node: self.primary,
-                parse,
+                parses,
             });
         }
         if let Some(fence) = self.fenced(node) {
