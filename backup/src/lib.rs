@@ -63,7 +63,7 @@
 //!
 //! let sizes: Vec<u64> = kept.iter().map(|(_, size)| *size).collect();
 //! let queue = TaskQueue::new(plan(&sizes, ChunkSize::default()));
-//! assert_eq!(queue.tasks().len(), 4); // 40 MiB in three 16 MiB chunks, plus the empty init fork
+//! assert_eq!(queue.tasks().len(), 41); // 40 MiB in 1 MiB chunks, plus the empty init fork
 //! while let Some(task) = queue.next_task() {
 //!     // A worker would fetch `task.len` bytes at `task.offset` of file `task.file` here.
 //!     let _ = task;
