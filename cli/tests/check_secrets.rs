@@ -88,6 +88,10 @@ fn checks_log_in_with_md5_hashes_and_aes_passwords() {
              CREATE ROLE replcheck LOGIN PASSWORD 'sr-pass'; GRANT pg_monitor TO replcheck",
         )
         .unwrap();
+    // The checks log in to the standby too: the roles must have reached it first.
+    cluster.standbys()[0]
+        .wait_caught_up(cluster.primary())
+        .unwrap();
     let standby_port = cluster.standbys()[0].port();
     let standby_name = cluster.standbys()[0].name().to_owned();
 

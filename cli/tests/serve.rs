@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use corepool_testkit::Cluster;
+use corepool_testkit::{free_port, Cluster};
 
 mod common;
 use common::*;
@@ -95,6 +95,38 @@ fn sighup_reloads_the_configuration() {
         assert!(Instant::now() < deadline, "reload did not take effect");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn sighup_as_soon_as_the_pid_file_appears_reloads() {
+    // Init scripts send SIGHUP to the pid in the pid file; the handler must be in place by then
+    // or the signal's default action kills the proxy.
+    let cluster = Cluster::builder().start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = write_conf(dir.path(), &cluster, port, "");
+    let pid_file = dir.path().join("corepool.pid");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corepool"))
+        .args(["serve", "-n", "-f"])
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pid_file.exists() {
+        assert!(Instant::now() < deadline, "no pid file");
+        assert!(child.try_wait().unwrap().is_none(), "corepool exited");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    signal(&child, libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(300));
+    let alive = child.try_wait().unwrap().is_none();
+    let answer = psql(&cluster, port, "SELECT 1");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "SIGHUP killed corepool");
+    assert_eq!(answer.unwrap(), "1");
 }
 
 #[test]

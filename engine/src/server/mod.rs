@@ -127,6 +127,7 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
     }
     let auth =
         Arc::new(AuthFiles::load(&config, options.hba_file.as_deref()).map_err(ServeError::Io)?);
+    let signals = signals::SignalCatcher::catch().map_err(ServeError::Io)?;
     let settings = ExecutorSettings {
         shards: config.corepool_cores as usize,
         ..ExecutorSettings::default()
@@ -233,7 +234,9 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
         }
     };
     let on_signal = reload_now.clone();
-    signals::spawn_signal_thread(state_for_signals, move || on_signal()).map_err(ServeError::Io)?;
+    signals
+        .spawn(state_for_signals, move || on_signal())
+        .map_err(ServeError::Io)?;
     tracing::info!(shards, addresses = ?addrs, "corepool is accepting connections");
     let (pcp_tcp, pcp_unix) = pcp
         .as_ref()

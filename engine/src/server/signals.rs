@@ -28,13 +28,33 @@ pub fn action_for(signal: i32) -> Option<SignalAction> {
     }
 }
 
-/// Starts a thread that turns signals into cluster-state changes; `on_reload` runs on SIGHUP.
-/// The thread ends after a stop signal.
-pub fn spawn_signal_thread(
+/// The four signals, caught from the moment [`SignalCatcher::catch`] returns: one that arrives
+/// before the handling thread runs (say a SIGHUP sent as soon as the pid file appears) waits for
+/// it instead of taking the default action and killing the process.
+pub struct SignalCatcher(Signals);
+
+impl SignalCatcher {
+    /// Installs the handlers. Call it before anything listens or the pid file is written.
+    pub fn catch() -> io::Result<Self> {
+        Signals::new([SIGHUP, SIGTERM, SIGINT, SIGQUIT]).map(Self)
+    }
+
+    /// Starts a thread that turns signals, including any caught so far, into cluster-state
+    /// changes; `on_reload` runs on SIGHUP. The thread ends after a stop signal.
+    pub fn spawn(
+        self,
+        state: Arc<ClusterState>,
+        on_reload: impl Fn() + Send + 'static,
+    ) -> io::Result<std::thread::JoinHandle<()>> {
+        spawn_signal_thread(self.0, state, on_reload)
+    }
+}
+
+fn spawn_signal_thread(
+    mut signals: Signals,
     state: Arc<ClusterState>,
     on_reload: impl Fn() + Send + 'static,
 ) -> io::Result<std::thread::JoinHandle<()>> {
-    let mut signals = Signals::new([SIGHUP, SIGTERM, SIGINT, SIGQUIT])?;
     std::thread::Builder::new()
         .name("corepool-signals".into())
         .spawn(move || {
