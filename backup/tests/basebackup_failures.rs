@@ -33,7 +33,7 @@ fn interrupted_backups_are_marked_and_leave_no_slot() {
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
         let t = std::thread::spawn(move || corepool_backup::run(o, flag));
-        std::thread::sleep(Duration::from_millis(2500));
+        f.cluster.primary().wait_backup_copying().unwrap();
         cancel.store(true, Ordering::Relaxed);
         let r = t.join().unwrap();
         assert!(matches!(r, Err(Error::Interrupted(_))), "-j {jobs}: {r:?}");

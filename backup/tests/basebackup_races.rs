@@ -38,19 +38,6 @@ fn verified_plain(f: &Fixture, dir: &Path, format: Format) -> std::path::PathBuf
     }
 }
 
-/// Waits until a backup is copying files from `node` (a worker's chunk read running, or
-/// `BASE_BACKUP` streaming files): the listing is done, what changes now happens mid-copy.
-fn wait_until_copying(node: &corepool_testkit::Node) {
-    let sql = "SELECT (SELECT count(*) FROM pg_stat_progress_basebackup \
-                       WHERE phase = 'streaming database files') \
-                    + (SELECT count(*) FROM pg_stat_activity \
-                       WHERE query LIKE '%pg_read_binary_file(%generate_series%' \
-                         AND pid <> pg_backend_pid())";
-    eventually("the backup to copy files", || {
-        node.psql("postgres", sql).is_ok_and(|n| n != "0")
-    });
-}
-
 /// Polls until `cond` holds (10 s at most).
 fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     for _ in 0..100 {
@@ -87,7 +74,7 @@ fn tables_dropped_during_the_copy_are_left_out() {
         o.max_rate = Some(8 << 20); // the ~60 MB cluster takes ~7 s
         let dir = o.target.clone();
         let t = std::thread::spawn(move || backup(o));
-        wait_until_copying(p);
+        p.wait_backup_copying().unwrap();
         for t in ["doomed_a", "doomed_b", "doomed_c"] {
             p.psql("postgres", &format!("DROP TABLE IF EXISTS {t}"))
                 .unwrap();
@@ -151,7 +138,7 @@ fn a_standby_promoted_mid_backup_fails_the_backup() {
         o.sync = false;
         o.max_rate = Some(4 << 20); // ~10 s for the ~45 MB cluster
         let t = std::thread::spawn(move || backup(o));
-        wait_until_copying(standby);
+        standby.wait_backup_copying().unwrap();
         standby.promote().unwrap();
         let err = t
             .join()

@@ -76,7 +76,7 @@ fn cli_killed_or_interrupted_backup_is_not_a_backup() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(2500));
+        c.primary().wait_backup_copying().unwrap();
         let st = Command::new("kill")
             .args(["-s", signal, &child.id().to_string()])
             .status()

@@ -35,8 +35,8 @@ fn cached_connection_is_reused_and_reset() {
     a.query("SET work_mem = '7MB'");
     a.query("PREPARE p AS SELECT 1");
     a.terminate();
-    // The reset runs after the client left; give it a moment before the next client arrives.
-    std::thread::sleep(Duration::from_millis(300));
+    // The reset runs after the client left: the next client comes once it is back in the pool.
+    proxy.wait_pooled(1);
 
     let (mut b, _) = RawClient::connect(proxy.port, "postgres", "app", &[]);
     let pid2 = first_value(&b.query("SELECT pg_backend_pid()")).unwrap();
@@ -53,7 +53,7 @@ fn cached_connection_is_reused_and_reset() {
         "prepared statements were discarded"
     );
     b.terminate();
-    std::thread::sleep(Duration::from_millis(300));
+    proxy.wait_pooled(1);
 
     // Different startup parameters must not share a connection.
     let (mut c, _) = RawClient::connect(

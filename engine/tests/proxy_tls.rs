@@ -207,20 +207,25 @@ fn pooled_tls_backend_connections_are_reset_and_reused() {
     });
     let sql = "SET work_mem = '7MB'; SELECT pg_backend_pid(), ssl, current_setting('work_mem') FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
     let first = psql(&proxy, "sslmode=require", "postgres", "app", sql).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    proxy.wait_pooled(1);
     let second = psql(&proxy, "sslmode=disable", "postgres", "app", sql).unwrap();
     let pid = |s: &str| s.split('|').next().unwrap_or_default().to_owned();
     assert_eq!(pid(&first), pid(&second), "{first} / {second}");
     assert!(first.ends_with("|t|7MB") && second.ends_with("|t|7MB"));
+    proxy.wait_pooled(1);
     let reset = psql(
         &proxy,
         "sslmode=disable",
         "postgres",
         "app",
-        "SHOW work_mem",
+        "SELECT pg_backend_pid(), current_setting('work_mem')",
     )
     .unwrap();
-    assert_eq!(reset, "4MB", "the reset ran over TLS");
+    assert_eq!(
+        reset,
+        format!("{}|4MB", pid(&first)),
+        "the reset ran over TLS on the same connection"
+    );
 }
 
 #[test]

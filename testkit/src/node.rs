@@ -362,6 +362,22 @@ impl Node {
         )
     }
 
+    /// Waits until a base backup is copying files from this node: `BASE_BACKUP` streaming data
+    /// files (pg_stat_progress_basebackup), or a `corepool basebackup -j N` worker reading a
+    /// chunk. From then on, an interruption or a change to the data happens mid-copy.
+    pub fn wait_backup_copying(&self) -> Result<(), Error> {
+        let sql = "SELECT (SELECT count(*) FROM pg_stat_progress_basebackup \
+                           WHERE phase = 'streaming database files') \
+                        + (SELECT count(*) FROM pg_stat_activity \
+                           WHERE query LIKE '%pg_read_binary_file(%generate_series%' \
+                             AND pid <> pg_backend_pid())";
+        poll_until(
+            || format!("a base backup to copy files from {}", self.name),
+            self.timeout,
+            || Ok(self.psql("postgres", sql)? != "0"),
+        )
+    }
+
     /// Whether a postmaster is running for this data directory.
     pub fn is_running(&self) -> bool {
         self.postmaster_pid().is_some_and(sys::is_alive)

@@ -52,6 +52,32 @@ impl Proxy {
         &self.running.as_ref().expect("running").state
     }
 
+    /// Waits (10 s at most) until the shards' pools hold `n` idle backend connections: the
+    /// connections of clients that left have been reset and put back for the next client.
+    pub fn wait_pooled(&self, n: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let idle: u64 = self
+                .state()
+                .traffic
+                .shards()
+                .iter()
+                .map(|s| {
+                    s.idle_connections
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                })
+                .sum();
+            if idle >= n {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{idle} idle pooled connections, expected {n}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// `psql` through the proxy as `user` on `db`; returns trimmed stdout or the stderr as Err.
     pub fn psql(&self, db: &str, user: &str, sql: &str) -> Result<String, String> {
         corepool_testkit::psql_result(&self.psql_output(db, user, None, sql))
