@@ -107,6 +107,12 @@ impl DdlExecError {
         self
     }
 
+    /// Sets HINT.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> DdlExecError {
+        self.hint = Some(hint.into());
+        self
+    }
+
     /// Adds a line to DETAIL.
     pub(crate) fn add_detail(&mut self, line: &str) {
         match &mut self.detail {

@@ -138,6 +138,26 @@ fn ddl_proxy_error_fields_on_the_wire() {
         );
         let rows = client.simple_query("SELECT 1").await.expect("still usable");
         assert!(rows.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))));
+        // An enhanced statement among others in one query string is refused as a whole:
+        // nothing runs, and the session goes on.
+        let e = client
+            .simple_query("BEGIN; CREATE TABLE multi (a int) PARTITION BY RANGE (a) (PARTITION multi1 DEFAULT); INSERT INTO multi VALUES (1); COMMIT")
+            .await
+            .unwrap_err();
+        let db = e.as_db_error().expect("server error");
+        assert_eq!(db.code().code(), "0A000");
+        assert_eq!(db.message(), "enhanced partition DDL cannot be combined with other statements in one query");
+        assert_eq!(db.hint(), Some("Send the statement as a query of its own."));
+        let rows = client
+            .simple_query("SELECT count(*) FROM pg_class WHERE relname LIKE 'multi%'")
+            .await
+            .expect("still usable");
+        assert!(matches!(&rows[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("0")));
+        // Several standard statements still pass through as one query.
+        client
+            .batch_execute("CREATE TABLE plain_a (x int); DROP TABLE plain_a")
+            .await
+            .expect("standard statements");
     });
 }
 

@@ -236,10 +236,9 @@ impl SessionRouter {
         } else {
             None
         };
-        if let Some(q) = query
-            .as_ref()
-            .filter(|q| super::ddl::is_ddl_text(q.query()))
-        {
+        if let Some(q) = query.as_ref().filter(|q| {
+            super::ddl::is_ddl_text(q.query()) || super::ddl::among_other_statements(q.query())
+        }) {
             if self.routing {
                 // Routing flags and transaction status as for any write on the primary.
                 self.route_query(q.query());
