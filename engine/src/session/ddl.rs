@@ -207,7 +207,7 @@ mod tests {
         let cases: &[(String, bool)] = &[
             (format!("BEGIN; {enhanced}; COMMIT"), true),
             (format!("{enhanced}; SELECT 1"), true),
-            (format!("select 1;\ndrop table t include remote"), true),
+            ("select 1;\ndrop table t include remote".to_owned(), true),
             // One statement, with or without its `;`: the usual enhanced path takes it.
             (enhanced.to_owned(), false),
             (format!("{enhanced};  ;\n"), false),
