@@ -89,13 +89,71 @@ impl ConnectOptions {
     }
 }
 
-/// A notice the server sent (WARNING, NOTICE, …).
+/// A NoticeResponse or ErrorResponse, field by field: the notices a connection keeps as it
+/// reads, and the errors and notices corepool-ddl passes on to its caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
-    /// The severity, like `WARNING`.
+    /// `ERROR`, `WARNING`, `NOTICE`… (the non-localized severity when the server sends it).
     pub severity: String,
-    /// The message.
+    /// The SQLSTATE.
+    pub code: String,
+    /// The primary message.
     pub message: String,
+    /// DETAIL.
+    pub detail: Option<String>,
+    /// HINT.
+    pub hint: Option<String>,
+}
+
+impl Notice {
+    /// A NOTICE with SQLSTATE `code` (`00000` for plain information).
+    pub fn info(code: &str, message: impl Into<String>) -> Notice {
+        Notice {
+            severity: "NOTICE".to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
+    }
+
+    /// The fields of a NoticeResponse body (`00000` when it has no SQLSTATE).
+    ///
+    /// # Errors
+    /// When the body is malformed.
+    pub fn from_notice_body(body: &[u8]) -> Result<Notice, corepool_protocol::Error> {
+        let n = NoticeResponse::parse(body)?;
+        Ok(Notice {
+            severity: n
+                .severity_nonlocalized()
+                .or(n.severity())
+                .unwrap_or("NOTICE")
+                .to_owned(),
+            code: n.code().unwrap_or("00000").to_owned(),
+            message: n.message().unwrap_or_default().to_owned(),
+            detail: n.detail().map(str::to_owned),
+            hint: n.hint().map(str::to_owned),
+        })
+    }
+
+    /// The fields of an ErrorResponse body (`XX000` when it has no SQLSTATE).
+    ///
+    /// # Errors
+    /// When the body is malformed.
+    pub fn from_error_body(body: &[u8]) -> Result<Notice, corepool_protocol::Error> {
+        let e = ErrorResponse::parse(body)?;
+        Ok(Notice {
+            severity: e
+                .severity_nonlocalized()
+                .or(e.severity())
+                .unwrap_or("ERROR")
+                .to_owned(),
+            code: e.code().unwrap_or("XX000").to_owned(),
+            message: e.message().unwrap_or_default().to_owned(),
+            detail: e.detail().map(str::to_owned),
+            hint: e.hint().map(str::to_owned),
+        })
+    }
 }
 
 /// One connection to a PostgreSQL server.
@@ -304,15 +362,7 @@ impl Connection {
                     }
                 }
                 NOTICE_RESPONSE_TAG => {
-                    let n = NoticeResponse::parse(&msg.body)?;
-                    let notice = Notice {
-                        severity: n
-                            .severity_nonlocalized()
-                            .or(n.severity())
-                            .unwrap_or("NOTICE")
-                            .to_owned(),
-                        message: n.message().unwrap_or_default().to_owned(),
-                    };
+                    let notice = Notice::from_notice_body(&msg.body)?;
                     tracing::debug!(severity = %notice.severity, message = %notice.message, "server notice");
                     self.notices.push(notice);
                 }
@@ -386,17 +436,13 @@ impl Connection {
 
 /// Turns an ErrorResponse body into [`ClientError::Server`].
 pub(crate) fn server_error(body: &[u8]) -> ClientError {
-    match ErrorResponse::parse(body) {
+    match Notice::from_error_body(body) {
         Ok(e) => ClientError::Server {
-            severity: e
-                .severity_nonlocalized()
-                .or(e.severity())
-                .unwrap_or("ERROR")
-                .to_owned(),
-            code: e.code().unwrap_or("XX000").to_owned(),
-            message: e.message().unwrap_or_default().to_owned(),
-            detail: e.detail().map(str::to_owned),
-            hint: e.hint().map(str::to_owned),
+            severity: e.severity,
+            code: e.code,
+            message: e.message,
+            detail: e.detail,
+            hint: e.hint,
         },
         Err(e) => ClientError::Protocol(format!("malformed ErrorResponse: {e}")),
     }

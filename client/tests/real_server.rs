@@ -38,6 +38,27 @@ fn queries_errors_and_replication() {
         assert_eq!(rows[0].columns()[1], "b");
         let err = c.simple_query("SELECT 1/0").await.unwrap_err();
         assert_eq!(err.code(), Some("22012"));
+        // Notices keep every field the server sent.
+        c.simple_query(
+            "DO $$ BEGIN RAISE WARNING USING MESSAGE = 'm', DETAIL = 'd', HINT = 'h', \
+             ERRCODE = '01P01'; RAISE NOTICE 'plain'; END $$",
+        )
+        .await
+        .unwrap();
+        let notices = c.take_notices();
+        assert_eq!(
+            notices,
+            [
+                corepool_client::Notice {
+                    severity: "WARNING".into(),
+                    code: "01P01".into(),
+                    message: "m".into(),
+                    detail: Some("d".into()),
+                    hint: Some("h".into()),
+                },
+                corepool_client::Notice::info("00000", "plain"),
+            ]
+        );
         // Still usable after an error.
         let v = c
             .query_binary(

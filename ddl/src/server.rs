@@ -5,8 +5,8 @@
 //! one algorithm. Remote servers are always [`ClientSession`]s.
 
 use corepool_client::{ClientError, ConnectOptions, Connection};
-use corepool_protocol::message::backend::{CommandComplete, DataRow, ErrorResponse};
-use corepool_protocol::message::backend::{NoticeResponse, ReadyForQuery};
+use corepool_protocol::message::backend::ReadyForQuery;
+use corepool_protocol::message::backend::{CommandComplete, DataRow};
 use corepool_protocol::message::tags::{
     COMMAND_COMPLETE_TAG, COPY_BOTH_RESPONSE_TAG, COPY_IN_RESPONSE_TAG, COPY_OUT_RESPONSE_TAG,
     DATA_ROW_TAG, EMPTY_QUERY_RESPONSE_TAG, ERROR_RESPONSE_TAG, READY_FOR_QUERY_TAG,
@@ -26,71 +26,8 @@ pub struct Reply {
     pub tags: Vec<String>,
 }
 
-/// An ErrorResponse or NoticeResponse, field by field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    /// `ERROR`, `WARNING`, `NOTICE`… (the non-localized severity when the server sends it).
-    pub severity: String,
-    /// The SQLSTATE.
-    pub code: String,
-    /// The primary message.
-    pub message: String,
-    /// DETAIL.
-    pub detail: Option<String>,
-    /// HINT.
-    pub hint: Option<String>,
-}
-
-impl Notice {
-    /// A NOTICE with SQLSTATE `code` (`00000` for plain information).
-    pub fn info(code: &str, message: impl Into<String>) -> Notice {
-        Notice {
-            severity: "NOTICE".to_owned(),
-            code: code.to_owned(),
-            message: message.into(),
-            detail: None,
-            hint: None,
-        }
-    }
-
-    /// The fields of an ErrorResponse / NoticeResponse body.
-    ///
-    /// # Errors
-    /// When the body is malformed.
-    pub fn from_error_body(body: &[u8]) -> Result<Notice, corepool_protocol::Error> {
-        let e = ErrorResponse::parse(body)?;
-        Ok(Notice {
-            severity: e
-                .severity_nonlocalized()
-                .or(e.severity())
-                .unwrap_or("ERROR")
-                .to_owned(),
-            code: e.code().unwrap_or("XX000").to_owned(),
-            message: e.message().unwrap_or_default().to_owned(),
-            detail: e.detail().map(str::to_owned),
-            hint: e.hint().map(str::to_owned),
-        })
-    }
-
-    /// The fields of a NoticeResponse body.
-    ///
-    /// # Errors
-    /// When the body is malformed.
-    pub fn from_notice_body(body: &[u8]) -> Result<Notice, corepool_protocol::Error> {
-        let n = NoticeResponse::parse(body)?;
-        Ok(Notice {
-            severity: n
-                .severity_nonlocalized()
-                .or(n.severity())
-                .unwrap_or("NOTICE")
-                .to_owned(),
-            code: n.code().unwrap_or("00000").to_owned(),
-            message: n.message().unwrap_or_default().to_owned(),
-            detail: n.detail().map(str::to_owned),
-            hint: n.hint().map(str::to_owned),
-        })
-    }
-}
+/// An ErrorResponse or NoticeResponse, field by field (the client crate's).
+pub use corepool_client::Notice;
 
 /// Why a query did not return rows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -159,20 +96,7 @@ impl ClientSession {
         loop {
             let msg = self.conn.read_message().await.map_err(broken)?;
             // Notices are kept by the connection as it reads; pass them on in order.
-            notices.extend(self.conn.take_notices().into_iter().map(|n| {
-                Notice {
-                    code: if n.severity == "WARNING" {
-                        "01000"
-                    } else {
-                        "00000"
-                    }
-                    .to_owned(),
-                    severity: n.severity,
-                    message: n.message,
-                    detail: None,
-                    hint: None,
-                }
-            }));
+            notices.extend(self.conn.take_notices());
             match msg.tag {
                 ROW_DESCRIPTION_TAG | EMPTY_QUERY_RESPONSE_TAG => {}
                 DATA_ROW_TAG => reply
