@@ -261,6 +261,32 @@ fn read_only_tools_print_what_pgpool_prints() {
     let pid_text = pid.to_string();
     let tail = [backend_pid.as_str(), "1", pid_text.as_str(), "0", "Idle"];
     assert_eq!(&fields[fields.len() - 5..], tail, "{info}");
+    // The status follows the session: in a transaction block, running a request, idle again.
+    let pid_arg = pid.to_string();
+    let status_is = |want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let info = p.ok("pcp_proc_info", &["-P", &pid_arg]);
+            if info.trim_end().ends_with(&format!(" 0 {want}")) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected {want}: {info}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    client.query("BEGIN");
+    status_is("Idle in transaction");
+    let mut sleep = bytes::BytesMut::new();
+    corepool_protocol::message::write::frontend::query("SELECT pg_sleep(3)", &mut sleep).unwrap();
+    client.send(&sleep);
+    status_is("Execute command");
+    client.read_until_ready();
+    status_is("Idle in transaction");
+    client.query("COMMIT");
+    status_is("Idle");
     client.terminate();
 
     let out = p.tool("pcp_recovery_node", &["-n", "0"]);

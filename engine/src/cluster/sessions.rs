@@ -3,10 +3,51 @@
 //! One slot per cancel slot (same indexing as [`CancelTable`](super::CancelTable)), each a
 //! small mutex written only when a session binds its backend and when it ends — never per
 //! query — and read by PCP on its own thread. The shard that owns a slot is its only writer,
-//! so the locks are never contended on the query path.
+//! so the locks are never contended on the query path. What a session is doing (idle, in a
+//! transaction, running a request) changes per request and lives beside the record in an atomic
+//! byte, stored with a relaxed write only when it changes.
 
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a session is doing, as `pcp_proc_info` and `SHOW pool_processes` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Activity {
+    /// Waiting for the client's next request, outside a transaction block.
+    Idle = 0,
+    /// Waiting for the client inside a transaction block (or a failed one).
+    IdleInTransaction = 1,
+    /// A request is being run or its reply forwarded.
+    Executing = 2,
+}
+
+impl Activity {
+    fn from_byte(b: u8) -> Activity {
+        match b {
+            1 => Activity::IdleInTransaction,
+            2 => Activity::Executing,
+            _ => Activity::Idle,
+        }
+    }
+
+    /// Pgpool-II's words for it.
+    pub fn pgpool_name(self) -> &'static str {
+        match self {
+            Activity::Idle => "Idle",
+            Activity::IdleInTransaction => "Idle in transaction",
+            Activity::Executing => "Execute command",
+        }
+    }
+
+    /// Stores `self` in `cell` unless it is there already (one relaxed load otherwise).
+    pub fn publish(self, cell: &AtomicU8) {
+        if cell.load(Relaxed) != self as u8 {
+            cell.store(self as u8, Relaxed);
+        }
+    }
+}
 
 /// One client session as PCP reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,12 +66,15 @@ pub struct SessionInfo {
     pub node: u32,
     /// The backend's own process id.
     pub backend_pid: i32,
+    /// What the session is doing now.
+    pub activity: Activity,
 }
 
 /// Every session slot of the process.
 #[derive(Debug)]
 pub struct SessionRegistry {
     slots: Box<[Mutex<Option<SessionInfo>>]>,
+    activity: Box<[AtomicU8]>,
 }
 
 impl SessionRegistry {
@@ -39,12 +83,23 @@ impl SessionRegistry {
         let n = shards.max(1) * per_shard.max(1);
         Self {
             slots: (0..n).map(|_| Mutex::new(None)).collect(),
+            activity: (0..n)
+                .map(|_| AtomicU8::new(Activity::Idle as u8))
+                .collect(),
         }
+    }
+
+    /// Where the session in `slot` publishes its [`Activity`].
+    pub fn activity(&self, slot: usize) -> Option<&AtomicU8> {
+        self.activity.get(slot)
     }
 
     /// Records the session in `slot` (called when it has its backend).
     pub fn open(&self, slot: usize, user: &str, database: &str, node: usize, backend_pid: i32) {
         let now = now_secs();
+        if let Some(a) = self.activity(slot) {
+            Activity::Idle.publish(a);
+        }
         self.set(
             slot,
             Some(SessionInfo {
@@ -55,6 +110,7 @@ impl SessionRegistry {
                 database: database.to_owned(),
                 node: node as u32,
                 backend_pid,
+                activity: Activity::Idle,
             }),
         );
     }
@@ -68,7 +124,12 @@ impl SessionRegistry {
     pub fn snapshot(&self) -> Vec<SessionInfo> {
         self.slots
             .iter()
-            .filter_map(|s| s.lock().ok().and_then(|g| g.clone()))
+            .zip(self.activity.iter())
+            .filter_map(|(s, a)| {
+                let mut info = s.lock().ok().and_then(|g| g.clone())?;
+                info.activity = Activity::from_byte(a.load(Relaxed));
+                Some(info)
+            })
             .collect()
     }
 
@@ -104,6 +165,15 @@ mod tests {
         assert_eq!(s[0].user, "bob");
         assert_eq!(s[1].process_id, super::super::CancelTable::process_id(3));
         assert_eq!(s[1].backend_pid, 4242);
+        assert_eq!(s[1].activity, Activity::Idle);
+        Activity::IdleInTransaction.publish(r.activity(3).unwrap());
+        assert_eq!(r.snapshot()[1].activity, Activity::IdleInTransaction);
+        Activity::Executing.publish(r.activity(3).unwrap());
+        assert_eq!(r.snapshot()[1].activity.pgpool_name(), "Execute command");
+        // A new session in the slot starts idle.
+        r.open(3, "carol", "app", 0, 5);
+        assert_eq!(r.snapshot()[1].activity, Activity::Idle);
+        assert!(r.activity(99).is_none());
         r.close(0);
         assert_eq!(r.snapshot().len(), 1);
     }

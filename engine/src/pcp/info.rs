@@ -14,6 +14,7 @@ use corepool_protocol::pcp::{Report, Request};
 
 use super::admin::{error_report, internal};
 use super::{pool_status, time::format_local, PcpContext};
+use crate::cluster::sessions::Activity;
 use crate::cluster::{NodeStatus, SessionInfo};
 use crate::config::{ClusteringMode, Config};
 use crate::failover::probe::ProbeResult;
@@ -266,7 +267,11 @@ fn process_info(ctx: &PcpContext, pid: i32, out: &mut BytesMut) -> Result<(), Re
             pool_counter: 1,
             pool_backend_pid: s.backend_pid,
             pool_connected: true,
-            status: ProcessStatus::Idle,
+            status: match s.activity {
+                Activity::Idle => ProcessStatus::Idle,
+                Activity::IdleInTransaction => ProcessStatus::IdleInTransaction,
+                Activity::Executing => ProcessStatus::ExecuteCommand,
+            },
         };
         response::write_process_info(out, &info).map_err(internal)?;
     }

@@ -235,7 +235,7 @@ fn process_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
                 s.user,
                 crate::pcp::format_local(s.backend_connected_at),
                 "1".into(),
-                "Execute command".into(),
+                s.activity.pgpool_name().into(),
             ]
         })
         .collect()
@@ -264,7 +264,7 @@ fn pool_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
                 "1".into(),
                 s.backend_pid.to_string(),
                 "1".into(),
-                "Execute command".into(),
+                s.activity.pgpool_name().into(),
             ]
         })
         .collect()

@@ -311,6 +311,7 @@ impl Session {
                 )
                 .watched(&watch)
                 .metered(meter)
+                .published(shard.state.registry.activity(slot))
                 .run();
                 let end = if idle_limit.is_zero() {
                     run.await

@@ -29,6 +29,7 @@ use futures_lite::AsyncWrite;
 pub use super::idle::IdleWatch;
 use super::walker::{Stop, Walker};
 use crate::backend::BackendConn;
+use crate::cluster::sessions::Activity;
 use crate::runtime::{ReadBuf, Stream};
 
 /// Why the relay returned.
@@ -157,6 +158,7 @@ pub struct Relay<'a, S, H> {
     drain: bool,
     idle: Option<&'a IdleWatch>,
     meter: Option<Meter<'a>>,
+    activity: Option<&'a std::sync::atomic::AtomicU8>,
 }
 
 /// Where a relay counts bytes and request latency.
@@ -196,6 +198,7 @@ where
             drain: false,
             idle: None,
             meter: None,
+            activity: None,
         }
     }
 
@@ -211,13 +214,29 @@ where
         self
     }
 
+    /// Publishes what the session is doing into `cell` (its registry slot) for PCP.
+    pub fn published(mut self, cell: Option<&'a std::sync::atomic::AtomicU8>) -> Self {
+        self.activity = cell;
+        self
+    }
+
     fn note_activity(&self, client_read: bool) {
+        let busy = self.backend.side.in_flight > 0 || self.side.ready > 0;
         if let Some(w) = self.idle {
-            let busy = self.backend.side.in_flight > 0 || self.side.ready > 0;
             if client_read || w.busy.get() != busy {
                 w.last.set(std::time::Instant::now());
             }
             w.busy.set(busy);
+        }
+        if let Some(cell) = self.activity {
+            let now = if busy {
+                Activity::Executing
+            } else if self.backend.status == TransactionStatus::Idle {
+                Activity::Idle
+            } else {
+                Activity::IdleInTransaction
+            };
+            now.publish(cell);
         }
     }
 
