@@ -63,6 +63,10 @@ pub struct ConnectOptions {
     pub application_name: Option<String>,
     /// Bound on the TCP/UNIX connect.
     pub connect_timeout: Duration,
+    /// With a TLS configuration, a TCP connection asks for SSL first and uses TLS when the
+    /// server accepts, in clear when it declines (libpq's `sslmode=prefer`; what the
+    /// configuration verifies is the caller's choice). UNIX-domain sockets never ask.
+    pub tls: Option<std::sync::Arc<futures_rustls::rustls::ClientConfig>>,
 }
 
 impl ConnectOptions {
@@ -78,6 +82,7 @@ impl ConnectOptions {
             replication: None,
             application_name: None,
             connect_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 
@@ -191,7 +196,11 @@ impl Connection {
         let socket = match &opts.host {
             Host::Tcp(h) => {
                 let addr = format!("{h}:{}", opts.port);
-                Socket::connect_tcp(&addr, opts.connect_timeout).await
+                let tcp = Socket::connect_tcp(&addr, opts.connect_timeout).await;
+                match (tcp, &opts.tls) {
+                    (Ok(tcp), Some(config)) => tcp.negotiate_tls(config.clone(), h).await,
+                    (tcp, _) => tcp,
+                }
             }
             Host::Unix(dir) => {
                 let path = dir.join(format!(".s.PGSQL.{}", opts.port));

@@ -1,15 +1,21 @@
-//! The byte stream under a connection (TCP or UNIX-domain) and its read buffer.
+//! The byte stream under a connection (TCP, TLS over TCP, or UNIX-domain) and its read buffer.
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_rustls::client::TlsStream;
+use futures_rustls::rustls::pki_types::ServerName;
+use futures_rustls::rustls::ClientConfig;
+use futures_rustls::TlsConnector;
 use glommio::net::{TcpStream, UnixStream};
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A connected socket.
 pub(crate) enum Socket {
     Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
     Unix(UnixStream),
 }
 
@@ -32,9 +38,49 @@ impl Socket {
         timed.await.map(Socket::Unix).map_err(to_io)
     }
 
+    /// Sends an SSLRequest on a fresh TCP socket: when the server says `S`, runs the TLS
+    /// handshake with `config` (SNI from `host`) and returns the TLS socket; on `N` returns the
+    /// socket in clear. Called before anything else is sent or read, so the one-byte answer is
+    /// read straight from the socket.
+    pub(crate) async fn negotiate_tls(
+        self,
+        config: Arc<ClientConfig>,
+        host: &str,
+    ) -> io::Result<Socket> {
+        let Socket::Tcp(mut tcp) = self else {
+            return Ok(self);
+        };
+        let mut request = BytesMut::with_capacity(8);
+        corepool_protocol::message::write::frontend::ssl_request(&mut request);
+        tcp.write_all(&request).await?;
+        let mut answer = [0u8; 1];
+        tcp.read_exact(&mut answer).await?;
+        match answer[0] {
+            b'S' => {
+                let name = ServerName::try_from(host.to_owned()).map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("\"{host}\" is not a valid TLS server name"),
+                    )
+                })?;
+                let tls = TlsConnector::from(config).connect(name, tcp).await?;
+                Ok(Socket::Tls(Box::new(tls)))
+            }
+            b'N' => Ok(Socket::Tcp(tcp)),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "received invalid response to SSL negotiation: {}",
+                    char::from(other)
+                ),
+            )),
+        }
+    }
+
     pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Socket::Tcp(s) => s.read(buf).await,
+            Socket::Tls(s) => s.read(buf).await,
             Socket::Unix(s) => s.read(buf).await,
         }
     }
@@ -42,6 +88,11 @@ impl Socket {
     pub(crate) async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             Socket::Tcp(s) => s.write_all(data).await,
+            Socket::Tls(s) => {
+                s.write_all(data).await?;
+                // TLS records may wait in the session until flushed.
+                s.flush().await
+            }
             Socket::Unix(s) => s.write_all(data).await,
         }
     }

@@ -95,7 +95,11 @@ impl Certs {
 
 /// A cluster; with `ssl` its servers accept SSL with the test certificate.
 fn cluster(certs: &Certs, ssl: bool) -> Cluster {
-    let mut b = Cluster::builder();
+    cluster_from(Cluster::builder(), certs, ssl)
+}
+
+/// `b` started, with the test certificate when `ssl`.
+fn cluster_from(mut b: corepool_testkit::ClusterBuilder, certs: &Certs, ssl: bool) -> Cluster {
     if ssl {
         b = b
             .setting("ssl", "on")
@@ -513,4 +517,62 @@ fn unencrypted_bytes_after_an_ssl_request_are_refused() {
     let msg = c.read_msg().expect("an error");
     assert_eq!(msg.0, b'E');
     assert_eq!(error_code(&[msg]).as_deref(), Some("08P01"));
+}
+
+#[test]
+fn health_and_replication_checks_use_ssl_when_the_backends_require_it() {
+    // Backends that refuse TCP clients in clear (hostnossl … reject), as Pgpool-II's checks
+    // meet them with `ssl = on`: the checks must ask for SSL, or every node is detached.
+    let certs = Certs::new();
+    let builder = Cluster::builder()
+        .standbys(1)
+        .hba_line("hostnossl all all 127.0.0.1/32 reject");
+    let cluster = cluster_from(builder, &certs, true);
+    let names: Vec<String> = cluster
+        .nodes()
+        .iter()
+        .map(|n| n.name().to_owned())
+        .collect();
+    let proxy = Proxy::start_on(cluster, |c, d| {
+        ssl_on(&certs)(c, d);
+        c.health_check.period = Duration::from_secs(1);
+        c.health_check.user = "postgres".into();
+        c.sr_check_period = Duration::from_secs(1);
+        c.sr_check_user = "postgres".into();
+        for (b, name) in c.backends.iter_mut().zip(&names) {
+            b.application_name = name.clone();
+        }
+    });
+    let state = proxy.state();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let checks: Vec<_> = state.health.nodes().iter().map(|n| n.snapshot()).collect();
+        let streaming = state.health.nodes()[1].replication_state()
+            == corepool_engine::cluster::health_stats::ReplicationState::Streaming;
+        assert!(
+            checks.iter().all(|c| c.fail_count == 0),
+            "a health check failed: {checks:?}"
+        );
+        if streaming && checks.iter().all(|c| c.success_count >= 2) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "checks did not succeed: {checks:?}, streaming {streaming}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(state.nodes().iter().all(|n| n.status().is_valid()));
+    // Clients in clear are still served: the backend leg is TLS.
+    assert_eq!(
+        psql(
+            &proxy,
+            "sslmode=disable",
+            "postgres",
+            "postgres",
+            BACKEND_SSL
+        )
+        .unwrap(),
+        "t"
+    );
 }

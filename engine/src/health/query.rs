@@ -50,14 +50,16 @@ impl CheckError {
     }
 }
 
-/// Connection options for `address` as `user` on `database`.
-pub fn options(
+/// Connection options for `address` as `user` (with the secret `password` configures, see
+/// [`AuthFiles::check_secret`]) on `database`; SSL first when `ssl = on`, as Pgpool-II does.
+fn options(
     address: &NodeAddress,
-    user: &str,
+    (user, password): (&str, &str),
     database: &str,
-    secret: CheckSecret,
+    auth: &AuthFiles,
     connect_timeout: Duration,
 ) -> ConnectOptions {
+    let secret = auth.check_secret(user, password);
     let host = match address {
         NodeAddress::Tcp { host, .. } => Host::parse(host),
         NodeAddress::Unix { dir, .. } => Host::parse(dir),
@@ -70,6 +72,7 @@ pub fn options(
         CheckSecret::None => {}
     }
     opts.application_name = Some("corepool health check".into());
+    opts.tls = auth.tls().client.clone();
     opts.connect_timeout = if connect_timeout.is_zero() {
         Duration::from_secs(10)
     } else {
@@ -80,19 +83,17 @@ pub fn options(
 
 /// The health check's connection options for a node (database not yet chosen).
 pub fn health_options(hc: &HealthCheck, address: &NodeAddress, auth: &AuthFiles) -> ConnectOptions {
-    let secret = auth.check_secret(&hc.user, &hc.password);
     options(
         address,
-        &hc.user,
+        (&hc.user, &hc.password),
         hc.database_or_default(),
-        secret,
+        auth,
         hc.connect_timeout,
     )
 }
 
 /// The replication check's connection options (sr_check_user on sr_check_database).
 pub fn sr_options(config: &Config, address: &NodeAddress, auth: &AuthFiles) -> ConnectOptions {
-    let secret = auth.check_secret(&config.sr_check_user, &config.sr_check_password);
     let database = if config.sr_check_database.is_empty() {
         "postgres"
     } else {
@@ -100,9 +101,9 @@ pub fn sr_options(config: &Config, address: &NodeAddress, auth: &AuthFiles) -> C
     };
     let mut opts = options(
         address,
-        &config.sr_check_user,
+        (&config.sr_check_user, &config.sr_check_password),
         database,
-        secret,
+        auth,
         config.health_check.connect_timeout,
     );
     opts.application_name = Some("corepool sr check".into());
