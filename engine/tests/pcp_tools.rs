@@ -424,6 +424,45 @@ fn detach_and_attach_change_state_and_run_the_commands() {
 }
 
 #[test]
+fn a_graceful_detach_waits_for_clients_and_holds_new_ones() {
+    let p = PcpProxy::start(1, |_, _| {});
+    let (first, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
+    let mut detach = Command::new("/usr/sbin/pcp_detach_node");
+    detach
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &p.pcp_port.to_string(),
+            "-U",
+            USER,
+            "-w",
+        ])
+        .args(["-g", "-n", "1"])
+        .env("PCPPASSFILE", &p.passfile);
+    let detach = std::thread::spawn(move || detach.output().unwrap());
+    wait_until("new clients held", || p.state().admission_held());
+    let port = p.port;
+    let second = std::thread::spawn(move || {
+        let (mut c, _) = RawClient::connect(port, "postgres", "postgres", &[]);
+        common::first_value(&c.query("SELECT 'served'"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!detach.is_finished(), "the detach waits for the client");
+    assert!(!second.is_finished(), "a new client waits for the detach");
+    assert!(p.state().nodes()[1].status().is_valid(), "not detached yet");
+    first.terminate();
+    let out = detach.join().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        p.state().nodes()[1].status(),
+        corepool_engine::cluster::NodeStatus::Down
+    );
+    assert_eq!(second.join().unwrap().as_deref(), Some("served"));
+    assert!(!p.state().admission_held());
+}
+
+#[test]
 fn the_status_file_makes_a_restart_remember_down_nodes() {
     let mut p = PcpProxy::start(1, |_, _| {});
     assert_eq!(

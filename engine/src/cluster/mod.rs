@@ -40,6 +40,7 @@ pub struct ClusterState {
     reload: AtomicU64,
     sessions: AtomicUsize,
     max_sessions: usize,
+    admission_holds: AtomicUsize,
     /// Proxy-issued cancel keys.
     pub cancel: CancelTable,
     /// Who is connected, per cancel slot (PCP process info).
@@ -48,6 +49,19 @@ pub struct ClusterState {
     pub health: health_stats::HealthStats,
     /// Bytes, idle connections, latency and failover counts for the metrics endpoint.
     pub traffic: traffic::Traffic,
+}
+
+/// New clients wait while one of these lives; from [`ClusterState::hold_admission`].
+#[must_use = "clients are held only while the guard lives"]
+#[derive(Debug)]
+pub struct AdmissionHold<'a> {
+    state: &'a ClusterState,
+}
+
+impl Drop for AdmissionHold<'_> {
+    fn drop(&mut self) {
+        self.state.admission_holds.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl ClusterState {
@@ -63,6 +77,7 @@ impl ClusterState {
             reload: AtomicU64::new(0),
             sessions: AtomicUsize::new(0),
             max_sessions: max_sessions.max(1),
+            admission_holds: AtomicUsize::new(0),
             cancel: CancelTable::new(shards, max_sessions.max(1)),
             registry: SessionRegistry::new(shards, max_sessions.max(1)),
         }
@@ -136,6 +151,19 @@ impl ClusterState {
     /// Announces a reloaded configuration.
     pub fn announce_reload(&self) {
         self.reload.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Holds new clients at the door (they wait, as for a free slot) until the returned guard
+    /// is dropped: a graceful detach or promote waits for the connected clients to leave
+    /// without new ones taking their place.
+    pub fn hold_admission(&self) -> AdmissionHold<'_> {
+        self.admission_holds.fetch_add(1, Ordering::AcqRel);
+        AdmissionHold { state: self }
+    }
+
+    /// Whether new clients are being held (see [`hold_admission`](Self::hold_admission)).
+    pub fn admission_held(&self) -> bool {
+        self.admission_holds.load(Ordering::Acquire) > 0
     }
 
     /// Takes a session slot; `false` when `max_sessions` are already connected.

@@ -14,7 +14,7 @@ use corepool_protocol::pcp::{response, Report, Request, Severity};
 
 use super::conn::{After, ConnState};
 use super::PcpContext;
-use crate::cluster::ShutdownMode;
+use crate::cluster::{AdmissionHold, ShutdownMode};
 use crate::config::ClusteringMode;
 use crate::failover::{Busy, Failover, FailoverError};
 
@@ -67,7 +67,7 @@ pub(super) fn answer(
             f.check_detach(i64::from(node_id))
                 .map_err(failover_report)?;
             if gracefully {
-                wait_for_clients(ctx);
+                let _held = wait_for_clients(ctx);
                 f.detach(i64::from(node_id), "PCP detach (gracefully)")
                     .map_err(failover_report)?;
             } else {
@@ -168,7 +168,7 @@ fn promote(
         ));
     }
     if gracefully {
-        wait_for_clients(ctx);
+        let _held = wait_for_clients(ctx);
         ctx.failover
             .promote(node, switchover)
             .map_err(failover_report)?;
@@ -218,11 +218,15 @@ fn refuse_when_busy(f: &Failover) -> Result<(), Report> {
 }
 
 /// Waits until no client session is connected, at most [`GRACE`].
-fn wait_for_clients(ctx: &PcpContext) {
+/// Holds new clients and waits (up to [`GRACE`]) for the connected ones to leave; new clients
+/// stay held until the returned guard is dropped, after the operation.
+fn wait_for_clients(ctx: &PcpContext) -> AdmissionHold<'_> {
+    let held = ctx.state().hold_admission();
     let until = Instant::now() + GRACE;
     while ctx.state().sessions() > 0 && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(100));
     }
+    held
 }
 
 /// `A`: only client_min_messages, with the levels pgpool accepts.

@@ -497,8 +497,13 @@ const ACCEPT_POLL: Duration = Duration::from_millis(250);
 /// Serves a client once a session slot is free. Pgpool-II's children stop accepting when all are
 /// busy, so new clients wait; with reserved_connections > 0 they are refused instead.
 async fn admit(shard: Rc<Shard>, mut stream: runtime::Stream, reject_when_full: bool) {
-    while !shard.state.try_begin_session() {
-        if reject_when_full {
+    loop {
+        // A graceful detach or promote holds new clients until it is done: they wait.
+        let held = shard.state.admission_held();
+        if !held && shard.state.try_begin_session() {
+            break;
+        }
+        if reject_when_full && !held {
             let _ = crate::session::errors::send_fatal(
                 &mut stream,
                 "53300",
