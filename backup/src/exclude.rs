@@ -13,8 +13,32 @@
 
 use std::collections::HashSet;
 
-/// `TABLESPACE_VERSION_DIRECTORY` of every PostgreSQL 15 release (`PG_<major>_<catversion>`).
-pub const TABLESPACE_VERSION_DIRECTORY: &str = "PG_15_202209061";
+/// The one directory of a tablespace location that a server's backup sends, its
+/// `TABLESPACE_VERSION_DIRECTORY`: `PG_<major>_<catversion>`, which changes with each major
+/// release (`PG_15_202209061` for every PostgreSQL 15, `PG_16_202307071` for 16). Others there
+/// (left by pg_upgrade, say) are not part of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TablespaceVersionDir(String);
+
+impl TablespaceVersionDir {
+    /// The directory of a server of major version `major` and catalog version `catversion`
+    /// (`pg_control_system().catalog_version_no`).
+    pub fn new(major: u32, catversion: u32) -> Self {
+        TablespaceVersionDir(format!("PG_{major}_{catversion}"))
+    }
+
+    /// The name, like `PG_15_202209061`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for TablespaceVersionDir {
+    /// PostgreSQL 15's.
+    fn default() -> Self {
+        TablespaceVersionDir::new(15, 202209061)
+    }
+}
 
 /// Prefix of temporary files and directories (`PG_TEMP_FILE_PREFIX`).
 pub const PG_TEMP_FILE_PREFIX: &[u8] = b"pgsql_tmp";
@@ -49,8 +73,8 @@ pub const EXCLUDED_DIR_CONTENTS: &[&str] = &[
 pub enum Tree {
     /// The data directory (`base.tar`); relative paths like `base/5`.
     DataDir,
-    /// A tablespace location (`<oid>.tar`); relative paths start with
-    /// [`TABLESPACE_VERSION_DIRECTORY`], like `PG_15_202209061/5`.
+    /// A tablespace location (`<oid>.tar`); relative paths start with its
+    /// [`TablespaceVersionDir`], like `PG_15_202209061/5`.
     Tablespace,
 }
 
@@ -112,6 +136,8 @@ pub struct WalkOptions {
     /// Tablespaces located inside the data directory, as paths relative to it: they are sent as
     /// their own archives, so the main walk does not descend into them.
     pub tablespaces_in_datadir: Vec<Vec<u8>>,
+    /// The server's tablespace version directory.
+    pub tablespace_version_dir: TablespaceVersionDir,
 }
 
 /// One directory being walked: where it is and what its listing says about unlogged relations.
@@ -127,8 +153,13 @@ pub struct DirContext {
 impl DirContext {
     /// Prepares to classify the entries of `rel` (relative to the root of `tree`, `/`-separated,
     /// no trailing slash, empty for the data directory itself), given the names it contains.
-    pub fn new<'n>(tree: Tree, rel: &[u8], names: impl IntoIterator<Item = &'n [u8]>) -> Self {
-        let is_db_dir = is_database_dir(tree, rel);
+    pub fn new<'n>(
+        tree: Tree,
+        rel: &[u8],
+        names: impl IntoIterator<Item = &'n [u8]>,
+        opts: &WalkOptions,
+    ) -> Self {
+        let is_db_dir = is_database_dir(tree, rel, &opts.tablespace_version_dir);
         let init_forks = if is_db_dir {
             names
                 .into_iter()
@@ -220,7 +251,7 @@ pub fn classify<'n>(
     opts: &WalkOptions,
 ) -> Entry {
     let (parent, name) = split_last(rel_path);
-    DirContext::new(tree, parent, siblings).classify(name, kind, opts)
+    DirContext::new(tree, parent, siblings, opts).classify(name, kind, opts)
 }
 
 /// A relation fork, as named in file names (`forkNames`).
@@ -281,12 +312,13 @@ pub fn looks_like_temp_rel_name(name: &[u8]) -> bool {
 }
 
 /// Whether `rel` is a database directory in `sendDir`'s sense: its last component is all digits
-/// and its parent is `./base` or ends with [`TABLESPACE_VERSION_DIRECTORY`].
+/// and its parent is `./base` or ends with the server's [`TablespaceVersionDir`].
 ///
 /// Mirrors the C test exactly, including its quirk that the parent is compared with
 /// `strncmp(path, "./base", parent_len)`, so a parent that is a prefix of `./base` (`.` for a
 /// top-level directory like `./16384`) also counts.
-pub fn is_database_dir(tree: Tree, rel: &[u8]) -> bool {
+pub fn is_database_dir(tree: Tree, rel: &[u8], version_dir: &TablespaceVersionDir) -> bool {
+    let version_dir = version_dir.as_str().as_bytes();
     let (parent, last) = split_last(rel);
     if last.is_empty() || !last.iter().all(u8::is_ascii_digit) {
         return false;
@@ -301,10 +333,10 @@ pub fn is_database_dir(tree: Tree, rel: &[u8]) -> bool {
                 b".".to_vec()
             };
             (c_parent.len() <= 6 && b"./base".starts_with(&c_parent))
-                || c_parent.ends_with(TABLESPACE_VERSION_DIRECTORY.as_bytes())
+                || c_parent.ends_with(version_dir)
         }
         // The C path is "<location>/" + rel; only the version directory's suffix can match.
-        Tree::Tablespace => has_slash && parent.ends_with(TABLESPACE_VERSION_DIRECTORY.as_bytes()),
+        Tree::Tablespace => has_slash && parent.ends_with(version_dir),
     }
 }
 
@@ -505,7 +537,8 @@ mod tests {
 
     #[test]
     fn database_directories() {
-        let dd = |p: &str| is_database_dir(Tree::DataDir, p.as_bytes());
+        let pg15 = TablespaceVersionDir::default();
+        let dd = |p: &str| is_database_dir(Tree::DataDir, p.as_bytes(), &pg15);
         assert!(dd("base/1"));
         assert!(dd("base/16384"));
         assert!(!dd("base"));
@@ -518,11 +551,16 @@ mod tests {
         assert!(dd("b/1"));
         assert!(!dd("basement/1"));
         assert!(dd("foo/PG_15_202209061/7"));
-        let ts = |p: &str| is_database_dir(Tree::Tablespace, p.as_bytes());
+        let ts = |p: &str| is_database_dir(Tree::Tablespace, p.as_bytes(), &pg15);
         assert!(ts("PG_15_202209061/5"));
         assert!(!ts("PG_15_202209061"));
         assert!(!ts("PG_15_202209061/5/6"));
         assert!(!ts("PG_14_202107181/5"));
+        // Each major release has its own directory.
+        let pg16 = TablespaceVersionDir::new(16, 202307071);
+        assert_eq!(pg16.as_str(), "PG_16_202307071");
+        assert!(is_database_dir(Tree::Tablespace, b"PG_16_202307071/5", &pg16));
+        assert!(!is_database_dir(Tree::Tablespace, b"PG_15_202209061/5", &pg16));
     }
 
     #[test]
@@ -530,6 +568,7 @@ mod tests {
         let opts = WalkOptions {
             tablespace_map: true,
             tablespaces_in_datadir: vec![b"inner/ts".to_vec()],
+            ..WalkOptions::default()
         };
         let c = |path: &str, kind| classify(Tree::DataDir, path.as_bytes(), kind, [], &opts);
         assert_eq!(c("pg_tblspc", Dir), ExcludeContents);

@@ -53,8 +53,8 @@
 //! use corepool_backup::plan::{plan, ChunkSize, TaskQueue};
 //!
 //! let listing: [(&[u8], u64); 3] = [(b"16384", 40 << 20), (b"16389", 8192), (b"16389_init", 0)];
-//! let dir = DirContext::new(Tree::DataDir, b"base/5", listing.iter().map(|(n, _)| *n));
-//! let opts = WalkOptions::default();
+//! let opts = WalkOptions::default(); // PostgreSQL 15's tablespace version directory
+//! let dir = DirContext::new(Tree::DataDir, b"base/5", listing.iter().map(|(n, _)| *n), &opts);
 //! let kept: Vec<_> = listing
 //!     .iter()
 //!     .filter(|(name, _)| dir.classify(name, FileKind::File, &opts) == Entry::Include)

@@ -4,7 +4,7 @@
 
 use crate::checksum::ChecksummedFile;
 use crate::exclude::{
-    DirContext, Entry, FileKind, Tree, WalkOptions, TABLESPACE_VERSION_DIRECTORY,
+    DirContext, Entry, FileKind, TablespaceVersionDir, Tree, WalkOptions,
 };
 use crate::Error;
 use corepool_client::Row;
@@ -107,8 +107,9 @@ fn split_parent(path: &str) -> (&str, &str) {
 }
 
 /// Maps a data-directory path to its tree: `pg_tblspc/<oid>/<rest>` is in tablespace `oid`.
-/// Returns `None` for tablespace contents outside `PG_15_…`, `Some((None, _))` for the link.
-fn locate(path: &str) -> Option<(Option<u32>, Location)> {
+/// Returns `None` for tablespace contents outside the server's `version_dir`, `Some((None, _))`
+/// for the link.
+fn locate(path: &str, version_dir: &TablespaceVersionDir) -> Option<(Option<u32>, Location)> {
     if let Some(rest) = path.strip_prefix("pg_tblspc/") {
         let (oid_text, inner) = rest.split_once('/').unwrap_or((rest, ""));
         if let Ok(oid) = oid_text.parse::<u32>() {
@@ -116,7 +117,7 @@ fn locate(path: &str) -> Option<(Option<u32>, Location)> {
                 return Some((Some(oid), Location::DataDir(path.to_owned())));
             }
             let first = inner.split('/').next().unwrap_or("");
-            if first != TABLESPACE_VERSION_DIRECTORY {
+            if first != version_dir.as_str() {
                 return None;
             }
             return Some((None, Location::Tablespace(oid, inner.to_owned())));
@@ -132,16 +133,23 @@ fn tree_rel(loc: &Location) -> (Tree, &str) {
     }
 }
 
-/// Applies the server's exclusion rules to the listing. `verify` enables data page checksum
-/// classification.
-pub fn build(mut entries: Vec<RawEntry>, verify: bool) -> Result<Listing, Error> {
+/// Applies the server's exclusion rules to the listing of a server whose tablespaces keep their
+/// files under `version_dir`. `verify` enables data page checksum classification.
+pub fn build(
+    mut entries: Vec<RawEntry>,
+    version_dir: TablespaceVersionDir,
+    verify: bool,
+) -> Result<Listing, Error> {
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let mut siblings: HashMap<&str, Vec<&[u8]>> = HashMap::new();
     for e in &entries {
         let (parent, name) = split_parent(&e.path);
         siblings.entry(parent).or_default().push(name.as_bytes());
     }
-    let opts = WalkOptions::default();
+    let opts = WalkOptions {
+        tablespace_version_dir: version_dir,
+        ..WalkOptions::default()
+    };
     let mut contexts: HashMap<String, DirContext> = HashMap::new();
     let mut pruned: HashSet<String> = HashSet::new();
     let mut listing = Listing::default();
@@ -150,14 +158,14 @@ pub fn build(mut entries: Vec<RawEntry>, verify: bool) -> Result<Listing, Error>
         if ancestors(parent).any(|a| pruned.contains(a)) {
             continue;
         }
-        let Some((link, location)) = locate(&e.path) else {
+        let Some((link, location)) = locate(&e.path, &opts.tablespace_version_dir) else {
             continue;
         };
         let (tree, rel) = tree_rel(&location);
         let (rel_parent, rel_name) = split_parent(rel);
         let ctx = contexts.entry(parent.to_owned()).or_insert_with(|| {
             let names = siblings.get(parent).cloned().unwrap_or_default();
-            DirContext::new(tree, rel_parent.as_bytes(), names)
+            DirContext::new(tree, rel_parent.as_bytes(), names, &opts)
         });
         let kind = match (link, e.is_dir) {
             (Some(_), _) => FileKind::Symlink,
@@ -246,6 +254,34 @@ mod tests {
     }
 
     #[test]
+    fn tablespaces_keep_the_servers_version_directory_only() {
+        // A PostgreSQL 16 tablespace still holding PostgreSQL 15's files after pg_upgrade.
+        let entries = vec![
+            e("pg_tblspc", 0, true),
+            e("pg_tblspc/16385", 0, true),
+            e("pg_tblspc/16385/PG_15_202209061", 0, true),
+            e("pg_tblspc/16385/PG_15_202209061/5", 0, true),
+            e("pg_tblspc/16385/PG_15_202209061/5/16386", 8192, false),
+            e("pg_tblspc/16385/PG_16_202307071", 0, true),
+            e("pg_tblspc/16385/PG_16_202307071/5", 0, true),
+            e("pg_tblspc/16385/PG_16_202307071/5/16390", 8192, false),
+            e("pg_tblspc/16385/PG_16_202307071/5/16391", 8192, false),
+            e("pg_tblspc/16385/PG_16_202307071/5/16391_init", 0, false),
+        ];
+        let pg16 = TablespaceVersionDir::new(16, 202307071);
+        let l = build(entries, pg16, true).unwrap();
+        let files: Vec<&str> = l.files.iter().map(|f| f.path.as_str()).collect();
+        // 16391 is an unlogged relation: only its init fork is sent, as in base/.
+        assert_eq!(
+            files,
+            [
+                "pg_tblspc/16385/PG_16_202307071/5/16390",
+                "pg_tblspc/16385/PG_16_202307071/5/16391_init"
+            ]
+        );
+    }
+
+    #[test]
     fn applies_server_rules() {
         let entries = vec![
             e("PG_VERSION", 3, false),
@@ -268,7 +304,7 @@ mod tests {
             e("pg_tblspc/16385/PG_15_202209061/5/16386", 16384, false),
             e("pg_tblspc/16385/other", 5, false),
         ];
-        let l = build(entries, true).unwrap();
+        let l = build(entries, TablespaceVersionDir::default(), true).unwrap();
         let files: Vec<&str> = l.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(
             files,

@@ -39,11 +39,5 @@ fn j1_plain_backup_verifies_starts_and_matches() {
     let r = start_server(&f.cluster, &dir, "j1_srv");
     assert_eq!(r.psql(REF_QUERY), before);
     assert_eq!(r.psql(TS_QUERY), ts_before);
-    let am = r.amcheck();
-    assert!(
-        am.status.success() && am.stdout.is_empty(),
-        "{}{}",
-        String::from_utf8_lossy(&am.stdout),
-        String::from_utf8_lossy(&am.stderr)
-    );
+    r.assert_amcheck_clean();
 }

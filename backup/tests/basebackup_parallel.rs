@@ -23,13 +23,7 @@ fn check_plain(f: &Fixture, name: &str, jobs: usize, before: &str, ts_before: &s
     let r = start_server(&f.cluster, &dir, &format!("{name}_srv"));
     assert_eq!(r.psql(REF_QUERY), before);
     assert_eq!(r.psql(TS_QUERY), ts_before);
-    let am = r.amcheck();
-    assert!(
-        am.status.success() && am.stdout.is_empty(),
-        "{}{}",
-        String::from_utf8_lossy(&am.stdout),
-        String::from_utf8_lossy(&am.stderr)
-    );
+    r.assert_amcheck_clean();
 }
 
 #[test]

@@ -137,6 +137,24 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
     })
 }
 
+/// The server's `PG_<major>_<catversion>` tablespace directory (readable by any role).
+async fn tablespace_version_dir(
+    conn: &mut corepool_client::Connection,
+) -> Result<crate::exclude::TablespaceVersionDir, Error> {
+    let failed = |e| Error::client("could not read the server's catalog version", e);
+    let row = conn
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000, catalog_version_no \
+             FROM pg_control_system()",
+        )
+        .await
+        .map_err(failed)?;
+    Ok(crate::exclude::TablespaceVersionDir::new(
+        row.parse(0).map_err(failed)?,
+        row.parse(1).map_err(failed)?,
+    ))
+}
+
 /// Lists the data directory on the control session and applies the exclusion rules. In tar
 /// format with `-R`, postgresql.auto.conf is taken out: the control side appends to it.
 async fn list_files(
@@ -148,7 +166,8 @@ async fn list_files(
         .simple_query(listing::LISTING_SQL)
         .await
         .map_err(|e| Error::client("could not list the data directory", e))?;
-    let mut listing = listing::build(listing::parse_rows(&rows)?, control.verify)?;
+    let version_dir = tablespace_version_dir(&mut control.conn).await?;
+    let mut listing = listing::build(listing::parse_rows(&rows)?, version_dir, control.verify)?;
     let auto_conf = if ctx.opts.format == Format::Tar && ctx.recovery_conf.is_some() {
         let at = listing
             .files

@@ -146,8 +146,20 @@ impl Restored<'_> {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    pub fn amcheck(&self) -> Output {
-        self.cluster
+    /// Runs pg_amcheck (heap, all indexes) on the restored server and asserts it found
+    /// nothing. An installation without contrib's amcheck is allowed only when it is not the
+    /// default one (`COREPOOL_PG_BINDIR` names it: the cross-version run of scripts/test.sh).
+    pub fn assert_amcheck_clean(&self) {
+        let available =
+            self.psql("SELECT count(*) FROM pg_available_extensions WHERE name = 'amcheck'");
+        if available == "0" {
+            let other = std::env::var_os(corepool_testkit::install::BINDIR_ENV);
+            assert!(other.is_some(), "amcheck is missing from the default installation");
+            eprintln!("pg_amcheck skipped: {other:?} has no amcheck extension");
+            return;
+        }
+        let am = self
+            .cluster
             .command("pg_amcheck")
             .args([
                 "-h",
@@ -163,7 +175,13 @@ impl Restored<'_> {
                 "postgres",
             ])
             .output()
-            .unwrap()
+            .unwrap();
+        assert!(
+            am.status.success() && am.stdout.is_empty(),
+            "{}{}",
+            String::from_utf8_lossy(&am.stdout),
+            String::from_utf8_lossy(&am.stderr)
+        );
     }
 }
 
