@@ -10,6 +10,7 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib
   pgbouncer pgpool2 postgresql-15-pgpool2
   python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless
+  python3-pip unzip
 )
 
 missing=()
@@ -35,4 +36,23 @@ fi
 if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+fi
+
+# A second PostgreSQL major for the base-backup tests (Debian 12 ships only 15): the relocatable
+# 16.2 binaries of the pgserver wheel on PyPI (no contrib, so no pg_amcheck there). x86_64 only.
+PG16_DIR=/opt/corepool-pg16
+if [ "$(uname -m)" = x86_64 ] && [ ! -x "$PG16_DIR/pgserver/pginstall/bin/postgres" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: PostgreSQL 16 binaries missing from $PG16_DIR (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "setup: installing PostgreSQL 16 binaries into $PG16_DIR"
+  wheels=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform manylinux2014_x86_64 -d "$wheels" pgserver==0.1.4
+  mkdir -p "$PG16_DIR"
+  unzip -qo "$wheels"/pgserver-0.1.4-*.whl -d "$PG16_DIR"
+  rm -rf "$wheels"
+  # The servers run as an unprivileged user: everything readable, the programs executable.
+  chmod -R a+rX "$PG16_DIR"
 fi

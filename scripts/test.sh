@@ -14,3 +14,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+# The base backup again against PostgreSQL 16 (installed by setup.sh on x86_64): the same
+# tests, with every server, pg_verifybackup and pg_basebackup from that installation.
+PG16_BIN=/opt/corepool-pg16/pgserver/pginstall/bin
+if [ -x "$PG16_BIN/postgres" ]; then
+  echo "== cargo test: base backup against PostgreSQL 16"
+  COREPOOL_PG_BINDIR="$PG16_BIN" cargo test --locked --no-fail-fast -p corepool-backup
+  COREPOOL_PG_BINDIR="$PG16_BIN" cargo test --locked --no-fail-fast -p corepool --test basebackup_cli
+elif [ "$(uname -m)" = x86_64 ]; then
+  echo "PostgreSQL 16 binaries missing from $PG16_BIN (scripts/setup.sh installs them)" >&2
+  exit 1
+fi
