@@ -559,8 +559,16 @@ mod tests {
         // Each major release has its own directory.
         let pg16 = TablespaceVersionDir::new(16, 202307071);
         assert_eq!(pg16.as_str(), "PG_16_202307071");
-        assert!(is_database_dir(Tree::Tablespace, b"PG_16_202307071/5", &pg16));
-        assert!(!is_database_dir(Tree::Tablespace, b"PG_15_202209061/5", &pg16));
+        assert!(is_database_dir(
+            Tree::Tablespace,
+            b"PG_16_202307071/5",
+            &pg16
+        ));
+        assert!(!is_database_dir(
+            Tree::Tablespace,
+            b"PG_15_202209061/5",
+            &pg16
+        ));
     }
 
     #[test]

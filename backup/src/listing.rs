@@ -3,9 +3,7 @@
 //! server's own exclusion rules entry by entry, exactly as `BASE_BACKUP` would.
 
 use crate::checksum::ChecksummedFile;
-use crate::exclude::{
-    DirContext, Entry, FileKind, TablespaceVersionDir, Tree, WalkOptions,
-};
+use crate::exclude::{DirContext, Entry, FileKind, TablespaceVersionDir, Tree, WalkOptions};
 use crate::Error;
 use corepool_client::Row;
 use std::collections::{HashMap, HashSet};

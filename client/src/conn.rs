@@ -67,6 +67,8 @@ pub struct ConnectOptions {
     /// server accepts, in clear when it declines (libpq's `sslmode=prefer`; what the
     /// configuration verifies is the caller's choice). UNIX-domain sockets never ask.
     pub tls: Option<std::sync::Arc<futures_rustls::rustls::ClientConfig>>,
+    /// With `tls`: refuse a server that declines SSL (`sslmode=require` and stricter).
+    pub tls_required: bool,
 }
 
 impl ConnectOptions {
@@ -83,6 +85,7 @@ impl ConnectOptions {
             application_name: None,
             connect_timeout: Duration::from_secs(30),
             tls: None,
+            tls_required: false,
         }
     }
 
@@ -214,6 +217,13 @@ impl Connection {
                 ClientError::io(format!("could not connect to {}", opts.describe()), e)
             }
         })?;
+        // libpq ignores sslmode on UNIX-domain sockets; so does this.
+        if opts.tls_required && matches!(opts.host, Host::Tcp(_)) && !socket.is_tls() {
+            return Err(ClientError::Tls(format!(
+                "connection to {} failed: server does not support SSL, but SSL was required",
+                opts.describe()
+            )));
+        }
         let mut conn = Connection {
             socket,
             read: ReadBuf::new(256 << 10),

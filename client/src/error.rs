@@ -45,6 +45,9 @@ pub enum ClientError {
     /// The server asks for an authentication method this client does not speak.
     #[error("unsupported authentication method (code {0})")]
     UnsupportedAuth(i32),
+    /// TLS was required and could not be had.
+    #[error("{0}")]
+    Tls(String),
     /// A message could not be decoded or was not expected at this point.
     #[error("protocol error: {0}")]
     Protocol(String),

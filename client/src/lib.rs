@@ -5,7 +5,8 @@
 //! connect (TCP or UNIX socket) and authenticate (cleartext, md5, SCRAM-SHA-256 through the
 //! protocol crate's state machines), simple queries with text results, one-value binary queries
 //! over the extended protocol (`pg_read_binary_file`), COPY OUT streaming (`BASE_BACKUP`), and
-//! the replication commands with WAL streaming in COPY BOTH mode. No TLS, no pipelining API
+//! the replication commands with WAL streaming in COPY BOTH mode, in clear or over TLS
+//! ([`tls`]: libpq's `sslmode`s). No pipelining API
 //! beyond [`Connection::send_binary`]/[`Connection::recv_binary`], no type conversions beyond
 //! text. Every future must run inside a glommio executor.
 //!
@@ -18,6 +19,8 @@
 //! - [`repl`]: IDENTIFY_SYSTEM, slots, START_REPLICATION / standby status / end of COPY BOTH.
 //! - [`replication`]: pure parsing of XLogData and keepalives and writing of status updates.
 //! - [`pgpass`]: `.pgpass` lookup.
+//! - [`tls`]: [`tls::SslMode`] and the rustls configurations that check certificates as each
+//!   mode says.
 //! - [`error`]: [`ClientError`], with [`ClientError::Server`] carrying the SQLSTATE.
 //!
 //! Bytes move one way: the socket fills the read buffer, a complete message is split off as
@@ -45,6 +48,7 @@ pub mod query;
 pub mod repl;
 pub mod replication;
 mod socket;
+pub mod tls;
 
 pub use conn::{ConnectOptions, Connection, Host, Notice, RawMessage, Replication};
 pub use error::ClientError;

@@ -77,6 +77,11 @@ impl Socket {
         }
     }
 
+    /// Whether the socket runs TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Socket::Tls(_))
+    }
+
     pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Socket::Tcp(s) => s.read(buf).await,

@@ -154,7 +154,10 @@ impl Restored<'_> {
             self.psql("SELECT count(*) FROM pg_available_extensions WHERE name = 'amcheck'");
         if available == "0" {
             let other = std::env::var_os(corepool_testkit::install::BINDIR_ENV);
-            assert!(other.is_some(), "amcheck is missing from the default installation");
+            assert!(
+                other.is_some(),
+                "amcheck is missing from the default installation"
+            );
             eprintln!("pg_amcheck skipped: {other:?} has no amcheck extension");
             return;
         }

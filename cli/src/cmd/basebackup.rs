@@ -1,12 +1,13 @@
 //! `corepool basebackup`: a pg_basebackup-compatible base backup, parallel with `-j N`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::{ArgAction, Args, ValueEnum};
+use corepool_backup::client::tls::{self, SslMode};
 use corepool_backup::client::{pgpass, ConnectOptions, Host};
 use corepool_backup::manifest::ChecksumAlgorithm;
 use corepool_backup::{BackupOptions, Checkpoint, Compression, Format, WalMethod};
@@ -170,6 +171,8 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
     let mut port = a.port;
     let mut user = a.username.clone();
     let mut password = std::env::var("PGPASSWORD").ok();
+    let mut sslmode = std::env::var("PGSSLMODE").ok();
+    let mut sslrootcert = std::env::var("PGSSLROOTCERT").ok();
     if let Some(d) = &a.dbname {
         if d.contains('=') {
             for pair in d.split_whitespace() {
@@ -183,6 +186,8 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
                     "user" => user = Some(v),
                     "dbname" => dbname = Some(v),
                     "password" => password = Some(v),
+                    "sslmode" => sslmode = Some(v),
+                    "sslrootcert" => sslrootcert = Some(v),
                     _ => {}
                 }
             }
@@ -208,6 +213,13 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
     conn.database = Some(db);
     conn.password = password.clone();
     conn.application_name = Some("corepool_basebackup".into());
+    let mode = SslMode::parse(sslmode.as_deref().unwrap_or("prefer"))?;
+    let root_cert = sslrootcert.map(PathBuf::from).or_else(|| {
+        let home = std::env::var_os("HOME")?;
+        Some(Path::new(&home).join(".postgresql/root.crt")).filter(|p| p.exists())
+    });
+    conn.tls = tls::client_config(mode, root_cert.as_deref())?;
+    conn.tls_required = mode.requires_tls();
     let mut o = BackupOptions::new(conn, a.pgdata);
     o.format = match a.format {
         FormatArg::Plain => Format::Plain,
@@ -251,6 +263,12 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
     }
     values.push(("host".into(), host));
     values.push(("port".into(), port.to_string()));
+    if let Some(mode) = sslmode {
+        values.push(("sslmode".into(), mode));
+    }
+    if let Some(root) = &root_cert {
+        values.push(("sslrootcert".into(), root.display().to_string()));
+    }
     o.conninfo_values = values;
     let _ = a.no_password;
     o.validate().map_err(|e| anyhow!(e))?;
