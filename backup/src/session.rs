@@ -9,7 +9,9 @@
 //! backup: `pg_verifybackup` rejects it (no manifest, or a file the manifest does not list), and
 //! `global/pg_control` is written only at the end, so the server refuses to start from a copy
 //! interrupted earlier. On a handled failure the marker's text says what happened and
-//! `backup_manifest` is removed.
+//! `backup_manifest` is removed — unless nothing was copied yet (a refused connection, a wrong
+//! password): then the directory is put back as it was, absent or empty, as pg_basebackup
+//! does, so the same command can simply be run again.
 
 use crate::lsn::{Lsn, TimelineId};
 use crate::options::{BackupOptions, Format, WalMethod};
@@ -223,6 +225,7 @@ pub async fn finish_wal(ctx: &Context, wal: &mut Option<WalTask>, end: Lsn) -> R
 pub fn run(opts: BackupOptions, cancel: Arc<AtomicBool>) -> Result<Outcome, Error> {
     opts.validate().map_err(Error::Usage)?;
     check_empty_dir(&opts.target)?;
+    let created = !opts.target.exists();
     create_dir(&opts.target, 0o700)?;
     let target = opts.target.clone();
     let marker = target.join(INCOMPLETE_MARKER);
@@ -269,6 +272,11 @@ pub fn run(opts: BackupOptions, cancel: Arc<AtomicBool>) -> Result<Outcome, Erro
             Ok(outcome)
         }
         Err(e) => {
+            if holds_no_file_but(&target, &marker) {
+                let _ = std::fs::remove_file(&marker);
+                clear_empty_tree(&target, created);
+                return Err(e);
+            }
             let _ = std::fs::remove_file(target.join("backup_manifest"));
             let _ = std::fs::remove_file(target.join("backup_manifest.tmp"));
             let _ = std::fs::write(
@@ -277,6 +285,37 @@ pub fn run(opts: BackupOptions, cancel: Arc<AtomicBool>) -> Result<Outcome, Erro
             );
             Err(e)
         }
+    }
+}
+
+/// Whether the tree under `dir` holds no file other than `marker` (directories don't count).
+/// Unreadable parts count as holding files.
+fn holds_no_file_but(dir: &Path, marker: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.into_iter().all(|e| {
+        let Ok(e) = e else { return false };
+        let path = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => holds_no_file_but(&path, marker),
+            Ok(_) => path == marker,
+            Err(_) => false,
+        }
+    })
+}
+
+/// Removes the empty directories under `dir`, and `dir` itself when `remove_root`.
+fn clear_empty_tree(dir: &Path, remove_root: bool) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                clear_empty_tree(&e.path(), true);
+            }
+        }
+    }
+    if remove_root {
+        let _ = std::fs::remove_dir(dir);
     }
 }
 

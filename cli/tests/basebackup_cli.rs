@@ -103,3 +103,71 @@ fn cli_killed_or_interrupted_backup_is_not_a_backup() {
         assert_eq!(slots, "0", "{name}: slot left behind");
     }
 }
+
+#[test]
+fn the_pgpool_guides_standby_command_runs_as_written() {
+    // "pg_basebackup --format=p --label=standby --host=… --username=edbrepuser --password
+    //  --wal-method=stream -R", answering the password prompt (here on standard input).
+    let c = Cluster::builder()
+        .host_auth(corepool_testkit::AuthMethod::ScramSha256)
+        .superuser_password("super pw")
+        .start()
+        .unwrap();
+    c.primary()
+        .psql(
+            "postgres",
+            "CREATE ROLE edbrepuser WITH REPLICATION LOGIN PASSWORD 'password'",
+        )
+        .unwrap();
+    let dir = c.root_dir().join("standby");
+    let run = |password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corepool"))
+            .arg("basebackup")
+            .arg("-D")
+            .arg(&dir)
+            .args([
+                "--format=p",
+                "--label=standby",
+                "--host=127.0.0.1",
+                &format!("--port={}", c.primary().port()),
+                "--username=edbrepuser",
+                "--password",
+                "--wal-method=stream",
+                "-R",
+            ])
+            .env_remove("PGPASSWORD")
+            .env("HOME", c.root_dir())
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{password}").unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let out = run("wrong");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("password authentication failed for user \"edbrepuser\""),
+        "{stderr}"
+    );
+    // Nothing was copied: the directory is gone, as with pg_basebackup, and a retry just works.
+    assert!(!dir.exists());
+    let out = run("password");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("standby.signal").exists());
+    let auto = std::fs::read_to_string(dir.join("postgresql.auto.conf")).unwrap();
+    assert!(auto.contains("user=edbrepuser"), "{auto}");
+    let label = std::fs::read_to_string(dir.join("backup_label")).unwrap();
+    assert!(label.contains("LABEL: standby"), "{label}");
+    c.give(&dir).unwrap();
+    let v = c.command("pg_verifybackup").arg(&dir).output().unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+}

@@ -131,9 +131,13 @@ pub struct BasebackupArgs {
     /// Database for the SQL connections of -j N (a name or `key=value …`).
     #[arg(short = 'd', long = "dbname")]
     dbname: Option<String>,
-    /// Never prompt for a password (accepted; corepool never prompts).
+    /// Never prompt for a password.
     #[arg(short = 'w', long = "no-password")]
     no_password: bool,
+    /// Ask for the password before connecting: on the terminal with echo off, or one line of
+    /// standard input when it is not a terminal.
+    #[arg(short = 'W', long = "password", conflicts_with = "no_password")]
+    password: bool,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
@@ -170,7 +174,11 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
     let mut host = a.host.clone();
     let mut port = a.port;
     let mut user = a.username.clone();
-    let mut password = std::env::var("PGPASSWORD").ok();
+    let mut password = if a.password {
+        Some(read_password()?)
+    } else {
+        std::env::var("PGPASSWORD").ok()
+    };
     let mut sslmode = std::env::var("PGSSLMODE").ok();
     let mut sslrootcert = std::env::var("PGSSLROOTCERT").ok();
     if let Some(d) = &a.dbname {
@@ -270,9 +278,19 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
         values.push(("sslrootcert".into(), root.display().to_string()));
     }
     o.conninfo_values = values;
-    let _ = a.no_password;
     o.validate().map_err(|e| anyhow!(e))?;
     Ok(o)
+}
+
+/// `-W`: "Password: " on the terminal with echo off, or a line of a non-terminal stdin.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        return Ok(rpassword::prompt_password("Password: ")?);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// `-r`: kB/s by default, `k` or `M` suffix; 32 kB/s to 1 GB/s like pg_basebackup.
