@@ -13,7 +13,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
 };
@@ -95,7 +95,12 @@ pub fn client_config(
             Some(Arc::new(load_roots(path)?))
         }
     };
-    let verifier = Verifier::new(provider.clone(), roots, mode == SslMode::VerifyFull)?;
+    let verifier = Verifier::new(
+        provider.clone(),
+        roots,
+        Vec::new(),
+        mode == SslMode::VerifyFull,
+    )?;
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Rustls(e.to_string()))?
@@ -130,15 +135,18 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// With `roots`, certificates must chain to them; with `check_name` too, name the host.
+    /// With `roots`, certificates must chain to them and not be revoked by `crls`; with
+    /// `check_name` too, name the host.
     pub fn new(
         provider: Arc<CryptoProvider>,
         roots: Option<Arc<RootCertStore>>,
+        crls: Vec<CertificateRevocationListDer<'static>>,
         check_name: bool,
     ) -> Result<Verifier, TlsError> {
         let chain = match roots {
             Some(roots) => Some(
                 WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                    .with_crls(crls)
                     .build()
                     .map_err(|e| TlsError::Rustls(e.to_string()))?,
             ),
