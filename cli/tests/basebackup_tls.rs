@@ -79,15 +79,7 @@ fn verified(c: &Cluster, dir: &Path) {
 fn servers_that_refuse_clear_text_are_backed_up_over_tls() {
     let certs = Certs::new();
     let c = Cluster::builder()
-        .setting("ssl", "on")
-        .setting(
-            "ssl_cert_file",
-            certs.path("server.crt").display().to_string(),
-        )
-        .setting(
-            "ssl_key_file",
-            certs.path("server.key").display().to_string(),
-        )
+        .ssl(&certs.path("server.crt"), &certs.path("server.key"))
         .hba_line("hostnossl all all 127.0.0.1/32 reject")
         .hba_line("hostnossl replication all 127.0.0.1/32 reject")
         .start()

@@ -104,13 +104,27 @@ impl PcpProxy {
 
     /// The same against `host` (a socket directory for the UNIX socket).
     pub fn tool_on(&self, host: &str, tool: &str, args: &[&str]) -> Output {
-        let port = self.pcp_port.to_string();
-        Command::new(format!("/usr/sbin/{tool}"))
-            .args(["-h", host, "-p", &port, "-U", USER, "-w"])
+        self.command_on(host, tool)
             .args(args)
-            .env("PCPPASSFILE", &self.passfile)
             .output()
             .expect("pcp tool runs")
+    }
+
+    /// `/usr/sbin/<tool> -h <host> -p <pcp port> -U pcpadmin -w`, with the test's PCPPASSFILE,
+    /// to add arguments to or to run in another thread.
+    pub fn command_on(&self, host: &str, tool: &str) -> Command {
+        let mut cmd = Command::new(format!("/usr/sbin/{tool}"));
+        cmd.args([
+            "-h",
+            host,
+            "-p",
+            &self.pcp_port.to_string(),
+            "-U",
+            USER,
+            "-w",
+        ])
+        .env("PCPPASSFILE", &self.passfile);
+        cmd
     }
 
     /// Stdout of a tool that must succeed with nothing on stderr.
@@ -308,16 +322,8 @@ fn read_only_tools_print_what_pgpool_prints() {
     let wrong = p.dir.path().join("wrongpass");
     std::fs::write(&wrong, format!("*:*:{USER}:nope\n")).unwrap();
     std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new("/usr/sbin/pcp_node_count")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &p.pcp_port.to_string(),
-            "-U",
-            USER,
-            "-w",
-        ])
+    let out = p
+        .command_on("127.0.0.1", "pcp_node_count")
         .env("PCPPASSFILE", &wrong)
         .output()
         .unwrap();
@@ -427,19 +433,8 @@ fn detach_and_attach_change_state_and_run_the_commands() {
 fn a_graceful_detach_waits_for_clients_and_holds_new_ones() {
     let p = PcpProxy::start(1, |_, _| {});
     let (first, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
-    let mut detach = Command::new("/usr/sbin/pcp_detach_node");
-    detach
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &p.pcp_port.to_string(),
-            "-U",
-            USER,
-            "-w",
-        ])
-        .args(["-g", "-n", "1"])
-        .env("PCPPASSFILE", &p.passfile);
+    let mut detach = p.command_on("127.0.0.1", "pcp_detach_node");
+    detach.args(["-g", "-n", "1"]);
     let detach = std::thread::spawn(move || detach.output().unwrap());
     wait_until("new clients held", || p.state().admission_held());
     let port = p.port;

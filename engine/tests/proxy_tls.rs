@@ -101,16 +101,7 @@ fn cluster(certs: &Certs, ssl: bool) -> Cluster {
 /// `b` started, with the test certificate when `ssl`.
 fn cluster_from(mut b: corepool_testkit::ClusterBuilder, certs: &Certs, ssl: bool) -> Cluster {
     if ssl {
-        b = b
-            .setting("ssl", "on")
-            .setting(
-                "ssl_cert_file",
-                certs.path("server.crt").display().to_string(),
-            )
-            .setting(
-                "ssl_key_file",
-                certs.path("server.key").display().to_string(),
-            );
+        b = b.ssl(&certs.path("server.crt"), &certs.path("server.key"));
     }
     b.start().expect("cluster starts")
 }

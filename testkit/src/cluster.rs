@@ -61,6 +61,14 @@ impl ClusterBuilder {
         self
     }
 
+    /// `ssl = on` with the server certificate and key in `cert` and `key` (readable by the
+    /// servers' user; the key mode 0600).
+    pub fn ssl(self, cert: &Path, key: &Path) -> Self {
+        self.setting("ssl", "on")
+            .setting("ssl_cert_file", cert.display().to_string())
+            .setting("ssl_key_file", key.display().to_string())
+    }
+
     /// Runs `initdb --data-checksums` (default off, as in PostgreSQL).
     pub fn data_checksums(mut self, on: bool) -> Self {
         self.data_checksums = on;
