@@ -163,11 +163,14 @@ impl Reactor {
         id
     }
 
-    /// Replaces the waker of a registered timer (no-op when it already fired).
+    /// Replaces the waker of a registered timer (registers it again if it is gone).
     pub(super) fn update_timer(&self, deadline: Instant, id: u64, waker: &Waker) {
-        if let Some(w) = self.timers.borrow_mut().get_mut(&(deadline, id)) {
-            if !w.will_wake(waker) {
-                *w = waker.clone();
+        let mut timers = self.timers.borrow_mut();
+        match timers.get_mut(&(deadline, id)) {
+            Some(w) if w.will_wake(waker) => {}
+            Some(w) => *w = waker.clone(),
+            None => {
+                timers.insert((deadline, id), waker.clone());
             }
         }
     }
