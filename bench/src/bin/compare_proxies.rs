@@ -1,7 +1,8 @@
 //! `compare-proxies`: pgbench throughput, proxy CPU per transaction and memory per idle client
 //! for PostgreSQL direct, PgBouncer (session, transaction), Pgpool-II and corepool.
 
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ struct Args {
     /// The corepool binary (default: `corepool` next to this program, built first).
     #[arg(long)]
     corepool_bin: Option<PathBuf>,
+    /// corepool's shard executor, `corepool_runtime` (default: the binary's default).
+    #[arg(long, value_enum)]
+    runtime: Option<Runtime>,
     /// Skip the pgbench phase (only measure idle-client memory).
     #[arg(long)]
     no_throughput: bool,
@@ -81,7 +85,7 @@ fn run(args: Args) -> Result<()> {
         idle_clients: args.idle_clients.into_iter().filter(|&n| n > 0).collect(),
         max_connections: args.max_connections,
         corepool_cores: args.corepool_cores,
-        corepool_bin,
+        corepool_bin: runtime_wrapper(&corepool_bin, args.runtime)?,
         corepool_unavailable,
         standbys: args.standbys,
     };
@@ -130,4 +134,42 @@ fn locate_corepool(args: &Args, targets: &[TargetKind]) -> Result<(PathBuf, Opti
     }
     let unavailable = build::build_corepool(&bin).err().map(|e| format!("{e:#}"));
     Ok((bin, unavailable))
+}
+
+/// The corepool binary to start for `runtime`: `bin` itself, or (`--runtime` given) a small
+/// shell script beside it that sets `COREPOOL_RUNTIME` and execs it, so the pid stays
+/// corepool's. The bench library writes the proxy's pgpool.conf and starts it; the environment
+/// override is how this flag reaches it without changing that code.
+fn runtime_wrapper(bin: &Path, runtime: Option<Runtime>) -> Result<PathBuf> {
+    let Some(runtime) = runtime else {
+        return Ok(bin.to_path_buf());
+    };
+    let name = runtime.name();
+    let path = bin
+        .to_str()
+        .with_context(|| format!("{} is not UTF-8", bin.display()))?;
+    let wrapper = PathBuf::from(format!("{path}-{name}.sh"));
+    let quoted = path.replace('\'', "'\\''");
+    let script = format!("#!/bin/sh\nCOREPOOL_RUNTIME={name} exec '{quoted}' \"$@\"\n");
+    std::fs::write(&wrapper, script).with_context(|| format!("write {}", wrapper.display()))?;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod {}", wrapper.display()))?;
+    Ok(wrapper)
+}
+
+/// `--runtime`: corepool's shard executor (`corepool_runtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Runtime {
+    Glommio,
+    #[value(name = "io_uring", alias = "io-uring")]
+    IoUring,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Glommio => "glommio",
+            Runtime::IoUring => "io_uring",
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! Starting one pinned glommio executor per core, and the process limits they need.
+//! Starting one pinned executor per core (glommio or the io_uring loop), and the process limits
+//! they need.
 
 use std::future::Future;
 use std::io;
@@ -8,6 +9,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
+
+use super::{uring, RuntimeKind};
 
 /// What the shards are started with.
 #[derive(Debug, Clone)]
@@ -21,6 +24,8 @@ pub struct ExecutorSettings {
     pub io_memory: usize,
     /// Name prefix of the shard threads (`corepool-shard-0`, …).
     pub name: String,
+    /// Which executor runs the shards.
+    pub runtime: RuntimeKind,
 }
 
 impl Default for ExecutorSettings {
@@ -30,6 +35,7 @@ impl Default for ExecutorSettings {
             pin: true,
             io_memory: 1 << 20,
             name: "corepool-shard".into(),
+            runtime: RuntimeKind::default(),
         }
     }
 }
@@ -51,15 +57,30 @@ impl ExecutorSettings {
 pub struct ShardHandle {
     /// Shard number, 0-based.
     pub id: usize,
-    handle: glommio::ExecutorJoinHandle<()>,
+    handle: ShardThread,
+}
+
+/// The thread of a shard, by runtime.
+enum ShardThread {
+    Glommio(glommio::ExecutorJoinHandle<()>),
+    Uring(std::thread::JoinHandle<io::Result<()>>),
 }
 
 impl ShardHandle {
     /// Waits for the shard's executor thread to end. Spawn errors surface here.
     pub fn join(self) -> io::Result<()> {
-        self.handle
-            .join()
-            .map_err(|e| io::Error::other(format!("shard {}: {e}", self.id)))
+        let id = self.id;
+        match self.handle {
+            ShardThread::Glommio(h) => h
+                .join()
+                .map_err(|e| io::Error::other(format!("shard {id}: {e}"))),
+            ShardThread::Uring(h) => match h.join() {
+                Ok(result) => {
+                    result.map_err(|e| io::Error::new(e.kind(), format!("shard {id}: {e}")))
+                }
+                Err(_) => Err(io::Error::other(format!("shard {id} panicked"))),
+            },
+        }
     }
 }
 
@@ -74,6 +95,9 @@ where
     Fut: Future<Output = ()> + 'static,
 {
     let count = settings.shard_count();
+    if settings.runtime == RuntimeKind::IoUring {
+        return start_uring_shards(settings, count, shard);
+    }
     let io_memory = fit_io_memory(settings.io_memory, count);
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -91,9 +115,102 @@ where
             .io_memory(io_memory)
             .spawn(move || shard(id))
             .map_err(|e| io::Error::other(format!("cannot start shard {id}: {e}")))?;
-        handles.push(ShardHandle { id, handle });
+        handles.push(ShardHandle {
+            id,
+            handle: ShardThread::Glommio(handle),
+        });
     }
     Ok(handles)
+}
+
+/// [`start_shards`] for the io_uring runtime: one thread per shard, each running
+/// [`uring::run`], pinned like glommio's `Placement::Fixed`.
+fn start_uring_shards<F, Fut>(
+    settings: &ExecutorSettings,
+    count: usize,
+    shard: F,
+) -> io::Result<Vec<ShardHandle>>
+where
+    F: Fn(usize) -> Fut + Send + Clone + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let cpus = if settings.pin {
+        allowed_cpus()
+    } else {
+        Vec::new()
+    };
+    let mut handles = Vec::with_capacity(count);
+    for id in 0..count {
+        let shard = shard.clone();
+        let cpu = (!cpus.is_empty()).then(|| cpus[id % cpus.len()]);
+        let handle = std::thread::Builder::new()
+            .name(format!("{}-{id}", settings.name))
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    if let Err(e) = pin_to_cpu(cpu) {
+                        tracing::warn!(shard = id, cpu, error = %e, "could not pin the shard");
+                    }
+                }
+                uring::run(shard(id))
+            })
+            .map_err(|e| io::Error::other(format!("cannot start shard {id}: {e}")))?;
+        handles.push(ShardHandle {
+            id,
+            handle: ShardThread::Uring(handle),
+        });
+    }
+    Ok(handles)
+}
+
+/// Runs `make()`'s future beside the current shard when it needs glommio (the health checks
+/// connect with `corepool-client`, which is built on glommio): as a task on a glommio shard, on
+/// a thread of its own (an unpinned glommio executor) when the shard is an io_uring one. The
+/// future should end when the proxy shuts down; the thread ends with it.
+pub fn spawn_glommio_beside<F, Fut>(name: &str, make: F) -> io::Result<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    if !uring::is_current() {
+        super::spawn(make());
+        return Ok(());
+    }
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .name(name)
+        .io_memory(64 << 10)
+        .spawn(make)
+        .map(drop)
+        .map_err(|e| io::Error::other(format!("cannot start {name}: {e}")))
+}
+
+/// The CPUs this process may run on, in order (glommio's placement picks among the same).
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is a plain bit array; all zeroes is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the bit count of `set`.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// Pins the calling thread to `cpu`.
+fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: as in `allowed_cpus`: an all-zero cpu_set_t is an empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` comes from `allowed_cpus`, so it is below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Fails when another socket already listens on `addr`.

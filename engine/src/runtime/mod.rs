@@ -2,16 +2,24 @@
 //!
 //! Everything above this module (sessions, pools, health checks) sees only [`Listener`],
 //! [`Stream`], [`sleep`], [`timeout`] and [`spawn`]; glommio is named nowhere else in the engine's
-//! query path. [`tls`] layers rustls over a [`Stream`]: a TLS session is one more variant. That keeps a later move of the hot path to raw io_uring operations (multishot recv,
-//! provided buffers, send_zc through the `io-uring` crate) a change of this module only.
+//! query path. [`tls`] layers rustls over a [`Stream`]: a TLS session is one more variant.
+//!
+//! Two executors can run the shards ([`RuntimeKind`]): glommio, or corepool's own io_uring loop
+//! in [`uring`]. Each call here serves the executor running on the calling thread: a thread
+//! running an io_uring shard gets [`uring`] sockets and timers, every other thread (glommio
+//! shards, the probe and backup executors, tests) glommio's.
 
 mod executor;
+mod kind;
 mod readbuf;
 pub mod tls;
+pub mod uring;
 
 pub use executor::{
-    check_port_free, raise_fd_limit, start_shards, ExecutorSettings, ShardHandle, StartGate,
+    check_port_free, raise_fd_limit, spawn_glommio_beside, start_shards, ExecutorSettings,
+    ShardHandle, StartGate,
 };
+pub use kind::{RuntimeKind, RUNTIME_ENV};
 pub use readbuf::ReadBuf;
 
 use std::future::Future;
@@ -27,41 +35,69 @@ use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 /// A TCP listener owned by one shard. Every shard binds the same address with SO_REUSEPORT and the
 /// kernel spreads new connections across them.
 pub struct Listener {
-    inner: glommio::net::TcpListener,
+    inner: AnyListener,
+}
+
+/// A listener of either runtime.
+enum AnyListener {
+    Glommio(glommio::net::TcpListener),
+    Uring(uring::Listener),
 }
 
 impl Listener {
     /// Binds `addr` with SO_REUSEPORT. Callers check first that no other process holds the port
     /// (see [`check_port_free`]): SO_REUSEPORT would otherwise share it silently.
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let inner = glommio::net::TcpListener::bind(addr).map_err(to_io)?;
+        let inner = if uring::is_current() {
+            AnyListener::Uring(uring::Listener::bind_tcp(addr)?)
+        } else {
+            AnyListener::Glommio(glommio::net::TcpListener::bind(addr).map_err(to_io)?)
+        };
         Ok(Self { inner })
     }
 
     /// Waits for the next client.
     pub async fn accept(&self) -> io::Result<Stream> {
-        let s = self.inner.accept().await.map_err(to_io)?;
-        // Latency over throughput: PostgreSQL messages are small and request/response.
-        let _ = s.set_nodelay(true);
-        Ok(Stream::Tcp(s))
+        match &self.inner {
+            AnyListener::Glommio(l) => {
+                let s = l.accept().await.map_err(to_io)?;
+                // Latency over throughput: PostgreSQL messages are small and request/response.
+                let _ = s.set_nodelay(true);
+                Ok(Stream::Tcp(s))
+            }
+            AnyListener::Uring(l) => Ok(Stream::Uring(l.accept().await?)),
+        }
     }
 
     /// The bound address (useful when binding port 0 in tests).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr().map_err(to_io)
+        match &self.inner {
+            AnyListener::Glommio(l) => l.local_addr().map_err(to_io),
+            AnyListener::Uring(l) => l.local_addr(),
+        }
     }
 }
 
 /// A UNIX-domain listener owned by one shard (only one shard listens on a socket path).
 pub struct UnixListener {
-    inner: glommio::net::UnixListener,
+    inner: AnyUnixListener,
+}
+
+/// A UNIX-domain listener of either runtime.
+enum AnyUnixListener {
+    Glommio(glommio::net::UnixListener),
+    Uring(uring::Listener),
 }
 
 impl UnixListener {
     /// Binds a socket file, removing a stale one first.
     pub fn bind(path: &Path) -> io::Result<Self> {
         let _ = std::fs::remove_file(path);
-        let inner = glommio::net::UnixListener::bind(path).map_err(to_io)?;
+        let inner = if uring::is_current() {
+            AnyUnixListener::Uring(uring::Listener::bind_unix(path)?)
+        } else {
+            AnyUnixListener::Glommio(glommio::net::UnixListener::bind(path).map_err(to_io)?)
+        };
         // Like PostgreSQL's default unix_socket_permissions (0777): the directory's permissions
         // are what restrict access.
         use std::os::unix::fs::PermissionsExt;
@@ -71,8 +107,10 @@ impl UnixListener {
 
     /// Waits for the next client.
     pub async fn accept(&self) -> io::Result<Stream> {
-        let s = self.inner.accept().await.map_err(to_io)?;
-        Ok(Stream::Unix(s))
+        match &self.inner {
+            AnyUnixListener::Glommio(l) => Ok(Stream::Unix(l.accept().await.map_err(to_io)?)),
+            AnyUnixListener::Uring(l) => Ok(Stream::Uring(l.accept().await?)),
+        }
     }
 }
 
@@ -82,6 +120,8 @@ pub enum Stream {
     Tcp(glommio::net::TcpStream),
     /// A UNIX-domain socket.
     Unix(glommio::net::UnixStream),
+    /// TCP or a UNIX-domain socket on an io_uring shard.
+    Uring(uring::Socket),
     /// TLS over one of the others, as either side ([`Stream::accept_tls`],
     /// [`Stream::connect_tls`]).
     Tls(Box<tls::TlsStream>),
@@ -102,6 +142,7 @@ impl Stream {
             // glommio's UnixStream exposes no descriptor: not checked.
             Stream::Unix(_) => return false,
             Stream::Tls(t) => return t.plain().peer_gone(),
+            Stream::Uring(s) => return s.peer_gone(),
             Stream::Closed => return true,
         };
         // SAFETY: `raw` is the descriptor of a stream `self` owns and keeps open for the whole
@@ -119,6 +160,12 @@ impl Stream {
 
     /// Connects over TCP within `limit`.
     pub async fn connect_tcp(addr: SocketAddr, limit: Duration) -> io::Result<Self> {
+        if uring::is_current() {
+            return match timeout(limit, uring::Socket::connect_tcp(addr)).await {
+                Some(s) => Ok(Stream::Uring(s?)),
+                None => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+            };
+        }
         let s = glommio::net::TcpStream::connect_timeout(addr, limit)
             .await
             .map_err(to_io)?;
@@ -128,6 +175,12 @@ impl Stream {
 
     /// Connects to a UNIX-domain socket within `limit`.
     pub async fn connect_unix(path: &Path, limit: Duration) -> io::Result<Self> {
+        if uring::is_current() {
+            return match timeout(limit, uring::Socket::connect_unix(path)).await {
+                Some(s) => Ok(Stream::Uring(s?)),
+                None => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+            };
+        }
         let connect = glommio::net::UnixStream::connect(path);
         match timeout(limit, connect).await {
             Some(r) => Ok(Stream::Unix(r.map_err(to_io)?)),
@@ -140,6 +193,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok(),
             Stream::Tls(t) => t.plain().peer_addr(),
+            Stream::Uring(s) => s.peer_addr(),
             Stream::Unix(_) | Stream::Closed => None,
         }
     }
@@ -149,6 +203,7 @@ impl Stream {
         match self {
             Stream::Unix(_) => true,
             Stream::Tls(t) => t.plain().is_local(),
+            Stream::Uring(s) => s.is_unix(),
             Stream::Tcp(_) | Stream::Closed => false,
         }
     }
@@ -192,6 +247,7 @@ impl AsyncRead for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(t) => t.poll_read(cx, buf),
+            Stream::Uring(s) => s.poll_read(cx, buf),
             Stream::Closed => Poll::Ready(Err(not_connected())),
         }
     }
@@ -207,6 +263,7 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(t) => t.poll_write(cx, buf),
+            Stream::Uring(s) => s.poll_write(cx, buf),
             Stream::Closed => Poll::Ready(Err(not_connected())),
         }
     }
@@ -216,6 +273,7 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(t) => t.poll_flush(cx),
+            Stream::Uring(_) => Poll::Ready(Ok(())),
             Stream::Closed => Poll::Ready(Err(not_connected())),
         }
     }
@@ -225,14 +283,19 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_close(cx),
             Stream::Unix(s) => Pin::new(s).poll_close(cx),
             Stream::Tls(t) => t.poll_close(cx),
+            Stream::Uring(s) => Poll::Ready(s.shutdown_write()),
             Stream::Closed => Poll::Ready(Ok(())),
         }
     }
 }
 
-/// Sleeps on the current shard's timer wheel.
+/// Sleeps on the current shard's timers.
 pub async fn sleep(d: Duration) {
-    glommio::timer::sleep(d).await
+    if uring::is_current() {
+        uring::sleep(d).await
+    } else {
+        glommio::timer::sleep(d).await
+    }
 }
 
 /// Runs `fut` for at most `limit`; `None` when the time ran out (the future is dropped).
@@ -246,7 +309,11 @@ pub async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option
 
 /// Spawns a task on the current shard and lets it run detached.
 pub fn spawn(fut: impl Future<Output = ()> + 'static) {
-    glommio::spawn_local(fut).detach();
+    if uring::is_current() {
+        uring::spawn(fut);
+    } else {
+        glommio::spawn_local(fut).detach();
+    }
 }
 
 fn not_connected() -> io::Error {

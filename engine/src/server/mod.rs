@@ -130,8 +130,10 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
     let signals = signals::SignalCatcher::catch().map_err(ServeError::Io)?;
     let settings = ExecutorSettings {
         shards: config.corepool_cores as usize,
+        runtime: runtime::RuntimeKind::with_env_override(config.corepool_runtime),
         ..ExecutorSettings::default()
     };
+    tracing::debug!(runtime = settings.runtime.name(), "shard executor");
     let shards = settings.shard_count();
     let nodes = build_nodes(&config);
     let state = Arc::new(ClusterState::new(
@@ -421,13 +423,26 @@ async fn run_shard(
         });
     }
     if id == 0 {
-        let source = reload_box.clone();
-        let settings: crate::health::SettingsSource = Box::new(move || match source.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        });
-        let checks = crate::health::Context::new(state.clone(), failover, settings);
-        crate::health::spawn(checks);
+        // The checks connect with corepool-client, which needs glommio: on an io_uring shard
+        // they get a glommio thread of their own.
+        let (state, source) = (state.clone(), reload_box.clone());
+        let health = move || async move {
+            let settings: crate::health::SettingsSource = Box::new(move || match source.lock() {
+                Ok(g) => g.clone(),
+                Err(p) => p.into_inner().clone(),
+            });
+            crate::health::spawn(crate::health::Context::new(
+                state.clone(),
+                failover,
+                settings,
+            ));
+            while state.shutdown() == ShutdownMode::None {
+                runtime::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        if let Err(e) = runtime::spawn_glommio_beside("corepool-health", health) {
+            tracing::error!(error = %e, "health checks are not running");
+        }
     }
 
     // Housekeeping until shutdown.
