@@ -1,6 +1,7 @@
 //! A connection: startup, authentication, and reading and writing whole messages.
 
 use crate::socket::{ReadBuf, Socket};
+use crate::transport::Endpoint;
 use crate::ClientError;
 use bytes::{Bytes, BytesMut};
 use corepool_protocol::auth::{md5, select_mechanism, ScramSha256};
@@ -198,8 +199,8 @@ impl Connection {
     pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
         let socket = match &opts.host {
             Host::Tcp(h) => {
-                let addr = format!("{h}:{}", opts.port);
-                let tcp = Socket::connect_tcp(&addr, opts.connect_timeout).await;
+                let endpoint = Endpoint::Tcp(format!("{h}:{}", opts.port));
+                let tcp = Socket::connect(endpoint, opts.connect_timeout).await;
                 match (tcp, &opts.tls) {
                     (Ok(tcp), Some(config)) => tcp.negotiate_tls(config.clone(), h).await,
                     (tcp, _) => tcp,
@@ -207,7 +208,7 @@ impl Connection {
             }
             Host::Unix(dir) => {
                 let path = dir.join(format!(".s.PGSQL.{}", opts.port));
-                Socket::connect_unix(&path, opts.connect_timeout).await
+                Socket::connect(Endpoint::Unix(path), opts.connect_timeout).await
             }
         }
         .map_err(|e| {

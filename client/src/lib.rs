@@ -19,6 +19,8 @@
 //! - [`repl`]: IDENTIFY_SYSTEM, slots, START_REPLICATION / standby status / end of COPY BOTH.
 //! - [`replication`]: pure parsing of XLogData and keepalives and writing of status updates.
 //! - [`pgpass`]: `.pgpass` lookup.
+//! - [`transport`]: what connections run over — glommio's sockets, or a thread's own
+//!   [`transport::Connector`] (the proxy's io_uring shards).
 //! - [`tls`]: [`tls::SslMode`] and the rustls configurations that check certificates as each
 //!   mode says.
 //! - [`error`]: [`ClientError`], with [`ClientError::Server`] carrying the SQLSTATE.
@@ -49,6 +51,7 @@ pub mod repl;
 pub mod replication;
 mod socket;
 pub mod tls;
+pub mod transport;
 
 pub use conn::{ConnectOptions, Connection, Host, Notice, RawMessage, Replication};
 pub use error::ClientError;

@@ -1,41 +1,26 @@
 //! The byte stream under a connection (TCP, TLS over TCP, or UNIX-domain) and its read buffer.
 
+use crate::transport::{self, Endpoint, Io};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::client::TlsStream;
 use futures_rustls::rustls::pki_types::ServerName;
 use futures_rustls::rustls::ClientConfig;
 use futures_rustls::TlsConnector;
-use glommio::net::{TcpStream, UnixStream};
 use std::io;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A connected socket.
+/// A connected socket, in clear or TLS.
 pub(crate) enum Socket {
-    Tcp(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    Unix(UnixStream),
+    Plain(Box<dyn Io>),
+    Tls(Box<TlsStream<Box<dyn Io>>>),
 }
 
 impl Socket {
-    pub(crate) async fn connect_tcp(addr: &str, timeout: Duration) -> io::Result<Socket> {
-        let s = TcpStream::connect_timeout(addr, timeout)
-            .await
-            .map_err(to_io)?;
-        let _ = s.set_nodelay(true);
-        Ok(Socket::Tcp(s))
-    }
-
-    pub(crate) async fn connect_unix(path: &Path, timeout: Duration) -> io::Result<Socket> {
-        let connect = UnixStream::connect(path);
-        let timed = glommio::timer::timeout(timeout, async {
-            connect
-                .await
-                .map_err(|e| glommio::GlommioError::IoError(to_io(e)))
-        });
-        timed.await.map(Socket::Unix).map_err(to_io)
+    /// Connects to `endpoint` within `limit` (see [`transport`](crate::transport)).
+    pub(crate) async fn connect(endpoint: Endpoint, limit: Duration) -> io::Result<Socket> {
+        transport::connect(endpoint, limit).await.map(Socket::Plain)
     }
 
     /// Sends an SSLRequest on a fresh TCP socket: when the server says `S`, runs the TLS
@@ -47,12 +32,13 @@ impl Socket {
         config: Arc<ClientConfig>,
         host: &str,
     ) -> io::Result<Socket> {
-        let Socket::Tcp(mut tcp) = self else {
+        let Socket::Plain(mut tcp) = self else {
             return Ok(self);
         };
         let mut request = BytesMut::with_capacity(8);
         corepool_protocol::message::write::frontend::ssl_request(&mut request);
         tcp.write_all(&request).await?;
+        tcp.flush().await?;
         let mut answer = [0u8; 1];
         tcp.read_exact(&mut answer).await?;
         match answer[0] {
@@ -66,7 +52,7 @@ impl Socket {
                 let tls = TlsConnector::from(config).connect(name, tcp).await?;
                 Ok(Socket::Tls(Box::new(tls)))
             }
-            b'N' => Ok(Socket::Tcp(tcp)),
+            b'N' => Ok(Socket::Plain(tcp)),
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
@@ -84,30 +70,23 @@ impl Socket {
 
     pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Socket::Tcp(s) => s.read(buf).await,
+            Socket::Plain(s) => s.read(buf).await,
             Socket::Tls(s) => s.read(buf).await,
-            Socket::Unix(s) => s.read(buf).await,
         }
     }
 
     pub(crate) async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        // Flushed: TLS records, and a connector's buffered stream, may wait until then.
         match self {
-            Socket::Tcp(s) => s.write_all(data).await,
-            Socket::Tls(s) => {
+            Socket::Plain(s) => {
                 s.write_all(data).await?;
-                // TLS records may wait in the session until flushed.
                 s.flush().await
             }
-            Socket::Unix(s) => s.write_all(data).await,
+            Socket::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
         }
-    }
-}
-
-fn to_io<T>(e: glommio::GlommioError<T>) -> io::Error {
-    match e {
-        glommio::GlommioError::IoError(e) => e,
-        glommio::GlommioError::TimedOut(_) => io::Error::new(io::ErrorKind::TimedOut, "timed out"),
-        other => io::Error::other(other.to_string()),
     }
 }
 

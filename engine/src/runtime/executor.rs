@@ -151,6 +151,7 @@ where
                         tracing::warn!(shard = id, cpu, error = %e, "could not pin the shard");
                     }
                 }
+                super::client_io::install();
                 uring::run(shard(id))
             })
             .map_err(|e| io::Error::other(format!("cannot start shard {id}: {e}")))?;

@@ -9,6 +9,7 @@
 //! running an io_uring shard gets [`uring`] sockets and timers, every other thread (glommio
 //! shards, the probe and backup executors, tests) glommio's.
 
+pub mod client_io;
 mod executor;
 mod kind;
 mod readbuf;

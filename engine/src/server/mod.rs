@@ -534,9 +534,20 @@ async fn admit(shard: Rc<Shard>, mut stream: runtime::Stream, reject_when_full: 
         // by the periodic re-check, so thousands of waiting clients cost no busy polling.
         shard.wait_for_slot(Duration::from_millis(100)).await;
     }
+    // The slot is given back however the session ends, a panic caught by the executor
+    // included: a lost slot would hold a smart shutdown forever.
+    let _slot = SessionSlot(&shard);
     crate::session::serve(shard.clone(), stream).await;
-    shard.state.end_session();
-    shard.slot_freed();
+}
+
+/// A taken session slot, given back when dropped.
+struct SessionSlot<'a>(&'a Shard);
+
+impl Drop for SessionSlot<'_> {
+    fn drop(&mut self) {
+        self.0.state.end_session();
+        self.0.slot_freed();
+    }
 }
 
 fn build_nodes(config: &Config) -> Vec<Node> {
