@@ -442,7 +442,7 @@ impl Default for Config {
             use_watchdog: false,
 
             corepool_cores: 0,
-            corepool_runtime: crate::runtime::RuntimeKind::Glommio,
+            corepool_runtime: crate::runtime::RuntimeKind::IoUring,
             corepool_read_your_writes: false,
             corepool_metrics_address: String::new(),
             corepool_max_message_size: 1 << 30,

@@ -4,10 +4,11 @@
 /// The shard executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RuntimeKind {
-    /// glommio: one pinned `LocalExecutor` per shard (the default).
-    #[default]
+    /// glommio: one pinned `LocalExecutor` per shard.
     Glommio,
-    /// corepool's own io_uring loop (`runtime/uring`): one ring per shard, readiness polls.
+    /// corepool's own io_uring loop (`runtime/uring`): one ring per shard, readiness polls
+    /// (the default: half the CPU per transaction, docs/performance.md).
+    #[default]
     IoUring,
 }
 
