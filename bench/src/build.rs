@@ -1,5 +1,6 @@
 //! Finding (and first building) the release `corepool` binary the comparisons run.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,4 +47,45 @@ pub fn build_corepool(binary: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The corepool binary to start for `runtime`: `bin` itself, or (`--runtime` given) a small
+/// shell script beside it that sets `COREPOOL_RUNTIME` and execs it, so the pid stays
+/// corepool's. The bench library writes the proxy's pgpool.conf and starts it; the environment
+/// override is how this flag reaches it without changing that code.
+pub fn runtime_wrapper(bin: &Path, runtime: Option<Runtime>) -> Result<PathBuf> {
+    let Some(runtime) = runtime else {
+        return Ok(bin.to_path_buf());
+    };
+    let name = runtime.name();
+    let path = bin
+        .to_str()
+        .with_context(|| format!("{} is not UTF-8", bin.display()))?;
+    let wrapper = PathBuf::from(format!("{path}-{name}.sh"));
+    let quoted = path.replace('\'', "'\\''");
+    let script = format!("#!/bin/sh\nCOREPOOL_RUNTIME={name} exec '{quoted}' \"$@\"\n");
+    std::fs::write(&wrapper, script).with_context(|| format!("write {}", wrapper.display()))?;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod {}", wrapper.display()))?;
+    Ok(wrapper)
+}
+
+/// `--runtime`: corepool's shard executor (`corepool_runtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runtime {
+    /// glommio shards.
+    Glommio,
+    /// corepool's io_uring loop.
+    #[value(name = "io_uring", alias = "io-uring")]
+    IoUring,
+}
+
+impl Runtime {
+    /// The name `corepool_runtime` and `COREPOOL_RUNTIME` take.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Glommio => "glommio",
+            Runtime::IoUring => "io_uring",
+        }
+    }
 }

@@ -13,14 +13,14 @@
 mod fold;
 mod record;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use corepool_bench::build::{runtime_wrapper, Runtime};
 use corepool_bench::pgbench::{self, QueryMode, Workload};
 use corepool_bench::stop::Stop;
 use corepool_bench::targets::{self, ProxyConfig, TargetKind};
@@ -233,44 +233,6 @@ fn run(args: Args) -> Result<()> {
     print_top(&folded, args.top, cpu_clock);
     eprintln!("corepool-perf: wrote {}", args.out.display());
     Ok(())
-}
-
-/// The corepool binary to start for `runtime`: `bin` itself, or (`--runtime` given) a small
-/// shell script beside it that sets `COREPOOL_RUNTIME` and execs it, so the pid stays
-/// corepool's. The bench library writes the proxy's pgpool.conf and starts it; the environment
-/// override is how this flag reaches it without changing that code.
-fn runtime_wrapper(bin: &Path, runtime: Option<Runtime>) -> Result<PathBuf> {
-    let Some(runtime) = runtime else {
-        return Ok(bin.to_path_buf());
-    };
-    let name = runtime.name();
-    let path = bin
-        .to_str()
-        .with_context(|| format!("{} is not UTF-8", bin.display()))?;
-    let wrapper = PathBuf::from(format!("{path}-{name}.sh"));
-    let quoted = path.replace('\'', "'\\''");
-    let script = format!("#!/bin/sh\nCOREPOOL_RUNTIME={name} exec '{quoted}' \"$@\"\n");
-    std::fs::write(&wrapper, script).with_context(|| format!("write {}", wrapper.display()))?;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("chmod {}", wrapper.display()))?;
-    Ok(wrapper)
-}
-
-/// `--runtime`: corepool's shard executor (`corepool_runtime`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Runtime {
-    Glommio,
-    #[value(name = "io_uring", alias = "io-uring")]
-    IoUring,
-}
-
-impl Runtime {
-    fn name(self) -> &'static str {
-        match self {
-            Runtime::Glommio => "glommio",
-            Runtime::IoUring => "io_uring",
-        }
-    }
 }
 
 /// Prints the `n` functions with the most self time. inferno weighs each sample by its period,

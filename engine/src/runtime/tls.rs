@@ -13,7 +13,6 @@
 //! `SSL_VERIFY_PEER` without a host check does.
 
 mod cert_name;
-mod verify;
 
 pub use cert_name::common_name;
 pub use rustls::pki_types::ServerName;
@@ -26,6 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use corepool_client::tls::Verifier;
 use futures_lite::{AsyncRead, AsyncWrite};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -106,6 +106,9 @@ pub enum TlsError {
     /// The CA certificates cannot verify anything.
     #[error("invalid ssl_ca_cert: {0}")]
     ClientVerifier(#[from] rustls::server::VerifierBuilderError),
+    /// The backend certificate verifier could not be built from the CA certificates.
+    #[error("invalid ssl_ca_cert for backends: {0}")]
+    BackendVerifier(#[from] corepool_client::tls::TlsError),
 }
 
 impl TlsSettings {
@@ -127,7 +130,9 @@ impl TlsSettings {
             (None, None) => None,
             _ => return Err(TlsError::CertWithoutKey),
         };
-        let verifier = verify::BackendVerifier::new(provider.clone(), roots, crls)?;
+        // Backends' certificates: not checked without CAs (libpq's sslmode=require), the chain
+        // but not the host name with them (verify-ca), as Pgpool-II checks them.
+        let verifier = Verifier::new(provider.clone(), roots, crls, false)?;
         let mut client = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .dangerous()

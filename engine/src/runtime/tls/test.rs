@@ -160,7 +160,7 @@ impl Pki {
     }
 }
 
-fn verify(v: &verify::BackendVerifier, cert: &rcgen::Certificate, name: &str) -> bool {
+fn verify(v: &Verifier, cert: &rcgen::Certificate, name: &str) -> bool {
     use rustls::client::danger::ServerCertVerifier;
     let name = ServerName::try_from(name.to_owned()).unwrap();
     v.verify_server_cert(
@@ -180,7 +180,7 @@ fn backends_are_verified_against_the_ca_but_not_by_name() {
     let mut roots = RootCertStore::empty();
     roots.add(pki.ca.der().clone()).unwrap();
     let with_ca =
-        verify::BackendVerifier::new(provider.clone(), Some(Arc::new(roots)), Vec::new()).unwrap();
+        Verifier::new(provider.clone(), Some(Arc::new(roots)), Vec::new(), false).unwrap();
     assert!(verify(&with_ca, &pki.server.0, "localhost"));
     assert!(
         verify(&with_ca, &pki.server.0, "db.elsewhere.example"),
@@ -192,7 +192,7 @@ fn backends_are_verified_against_the_ca_but_not_by_name() {
         "a certificate from another CA is refused"
     );
 
-    let without_ca = verify::BackendVerifier::new(provider, None, Vec::new()).unwrap();
+    let without_ca = Verifier::new(provider, None, Vec::new(), false).unwrap();
     assert!(
         verify(&without_ca, &stranger.server.0, "anything"),
         "require: any certificate"
