@@ -31,10 +31,20 @@ impl Certs {
             .distinguished_name
             .push(rcgen::DnType::CommonName, "localhost");
         let server = server.signed_by(&key, &ca, &ca_key).unwrap();
+        // A client certificate for `cert` authentication as postgres.
+        let client_key = rcgen::KeyPair::generate().unwrap();
+        let mut client = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        client
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "postgres");
+        client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client.signed_by(&client_key, &ca, &ca_key).unwrap();
         let certs = Certs { dir };
         certs.write("ca.crt", &ca.pem(), 0o644);
         certs.write("server.crt", &server.pem(), 0o644);
         certs.write("server.key", &key.serialize_pem(), 0o600);
+        certs.write("client.crt", &client.pem(), 0o644);
+        certs.write("client.key", &client_key.serialize_pem(), 0o600);
         certs
     }
 
@@ -62,7 +72,11 @@ fn backup(c: &Cluster, dir: &Path, host: &str, extra: &[&str], sslmode: Option<&
         .args(["-U", "postgres", "-c", "fast", "--no-sync"])
         .args(extra)
         .env_remove("PGSSLMODE")
-        .env_remove("PGSSLROOTCERT");
+        .env_remove("PGSSLROOTCERT")
+        .env_remove("PGSSLCERT")
+        .env_remove("PGSSLKEY")
+        // No ~/.postgresql defaults from the machine running the tests.
+        .env("HOME", c.root_dir());
     if let Some(mode) = sslmode {
         cmd.env("PGSSLMODE", mode);
     }
@@ -168,4 +182,41 @@ fn servers_that_refuse_clear_text_are_backed_up_over_tls() {
         stderr.contains("server does not support SSL, but SSL was required"),
         "{stderr}"
     );
+}
+
+#[test]
+fn cert_authentication_uses_the_client_certificate() {
+    // Every TCP connection must present a certificate whose CN is the user (`cert`).
+    let certs = Certs::new();
+    let c = Cluster::builder()
+        .ssl(&certs.path("server.crt"), &certs.path("server.key"))
+        .setting("ssl_ca_file", certs.path("ca.crt").display().to_string())
+        .hba_line("hostssl all all 127.0.0.1/32 cert")
+        .hba_line("hostssl replication all 127.0.0.1/32 cert")
+        .hba_line("hostnossl all all 127.0.0.1/32 reject")
+        .hba_line("hostnossl replication all 127.0.0.1/32 reject")
+        .start()
+        .unwrap();
+    let without = backup(&c, &c.root_dir().join("no_cert"), "127.0.0.1", &[], None);
+    assert_eq!(without.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        stderr.contains("connection requires a valid client certificate"),
+        "{stderr}"
+    );
+    let conninfo = format!(
+        "sslmode=require sslcert={} sslkey={}",
+        certs.path("client.crt").display(),
+        certs.path("client.key").display()
+    );
+    for jobs in ["2", "1"] {
+        let dir = c.root_dir().join(format!("cert_j{jobs}"));
+        let out = backup(&c, &dir, "127.0.0.1", &["-j", jobs, "-d", &conninfo], None);
+        assert!(
+            out.status.success(),
+            "-j {jobs}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        verified(&c, &dir);
+    }
 }

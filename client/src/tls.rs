@@ -13,7 +13,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
 };
@@ -72,17 +74,41 @@ pub enum TlsError {
         /// What went wrong.
         reason: String,
     },
+    /// `sslcert` or `sslkey` could not be read, or they do not go together.
+    #[error("could not load {what} \"{path}\": {reason}")]
+    ClientCert {
+        /// `certificate file` or `private key file`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// rustls refused the configuration.
     #[error("could not set up TLS: {0}")]
     Rustls(String),
 }
 
-/// The configuration for `mode` (`None` for `disable`), with the CAs of `root_cert` for the
-/// verifying modes (libpq's `sslrootcert`, which they require).
+/// The files a TLS client configuration reads (libpq's `sslrootcert`, `sslcert`, `sslkey`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsFiles<'a> {
+    /// CA certificates the server's certificate must chain to (`verify-ca`, `verify-full`).
+    pub root_cert: Option<&'a Path>,
+    /// A client certificate chain to present when the server asks (`cert` authentication);
+    /// used only together with `key`.
+    pub cert: Option<&'a Path>,
+    /// The client certificate's private key.
+    pub key: Option<&'a Path>,
+}
+
+/// The configuration for `mode` (`None` for `disable`), with the CAs of `files.root_cert` for
+/// the verifying modes (which require it) and the client certificate of `files.cert` and
+/// `files.key` when both are given.
 pub fn client_config(
     mode: SslMode,
-    root_cert: Option<&Path>,
+    files: &TlsFiles<'_>,
 ) -> Result<Option<Arc<ClientConfig>>, TlsError> {
+    let root_cert = files.root_cert;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = match mode {
         SslMode::Disable => return Ok(None),
@@ -101,13 +127,51 @@ pub fn client_config(
         Vec::new(),
         mode == SslMode::VerifyFull,
     )?;
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Rustls(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let config = match (files.cert, files.key) {
+        (Some(cert), Some(key)) => {
+            let (chain, key_der) = load_client_cert(cert, key)?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| TlsError::ClientCert {
+                    what: "private key file",
+                    path: key.to_owned(),
+                    reason: e.to_string(),
+                })?
+        }
+        _ => builder.with_no_client_auth(),
+    };
     Ok(Some(Arc::new(config)))
+}
+
+fn load_client_cert(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| TlsError::ClientCert {
+            what: "certificate file",
+            path: cert.to_owned(),
+            reason: e.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::ClientCert {
+            what: "certificate file",
+            path: cert.to_owned(),
+            reason: "no certificate in it".into(),
+        });
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::ClientCert {
+        what: "private key file",
+        path: key.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok((chain, key_der))
 }
 
 fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
@@ -239,15 +303,31 @@ mod tests {
 
     #[test]
     fn configurations_by_mode() {
-        assert!(client_config(SslMode::Disable, None).unwrap().is_none());
-        assert!(client_config(SslMode::Prefer, None).unwrap().is_some());
-        let e = client_config(SslMode::VerifyFull, None).unwrap_err();
+        let none = TlsFiles::default();
+        assert!(client_config(SslMode::Disable, &none).unwrap().is_none());
+        assert!(client_config(SslMode::Prefer, &none).unwrap().is_some());
+        let e = client_config(SslMode::VerifyFull, &none).unwrap_err();
         assert!(e.to_string().contains("no sslrootcert given"), "{e}");
         let missing = Path::new("/nonexistent/root.crt");
-        let e = client_config(SslMode::VerifyCa, Some(missing)).unwrap_err();
+        let files = TlsFiles {
+            root_cert: Some(missing),
+            ..TlsFiles::default()
+        };
+        let e = client_config(SslMode::VerifyCa, &files).unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("could not read root certificate file \"/nonexistent/root.crt\""),
+            "{e}"
+        );
+        let files = TlsFiles {
+            cert: Some(Path::new("/nonexistent/postgresql.crt")),
+            key: Some(Path::new("/nonexistent/postgresql.key")),
+            ..TlsFiles::default()
+        };
+        let e = client_config(SslMode::Require, &files).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("could not load certificate file \"/nonexistent/postgresql.crt\""),
             "{e}"
         );
     }

@@ -181,6 +181,8 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
     };
     let mut sslmode = std::env::var("PGSSLMODE").ok();
     let mut sslrootcert = std::env::var("PGSSLROOTCERT").ok();
+    let mut sslcert = std::env::var("PGSSLCERT").ok();
+    let mut sslkey = std::env::var("PGSSLKEY").ok();
     if let Some(d) = &a.dbname {
         if d.contains('=') {
             for pair in d.split_whitespace() {
@@ -196,6 +198,8 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
                     "password" => password = Some(v),
                     "sslmode" => sslmode = Some(v),
                     "sslrootcert" => sslrootcert = Some(v),
+                    "sslcert" => sslcert = Some(v),
+                    "sslkey" => sslkey = Some(v),
                     _ => {}
                 }
             }
@@ -222,11 +226,26 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
     conn.password = password.clone();
     conn.application_name = Some("corepool_basebackup".into());
     let mode = SslMode::parse(sslmode.as_deref().unwrap_or("prefer"))?;
-    let root_cert = sslrootcert.map(PathBuf::from).or_else(|| {
+    // libpq's defaults: files in ~/.postgresql, used when they exist.
+    let default_file = |name: &str| {
         let home = std::env::var_os("HOME")?;
-        Some(Path::new(&home).join(".postgresql/root.crt")).filter(|p| p.exists())
-    });
-    conn.tls = tls::client_config(mode, root_cert.as_deref())?;
+        Some(Path::new(&home).join(".postgresql").join(name)).filter(|p| p.exists())
+    };
+    let root_cert = sslrootcert
+        .map(PathBuf::from)
+        .or_else(|| default_file("root.crt"));
+    let client_cert = sslcert
+        .map(PathBuf::from)
+        .or_else(|| default_file("postgresql.crt"));
+    let client_key = sslkey
+        .map(PathBuf::from)
+        .or_else(|| default_file("postgresql.key"));
+    let files = tls::TlsFiles {
+        root_cert: root_cert.as_deref(),
+        cert: client_cert.as_deref(),
+        key: client_key.as_deref(),
+    };
+    conn.tls = tls::client_config(mode, &files)?;
     conn.tls_required = mode.requires_tls();
     let mut o = BackupOptions::new(conn, a.pgdata);
     o.format = match a.format {
@@ -274,8 +293,14 @@ fn options(a: BasebackupArgs, verbose: bool) -> anyhow::Result<BackupOptions> {
     if let Some(mode) = sslmode {
         values.push(("sslmode".into(), mode));
     }
-    if let Some(root) = &root_cert {
-        values.push(("sslrootcert".into(), root.display().to_string()));
+    for (name, file) in [
+        ("sslrootcert", &root_cert),
+        ("sslcert", &client_cert),
+        ("sslkey", &client_key),
+    ] {
+        if let Some(path) = file {
+            values.push((name.into(), path.display().to_string()));
+        }
     }
     o.conninfo_values = values;
     o.validate().map_err(|e| anyhow!(e))?;
