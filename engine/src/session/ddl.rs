@@ -138,15 +138,7 @@ fn contains_word(text: &[u8], word: &[u8]) -> bool {
 
 /// Cheap look at a Parse body: could its statement be enhanced DDL (`CREATE` or `DROP` first)?
 pub(crate) fn parse_text_might_be_ddl(body: &[u8]) -> bool {
-    let Some(name_end) = memchr::memchr(0, body) else {
-        return false;
-    };
-    let text = &body[name_end + 1..];
-    let start = text
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(text.len());
-    let head = &text[start..text.len().min(start + 6)];
+    let head = super::route::parse_text_head(body);
     head.eq_ignore_ascii_case(b"create")
         || head
             .get(..4)

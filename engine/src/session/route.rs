@@ -13,7 +13,7 @@ use corepool_protocol::framing::Header;
 use corepool_protocol::message::frontend::{Bind, Parse, Query};
 use corepool_protocol::message::tags::{BIND_TAG, PARSE_TAG, QUERY_TAG, SYNC_TAG};
 use corepool_protocol::message::TransactionStatus;
-use corepool_protocol::sql::{classify, StatementKind};
+use corepool_protocol::sql::{classify, Classification, SqlError, StatementKind};
 
 mod extended;
 
@@ -273,7 +273,8 @@ impl SessionRouter {
         (node != self.current).then_some(Action::Switch(node))
     }
 
-    fn route_query(&mut self, sql: &str) -> Option<Action> {
+    /// The classifier's view of `sql` and where Pgpool-II's rules send it, for this session.
+    fn classify_and_decide(&self, sql: &str) -> (Result<Classification, SqlError>, Decision) {
         let classified = classify(sql);
         let decision = decide(
             &self.rules,
@@ -282,6 +283,11 @@ impl SessionRouter {
             &classified,
             self.primary_status,
         );
+        (classified, decision)
+    }
+
+    fn route_query(&mut self, sql: &str) -> Option<Action> {
+        let (classified, decision) = self.classify_and_decide(sql);
         let c = classified.as_ref().ok();
         let mut writing_read = false;
         let (target, action) = match decision {
@@ -448,18 +454,25 @@ impl SessionRouter {
     }
 }
 
-/// Whether a Parse body's query text (after the statement name) starts like an in-band command,
-/// without validating it.
-fn parse_text_might_be_in_band(body: &[u8]) -> bool {
+/// The first six bytes of a Parse body's query text after its leading whitespace (fewer when
+/// the text is shorter; empty for a body without a statement name): enough to tell the
+/// statements corepool may answer itself from the rest without parsing.
+pub(super) fn parse_text_head(body: &[u8]) -> &[u8] {
     let Some(name_end) = memchr::memchr(0, body) else {
-        return false;
+        return &[];
     };
     let text = &body[name_end + 1..];
     let start = text
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(text.len());
-    let head = &text[start..text.len().min(start + 6)];
+    &text[start..text.len().min(start + 6)]
+}
+
+/// Whether a Parse body's query text (after the statement name) starts like an in-band command,
+/// without validating it.
+fn parse_text_might_be_in_band(body: &[u8]) -> bool {
+    let head = parse_text_head(body);
     head.len() >= 4
         && (head[..4].eq_ignore_ascii_case(b"show")
             || (head.len() == 6 && head.eq_ignore_ascii_case(b"pgpool")))

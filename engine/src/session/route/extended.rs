@@ -21,14 +21,7 @@ impl SessionRouter {
                 PARSE_TAG => {
                     let Ok(p) = Parse::parse(body) else { break };
                     let sql = p.query();
-                    let classified = classify(sql);
-                    let decision = decide(
-                        &self.rules,
-                        &self.flags,
-                        sql,
-                        &classified,
-                        self.primary_status,
-                    );
+                    let (classified, decision) = self.classify_and_decide(sql);
                     let read = match decision {
                         Decision::Balance(checks) => match self.resolve(&checks) {
                             None => return Some(Action::Catalog(checks)),
