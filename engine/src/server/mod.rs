@@ -4,6 +4,7 @@
 //! one shard per core, waits until every shard has bound its listener, then waits for a stop
 //! signal. Each shard accepts on the same port (SO_REUSEPORT) and serves its own clients.
 
+mod accept;
 mod auth_files;
 mod catalog_cache;
 mod shard;
@@ -25,6 +26,7 @@ use crate::cluster::{ClusterState, Node, NodeAddress, NodeStatus, ShutdownMode};
 use crate::config::Config;
 use crate::failover::Failover;
 use crate::runtime::{self, ExecutorSettings, Listener, StartGate, UnixListener};
+use accept::{accept_loop, AnyListener};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -473,81 +475,6 @@ async fn run_shard(
         }
     }
     shard.pool.clear();
-}
-
-enum AnyListener {
-    Tcp(Listener),
-    Unix(UnixListener),
-}
-
-async fn accept_loop(shard: Rc<Shard>, listener: AnyListener, reject_when_full: bool) {
-    let accept = || async {
-        match &listener {
-            AnyListener::Tcp(l) => l.accept().await,
-            AnyListener::Unix(l) => l.accept().await,
-        }
-    };
-    // One accept stays pending across the shutdown polls: dropping an accept already submitted
-    // to io_uring loses the connection it may have taken, and that client waits forever.
-    let mut pending = Box::pin(accept());
-    while shard.state.shutdown() == ShutdownMode::None {
-        // The timeout lets the loop notice a shutdown while no client arrives.
-        let Some(accepted) = runtime::timeout(ACCEPT_POLL, pending.as_mut()).await else {
-            continue;
-        };
-        pending = Box::pin(accept());
-        match accepted {
-            Ok(stream) => runtime::spawn(admit(shard.clone(), stream, reject_when_full)),
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                runtime::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-}
-
-/// How often an idle accept loop looks for a shutdown request.
-const ACCEPT_POLL: Duration = Duration::from_millis(250);
-
-/// Serves a client once a session slot is free. Pgpool-II's children stop accepting when all are
-/// busy, so new clients wait; with reserved_connections > 0 they are refused instead.
-async fn admit(shard: Rc<Shard>, mut stream: runtime::Stream, reject_when_full: bool) {
-    loop {
-        // A graceful detach or promote holds new clients until it is done: they wait.
-        let held = shard.state.admission_held();
-        if !held && shard.state.try_begin_session() {
-            break;
-        }
-        if reject_when_full && !held {
-            let _ = crate::session::errors::send_fatal(
-                &mut stream,
-                "53300",
-                "Sorry, too many clients already",
-            )
-            .await;
-            return;
-        }
-        if shard.state.shutdown() != ShutdownMode::None {
-            return;
-        }
-        // Woken when a session of this shard ends; sessions ending on other shards are noticed
-        // by the periodic re-check, so thousands of waiting clients cost no busy polling.
-        shard.wait_for_slot(Duration::from_millis(100)).await;
-    }
-    // The slot is given back however the session ends, a panic caught by the executor
-    // included: a lost slot would hold a smart shutdown forever.
-    let _slot = SessionSlot(&shard);
-    crate::session::serve(shard.clone(), stream).await;
-}
-
-/// A taken session slot, given back when dropped.
-struct SessionSlot<'a>(&'a Shard);
-
-impl Drop for SessionSlot<'_> {
-    fn drop(&mut self) {
-        self.0.state.end_session();
-        self.0.slot_freed();
-    }
 }
 
 fn build_nodes(config: &Config) -> Vec<Node> {
