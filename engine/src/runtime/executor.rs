@@ -163,27 +163,6 @@ where
     Ok(handles)
 }
 
-/// Runs `make()`'s future beside the current shard when it needs glommio (the health checks
-/// connect with `corepool-client`, which is built on glommio): as a task on a glommio shard, on
-/// a thread of its own (an unpinned glommio executor) when the shard is an io_uring one. The
-/// future should end when the proxy shuts down; the thread ends with it.
-pub fn spawn_glommio_beside<F, Fut>(name: &str, make: F) -> io::Result<()>
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + 'static,
-{
-    if !uring::is_current() {
-        super::spawn(make());
-        return Ok(());
-    }
-    LocalExecutorBuilder::new(Placement::Unbound)
-        .name(name)
-        .io_memory(64 << 10)
-        .spawn(make)
-        .map(drop)
-        .map_err(|e| io::Error::other(format!("cannot start {name}: {e}")))
-}
-
 /// The CPUs this process may run on, in order (glommio's placement picks among the same).
 fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is a plain bit array; all zeroes is a valid empty set.

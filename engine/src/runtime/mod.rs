@@ -17,8 +17,7 @@ pub mod tls;
 pub mod uring;
 
 pub use executor::{
-    check_port_free, raise_fd_limit, spawn_glommio_beside, start_shards, ExecutorSettings,
-    ShardHandle, StartGate,
+    check_port_free, raise_fd_limit, start_shards, ExecutorSettings, ShardHandle, StartGate,
 };
 pub use kind::{RuntimeKind, RUNTIME_ENV};
 pub use readbuf::ReadBuf;

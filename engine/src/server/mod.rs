@@ -425,26 +425,18 @@ async fn run_shard(
         });
     }
     if id == 0 {
-        // The checks connect with corepool-client, which needs glommio: on an io_uring shard
-        // they get a glommio thread of their own.
-        let (state, source) = (state.clone(), reload_box.clone());
-        let health = move || async move {
-            let settings: crate::health::SettingsSource = Box::new(move || match source.lock() {
-                Ok(g) => g.clone(),
-                Err(p) => p.into_inner().clone(),
-            });
-            crate::health::spawn(crate::health::Context::new(
-                state.clone(),
-                failover,
-                settings,
-            ));
-            while state.shutdown() == ShutdownMode::None {
-                runtime::sleep(Duration::from_millis(100)).await;
-            }
-        };
-        if let Err(e) = runtime::spawn_glommio_beside("corepool-health", health) {
-            tracing::error!(error = %e, "health checks are not running");
-        }
+        // The checks run on shard 0 whatever its runtime: corepool-client dials through the
+        // shard's connector on io_uring (runtime/client_io.rs).
+        let source = reload_box.clone();
+        let settings: crate::health::SettingsSource = Box::new(move || match source.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        });
+        crate::health::spawn(crate::health::Context::new(
+            state.clone(),
+            failover,
+            settings,
+        ));
     }
 
     // Housekeeping until shutdown.

@@ -303,18 +303,3 @@ fn many_tasks_and_connections() {
     });
     assert_eq!(total, 20 * 50 * 4);
 }
-
-#[test]
-fn glommio_work_beside_an_io_uring_shard_gets_a_glommio_thread() {
-    let (tx, rx) = mpsc::channel::<bool>();
-    run_shard(move || async move {
-        runtime::spawn_glommio_beside("corepool-test-beside", move || async move {
-            // glommio's own timer works only on a glommio executor.
-            glommio::timer::sleep(Duration::from_millis(1)).await;
-            let _ = tx.send(is_current());
-        })
-        .expect("the glommio thread starts");
-    });
-    // A generous bound so a broken start fails instead of hanging; not a timing assertion.
-    assert_eq!(rx.recv_timeout(Duration::from_secs(60)), Ok(false));
-}
