@@ -164,7 +164,7 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 
 /// Local time as the tools print it.
 fn local(epoch: u64) -> String {
-    corepool_engine::pcp::format_local(epoch)
+    corepool_engine::report::format_local(epoch)
 }
 
 /// The node info line pcp_node_info prints for node `i`.

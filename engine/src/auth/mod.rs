@@ -7,16 +7,30 @@
 //!   SCRAM and clear-text secrets by prefix.
 //! - [`pool_key`]: the `~/.pgpoolkey` passphrase and pg_enc's AES-256-CBC scheme.
 //! - [`pcp_conf`]: PCP users and the salted-md5 check of their `R` packet.
+//! - [`files`]: [`files::AuthFiles`], what a shard consults to admit a client (hba, pool_passwd,
+//!   TLS), and the secrets health checks log in with.
 //!
 //! Each file is parsed whole at load time (errors name the file and line); nothing here does
 //! network I/O. The authentication exchanges themselves belong to `corepool_protocol::auth`.
 
+pub mod files;
 pub mod hba;
 pub mod pcp_conf;
 pub mod pool_key;
 pub mod pool_passwd;
 
 use md5::{Digest, Md5};
+
+/// Who is connecting, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIdent<'a> {
+    /// Client address, or "[local]".
+    pub host: &'a str,
+    /// User name from the StartupMessage.
+    pub user: &'a str,
+    /// Database from the StartupMessage.
+    pub database: &'a str,
+}
 
 /// 32 lower-case hex digits of MD5 over the concatenation of `parts`.
 pub(crate) fn md5_hex(parts: &[&[u8]]) -> String {

@@ -170,7 +170,7 @@ pub struct BackendConn {
     /// Cluster generation it was opened under.
     pub generation: u64,
     /// Where relaying to the client stands, and what the backend still owes.
-    pub side: crate::session::relay::BackendSide,
+    pub side: super::BackendSide,
 }
 
 impl BackendConn {

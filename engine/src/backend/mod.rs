@@ -8,6 +8,8 @@ mod connect;
 mod ddl_bridge;
 mod query;
 mod reset;
+mod side;
+pub mod walker;
 
 pub use connect::{connect, next_message, BackendConn, ConnectError, Credentials, StartupReply};
 /// SQL literals for internal queries: `E'…'` with doubled backslashes whenever needed, so they
@@ -16,3 +18,4 @@ pub use corepool_protocol::ddl::quote_literal;
 pub use ddl_bridge::BackendServer;
 pub use query::{internal_query, Rows};
 pub use reset::{reset, ResetError};
+pub use side::BackendSide;

@@ -1,19 +1,9 @@
-//! Asking nodes whether they are in recovery, to find the primary after a failover and for
-//! the live columns of node info (`pg_status`, `pg_role`).
-//!
-//! [`ClientProbe`] connects with corepool's own client (`corepool-client`) as `sr_check_user`
-//! and runs `SELECT pg_is_in_recovery()`. It runs its own short-lived glommio executor on the
-//! calling thread, so it is called only from failover and PCP threads, never from a shard.
-
-use std::time::Duration;
-
-use std::sync::Arc;
-
-use corepool_client::{ConnectOptions, Connection};
+//! What failover asks of a node probe: is each node reachable, and is it a primary or a
+//! standby. The real probe (a PostgreSQL connection per node) lives in `health`; failover only
+//! sees this trait, so its tests can replace it.
 
 use crate::cluster::NodeAddress;
 use crate::config::Config;
-use crate::server::AuthFiles;
 
 /// What a probe learnt about one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,84 +22,4 @@ pub enum ProbeResult {
 pub trait NodeProbe: Send + Sync {
     /// Probes each of `nodes` (address, node id) with the settings of `config`.
     fn probe(&self, config: &Config, nodes: &[(usize, NodeAddress)]) -> Vec<ProbeResult>;
-}
-
-/// Where the probe reads pool_passwd and the pool key (the set in force after reloads).
-pub type AuthSource = Arc<dyn Fn() -> Arc<AuthFiles> + Send + Sync>;
-
-/// The real probe: a PostgreSQL connection per node through `corepool-client`, logging in as
-/// the replication check does (`sr_check_password` in any pool_passwd form, else pool_passwd).
-pub struct ClientProbe {
-    auth: AuthSource,
-}
-
-impl ClientProbe {
-    /// A probe taking secrets from `auth`.
-    pub fn new(auth: AuthSource) -> Self {
-        ClientProbe { auth }
-    }
-}
-
-/// Registered buffer memory of the probe's executor: the probe reads a few hundred bytes.
-const IO_MEMORY: usize = 64 << 10;
-
-impl NodeProbe for ClientProbe {
-    fn probe(&self, config: &Config, nodes: &[(usize, NodeAddress)]) -> Vec<ProbeResult> {
-        let auth = (self.auth)();
-        let jobs: Vec<ConnectOptions> = nodes
-            .iter()
-            .map(|(_, a)| options(config, a, &auth))
-            .collect();
-        let n = jobs.len();
-        let run = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .name("corepool-probe")
-            .io_memory(IO_MEMORY)
-            .make()
-            .map(|ex| {
-                ex.run(async move {
-                    let mut out = Vec::with_capacity(jobs.len());
-                    for opts in &jobs {
-                        out.push(probe_one(opts).await);
-                    }
-                    out
-                })
-            });
-        match run {
-            Ok(results) => results,
-            Err(e) => {
-                tracing::error!(error = %e, "could not start the probe executor");
-                vec![ProbeResult::Unreachable; n]
-            }
-        }
-    }
-}
-
-fn options(config: &Config, address: &NodeAddress, auth: &AuthFiles) -> ConnectOptions {
-    let mut opts = crate::health::query::sr_options(config, address, auth);
-    opts.application_name = Some("corepool probe".into());
-    opts.connect_timeout = opts.connect_timeout.min(Duration::from_secs(10));
-    opts
-}
-
-async fn probe_one(opts: &ConnectOptions) -> ProbeResult {
-    let mut conn = match Connection::connect(opts).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::debug!(error = %e, "probe could not connect");
-            return ProbeResult::Unreachable;
-        }
-    };
-    let result = match conn.simple_query("SELECT pg_is_in_recovery()").await {
-        Ok(rows) => match rows.first().map(|r| r.text(0)) {
-            Some(Ok(Some("t"))) => ProbeResult::Standby,
-            Some(Ok(Some("f"))) => ProbeResult::Primary,
-            _ => ProbeResult::Up,
-        },
-        Err(e) => {
-            tracing::debug!(error = %e, "probe query failed");
-            ProbeResult::Up
-        }
-    };
-    conn.close().await;
-    result
 }

@@ -18,6 +18,7 @@
 
 pub mod check;
 pub mod primary;
+pub mod probe;
 pub mod query;
 pub mod sr;
 
@@ -27,11 +28,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::auth::files::AuthFiles;
 use crate::cluster::{ClusterState, ShutdownMode};
 use crate::config::{ClusteringMode, Config};
 use crate::failover::Failover;
 use crate::runtime;
-use crate::server::AuthFiles;
 
 /// Where the checks read the configuration and authentication files in force (reload-aware).
 pub type SettingsSource = Box<dyn Fn() -> (Arc<Config>, Arc<AuthFiles>)>;

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use corepool_client::{ClientError, ConnectOptions, Connection, Host, Row};
 
+use crate::auth::files::{AuthFiles, CheckSecret};
 use crate::cluster::NodeAddress;
 use crate::config::{Config, HealthCheck};
 use crate::runtime;
-use crate::server::{AuthFiles, CheckSecret};
 
 /// Why a check of a node failed.
 #[derive(Debug, thiserror::Error)]

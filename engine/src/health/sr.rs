@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use super::query::{self, ReplicationRow, WalPosition};
 use super::Context;
+use crate::auth::files::AuthFiles;
 use crate::cluster::health_stats::{ReplicationState, SyncState};
 use crate::cluster::{ClusterState, NodeStatus};
 use crate::config::{Config, LogStandbyDelay};
 use crate::failover::Busy;
-use crate::server::AuthFiles;
 
 /// Bound on each node's answer in a replication check.
 const QUERY_LIMIT: Duration = Duration::from_secs(10);

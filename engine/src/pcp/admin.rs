@@ -1,6 +1,5 @@
 //! State-changing PCP answers: detach, attach, promote, stop, reload, recovery, set parameter.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,40 +11,11 @@ use corepool_protocol::pcp::tags::{
 };
 use corepool_protocol::pcp::{response, Report, Request, Severity};
 
-use super::conn::{After, ConnState};
+use super::reply::{error_report, internal, report, After, ConnState};
 use super::PcpContext;
 use crate::cluster::{AdmissionHold, ShutdownMode};
 use crate::config::ClusteringMode;
 use crate::failover::{Busy, Failover, FailoverError};
-
-/// The source file named in corepool's own reports.
-const FILE: &[u8] = b"pcp_worker.c";
-
-/// An ERROR report (the session goes on).
-pub(super) fn error_report(message: &str, detail: Option<String>) -> Report {
-    report(Severity::Error, message, detail)
-}
-
-/// A report of any severity.
-pub(super) fn report(severity: Severity, message: &str, detail: Option<String>) -> Report {
-    Report {
-        severity,
-        message: Cow::Owned(message.as_bytes().to_vec()),
-        detail: detail.map(|d| Cow::Owned(d.into_bytes())),
-        file: FILE,
-        line: 0,
-    }
-}
-
-/// A reply that could not be encoded (a NUL inside a configured string).
-pub(super) fn internal(e: corepool_protocol::pcp::Error) -> Report {
-    error_report("PCP: could not encode the reply", Some(e.to_string()))
-}
-
-/// A request that parsed badly but that pgpool would have read with `atoi`: an ERROR.
-pub(super) fn bad_request(e: &corepool_protocol::pcp::Error) -> Report {
-    error_report("PCP: invalid request", Some(e.to_string()))
-}
 
 /// How long a graceful detach or promote waits for clients to leave (pgpool's recovery_timeout
 /// default).

@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use corepool_protocol::pcp::auth::ServerAuth;
 use corepool_protocol::pcp::{self, response, Report, Request};
 
+use super::reply::{bad_request, After, ConnState};
 use super::{admin, info, PcpContext};
 use crate::cluster::ShutdownMode;
 
@@ -29,22 +30,6 @@ impl PcpStream for UnixStream {
     fn set_timeout(&self, limit: Duration) -> io::Result<()> {
         self.set_read_timeout(Some(limit))
     }
-}
-
-/// What the connection does after a reply has been sent.
-pub(super) enum After {
-    /// Read the next request.
-    Continue,
-    /// Close the connection.
-    Close,
-    /// Close, then ask the server to stop.
-    Stop(ShutdownMode),
-}
-
-/// Per-connection state besides the login.
-pub(super) struct ConnState {
-    /// `client_min_messages` of this PCP session (set with `A`).
-    pub client_min_messages: String,
 }
 
 /// Serves one connection until `X`, end of stream, a FATAL report or shutdown.
@@ -95,7 +80,7 @@ pub(super) fn serve<S: PcpStream>(ctx: Arc<PcpContext>, mut stream: S) {
         let after = match packet.request() {
             Ok(request) => handle(&ctx, &mut auth, &mut conn, request, &mut out),
             Err(e) => {
-                let report = e.report().unwrap_or_else(|| admin::bad_request(&e));
+                let report = e.report().unwrap_or_else(|| bad_request(&e));
                 let close = report.closes_connection();
                 let _ = report.write(&mut out);
                 if close {

@@ -12,12 +12,13 @@ use corepool_protocol::pcp::tags::{
 };
 use corepool_protocol::pcp::{Report, Request};
 
-use super::admin::{error_report, internal};
-use super::{pool_status, time::format_local, PcpContext};
+use super::reply::{error_report, internal};
+use super::PcpContext;
 use crate::cluster::sessions::Activity;
 use crate::cluster::{NodeStatus, SessionInfo};
 use crate::config::{ClusteringMode, Config};
 use crate::failover::probe::ProbeResult;
+use crate::report::{format_local, pool_status};
 
 /// Answers a read-only request.
 pub(super) fn answer(

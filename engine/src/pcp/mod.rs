@@ -21,8 +21,7 @@
 mod admin;
 mod conn;
 mod info;
-pub mod pool_status;
-mod time;
+mod reply;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
@@ -36,8 +35,6 @@ use crate::auth::pcp_conf::PcpUsers;
 use crate::cluster::{ClusterState, ShutdownMode};
 use crate::config::Config;
 use crate::failover::Failover;
-
-pub use time::format_local;
 
 /// What the PCP server works with.
 pub struct PcpContext {

@@ -5,9 +5,9 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::Shard;
 use crate::cluster::ShutdownMode;
 use crate::runtime::{self, Listener, UnixListener};
+use crate::shard::Shard;
 
 /// A shard's listener of either kind.
 pub(super) enum AnyListener {

@@ -5,14 +5,8 @@
 //! signal. Each shard accepts on the same port (SO_REUSEPORT) and serves its own clients.
 
 mod accept;
-mod auth_files;
-mod catalog_cache;
-mod shard;
 mod signals;
 
-pub use auth_files::{AuthFiles, CheckSecret};
-pub use catalog_cache::CatalogCache;
-pub use shard::Shard;
 pub use signals::{action_for, SignalAction};
 
 use std::io;
@@ -22,10 +16,12 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::auth::files::AuthFiles;
 use crate::cluster::{ClusterState, Node, NodeAddress, NodeStatus, ShutdownMode};
 use crate::config::Config;
 use crate::failover::Failover;
 use crate::runtime::{self, ExecutorSettings, Listener, StartGate, UnixListener};
+use crate::shard::Shard;
 use accept::{accept_loop, AnyListener};
 
 /// Why the server could not start.
@@ -300,14 +296,14 @@ fn build_failover(state: &Arc<ClusterState>, reload_box: &ReloadBox) -> Arc<Fail
         Err(p) => p.into_inner().0.clone(),
     });
     let source = reload_box.clone();
-    let auth_source: crate::failover::probe::AuthSource = Arc::new(move || match source.lock() {
+    let auth_source: crate::health::probe::AuthSource = Arc::new(move || match source.lock() {
         Ok(g) => g.1.clone(),
         Err(p) => p.into_inner().1.clone(),
     });
     Arc::new(Failover::new(
         state.clone(),
         config_source,
-        Arc::new(crate::failover::probe::ClientProbe::new(auth_source)),
+        Arc::new(crate::health::probe::ClientProbe::new(auth_source)),
     ))
 }
 

@@ -12,6 +12,7 @@ use corepool_protocol::message::tags::PASSWORD_MESSAGE_TAG;
 use corepool_protocol::message::write;
 
 pub use crate::auth::hba::Method;
+pub use crate::auth::ClientIdent;
 use crate::backend::Credentials;
 use crate::runtime::{ReadBuf, Stream};
 
@@ -69,17 +70,6 @@ impl AuthFailure {
             AuthFailure::Protocol(_) | AuthFailure::Io(_) => "08P01",
         }
     }
-}
-
-/// Who is connecting, for error messages.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIdent<'a> {
-    /// Client address, or "[local]".
-    pub host: &'a str,
-    /// User name from the StartupMessage.
-    pub user: &'a str,
-    /// Database from the StartupMessage.
-    pub database: &'a str,
 }
 
 /// Runs the exchange `method` calls for. `secret` is the user's pool_passwd entry, if any.

@@ -68,7 +68,7 @@ pub fn answer(sql: &str, ctx: Context<'_>) -> BytesMut {
         ["show", "pool_health_check_stats"] => table(&HEALTH_COLUMNS, health_rows(&ctx)),
         ["show", "pool_status"] => {
             // The same rows, values and descriptions pcp_pool_status prints.
-            let rows = crate::pcp::pool_status::rows(ctx.session, ctx.state)
+            let rows = crate::report::pool_status::rows(ctx.session, ctx.state)
                 .into_iter()
                 .map(|r| vec![r.name, r.value, r.description])
                 .collect();
@@ -229,11 +229,11 @@ fn process_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
         .map(|s| {
             vec![
                 s.process_id.to_string(),
-                crate::pcp::format_local(s.connected_at),
+                crate::report::format_local(s.connected_at),
                 "1".into(),
                 s.database,
                 s.user,
-                crate::pcp::format_local(s.backend_connected_at),
+                crate::report::format_local(s.backend_connected_at),
                 "1".into(),
                 s.activity.pgpool_name().into(),
             ]
@@ -249,14 +249,14 @@ fn pool_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
         .map(|s| {
             vec![
                 s.process_id.to_string(),
-                crate::pcp::format_local(s.connected_at),
+                crate::report::format_local(s.connected_at),
                 "1".into(),
                 "0".into(),
                 s.node.to_string(),
                 s.database,
                 s.user,
-                crate::pcp::format_local(s.backend_connected_at),
-                crate::pcp::format_local(s.connected_at),
+                crate::report::format_local(s.backend_connected_at),
+                crate::report::format_local(s.connected_at),
                 String::new(),
                 "0".into(),
                 "3".into(),
@@ -338,7 +338,7 @@ fn node_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
                 health
                     .map(|h| h.sync_state().name().to_owned())
                     .unwrap_or_default(),
-                crate::pcp::format_local(n.last_status_change()),
+                crate::report::format_local(n.last_status_change()),
             ]
         })
         .collect()
@@ -372,7 +372,7 @@ fn backend_stats_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
 }
 
 fn health_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
-    let when = |t: Option<u64>| t.map(crate::pcp::format_local).unwrap_or_default();
+    let when = |t: Option<u64>| t.map(crate::report::format_local).unwrap_or_default();
     ctx.state
         .nodes()
         .iter()
@@ -389,7 +389,7 @@ fn health_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
                 n.address.port().to_string(),
                 n.status().name().to_owned(),
                 n.role().name().to_owned(),
-                crate::pcp::format_local(n.last_status_change()),
+                crate::report::format_local(n.last_status_change()),
                 s.total_count.to_string(),
                 s.success_count.to_string(),
                 s.fail_count.to_string(),

@@ -3,7 +3,6 @@
 //! # Layout
 //! - [`startup`]: SSL/GSS negotiation, CancelRequest, StartupMessage.
 //! - [`client_auth`]: pool_hba methods run against the client.
-//! - [`walker`]: header walking that decides how many bytes may be forwarded.
 //! - `idle`: client_idle_limit's activity record and timer.
 //! - [`relay`]: the duplex forwarding loop over one backend, resumable at request boundaries.
 //! - [`route`]: per-request routing decisions (streaming replication with load balancing).
@@ -24,7 +23,6 @@ mod inband_extended;
 pub mod relay;
 pub mod route;
 pub mod startup;
-pub mod walker;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -40,7 +38,7 @@ use crate::config::{ClusteringMode, Config};
 use crate::pool::PoolKey;
 use crate::router::choose_session_node;
 use crate::runtime::{self, ReadBuf, Stream};
-use crate::server::Shard;
+use crate::shard::Shard;
 use backends::Backends;
 use client_auth::{AuthFailure, ClientIdent};
 use errors::{fatal, send_fatal};

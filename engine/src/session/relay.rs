@@ -27,8 +27,9 @@ use corepool_protocol::message::TransactionStatus;
 use futures_lite::AsyncWrite;
 
 pub use super::idle::IdleWatch;
-use super::walker::{Stop, Walker};
+use crate::backend::walker::{Stop, Walker};
 use crate::backend::BackendConn;
+pub use crate::backend::BackendSide;
 use crate::cluster::sessions::Activity;
 use crate::runtime::{ReadBuf, Stream};
 
@@ -80,43 +81,6 @@ impl ClientSide {
     /// Marks the request at the front of the buffer as routed, so the relay forwards it.
     pub fn mark_routed(&mut self) {
         self.routed_front = true;
-    }
-}
-
-/// Where the backend → client direction of one backend connection stands between relay runs,
-/// and what the backend still owes.
-#[derive(Debug, Default)]
-pub struct BackendSide {
-    walker: Walker,
-    /// Bytes at the front of the backend buffer already walked and due to the client.
-    ready: usize,
-    /// Requests forwarded that still owe a ReadyForQuery (Query, Sync, FunctionCall).
-    pub in_flight: u32,
-    /// ErrorResponses seen.
-    pub errors: u32,
-    /// A FATAL or PANIC was seen.
-    pub fatal_seen: bool,
-    /// The backend entered COPY BOTH (replication): never reusable.
-    pub copy_both: bool,
-    /// ParseComplete replies to drop (for Parses corepool re-sent on its own).
-    pub swallow_parse_complete: u32,
-    /// When the oldest request still owed a ReadyForQuery was forwarded (latency metric).
-    request_started: Option<std::time::Instant>,
-    /// Replies to requests corepool sent on its own (a statement run on every backend) that are
-    /// read and dropped, not forwarded: the number of ReadyForQuery still to come.
-    pub discard_pending: u32,
-    /// Length of a message to drop once everything before it is forwarded (a swallowed
-    /// ParseComplete).
-    skip_len: Option<usize>,
-}
-
-impl BackendSide {
-    /// True when nothing is owed or half-forwarded: the connection is between requests.
-    pub fn is_quiet(&self) -> bool {
-        self.in_flight == 0
-            && self.ready == 0
-            && !self.walker.mid_message()
-            && self.skip_len.is_none()
     }
 }
 

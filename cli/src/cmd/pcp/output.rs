@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use corepool_engine::pcp::format_local;
+use corepool_engine::report::format_local;
 use corepool_protocol::pcp::node::{HealthCheckStats, NodeInfo};
 use corepool_protocol::pcp::process::ProcessInfo;
 use corepool_protocol::pcp::{self, Packet, Request, Response};

@@ -20,7 +20,7 @@ mod extended;
 use super::relay::{HookAnswer, Observed};
 use crate::cluster::ClusterState;
 use crate::router::{choose_node, decide, Decision, ReadChecks, Rules, SessionFlags};
-use crate::server::CatalogCache;
+use crate::shard::CatalogCache;
 
 /// What the session must do before the request at the front of the client buffer can go on.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use corepool_protocol::auth::{Md5Hash, ScramVerifier, StoredPassword};
 use crate::auth::hba::{ConnInfo, HbaFile, Method};
 use crate::auth::pool_key::PoolKey;
 use crate::auth::pool_passwd::{PasswordEntry, PoolPasswd};
+use crate::auth::ClientIdent;
 use crate::config::Config;
 use crate::runtime::tls::{TlsFiles, TlsSettings};
-use crate::session::client_auth::ClientIdent;
 
 /// pool_hba.conf, pool_passwd and the TLS configurations as loaded at start or reload.
 /// Immutable once built.

@@ -11,7 +11,13 @@ use corepool_protocol::auth::StoredPassword;
 use corepool_protocol::framing::Limits;
 use corepool_protocol::message::write;
 
-use super::{AuthFiles, CatalogCache};
+mod catalog_cache;
+
+pub use catalog_cache::CatalogCache;
+
+use crate::auth::files::AuthFiles;
+use crate::auth::hba::Method;
+use crate::auth::ClientIdent;
 use crate::backend::BackendConn;
 use crate::cluster::health_stats::NodeRequest;
 use crate::cluster::{ClusterState, NodeAddress};
@@ -20,7 +26,6 @@ use crate::pool::{Pool, PoolLimits};
 use crate::router::Rules;
 use crate::runtime::tls::TlsSettings;
 use crate::runtime::{self, Stream};
-use crate::session::client_auth::{ClientIdent, Method};
 
 /// A core's share of the proxy. Owned by one executor thread; only `state` is shared.
 pub struct Shard {
