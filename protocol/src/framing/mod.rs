@@ -10,6 +10,10 @@
 //! the messages already in the buffer and says how many bytes can be forwarded in one write and
 //! where the first message the engine must read (ReadyForQuery, ErrorResponse, ...) is.
 //!
+//! A socket's receive buffers need not hold whole messages: [`ChunkWalker`] walks a stream
+//! chunk by chunk, passing messages through piece by piece and handing over whole the few the
+//! caller must read.
+//!
 //! "Need more bytes" is `Ok(None)`, not an error: a partial message is the normal state of a
 //! read buffer. Nothing is consumed until a whole message is there, so the caller reads more and
 //! calls again. Errors mean the peer broke the protocol; the connection cannot be resynchronised.
@@ -25,11 +29,13 @@
 //! # Ok::<(), corepool_protocol::Error>(())
 //! ```
 
+mod chunks;
 mod scan;
 mod startup;
 #[cfg(test)]
 mod test;
 
+pub use self::chunks::{ChunkWalker, Inspected, Step};
 pub use self::scan::{scan_run, scan_run_with, Run, Stop, StopTags};
 pub use self::startup::{split_startup, StartupFrame};
 
