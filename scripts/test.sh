@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
+echo "== import layers"
+python3 scripts/check_layers.py
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -14,13 +17,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
-
-# The proxy's tests again on the other shard runtime (glommio; the default is io_uring).
-echo "== cargo test: the proxy on glommio shards"
-COREPOOL_RUNTIME=glommio cargo test --workspace --locked --no-fail-fast \
-  --test clients --test ddl_proxy --test failover --test metrics --test pcp_tools \
-  --test proxy_auth --test proxy_hostile --test proxy_session --test proxy_tls \
-  --test reliability --test routing --test serve --test check_secrets --test pcp_client
 
 # The base backup again against PostgreSQL 16 (installed by setup.sh on x86_64): the same
 # tests, with every server, pg_verifybackup and pg_basebackup from that installation.

@@ -85,6 +85,7 @@ pub mod checksum;
 pub mod compress;
 pub mod error;
 pub mod exclude;
+pub mod glommio_io;
 pub mod listing;
 pub mod lsn;
 pub mod manifest;
@@ -105,5 +106,6 @@ pub mod worker;
 
 pub use corepool_client as client;
 pub use error::Error;
+pub use glommio_io::glommio_connector;
 pub use options::{BackupOptions, Checkpoint, Compression, Format, WalMethod};
 pub use session::{run, Outcome, INCOMPLETE_MARKER};

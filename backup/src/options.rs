@@ -147,7 +147,10 @@ pub struct BackupOptions {
 
 impl BackupOptions {
     /// Options with pg_basebackup's defaults for `target` and `conn`.
-    pub fn new(conn: ConnectOptions, target: impl Into<PathBuf>) -> Self {
+    pub fn new(mut conn: ConnectOptions, target: impl Into<PathBuf>) -> Self {
+        // The backup's connections run on its glommio executors.
+        conn.connector
+            .get_or_insert_with(crate::glommio_io::glommio_connector);
         BackupOptions {
             conn,
             target: target.into(),

@@ -70,6 +70,8 @@ pub struct ConnectOptions {
     pub tls: Option<std::sync::Arc<futures_rustls::rustls::ClientConfig>>,
     /// With `tls`: refuse a server that declines SSL (`sslmode=require` and stricter).
     pub tls_required: bool,
+    /// What to connect with; `None`: a socket of the calling thread's `corepool-runtime` shard.
+    pub connector: Option<crate::transport::Connector>,
 }
 
 impl ConnectOptions {
@@ -87,6 +89,7 @@ impl ConnectOptions {
             connect_timeout: Duration::from_secs(30),
             tls: None,
             tls_required: false,
+            connector: None,
         }
     }
 
@@ -200,7 +203,8 @@ impl Connection {
         let socket = match &opts.host {
             Host::Tcp(h) => {
                 let endpoint = Endpoint::Tcp(format!("{h}:{}", opts.port));
-                let tcp = Socket::connect(endpoint, opts.connect_timeout).await;
+                let tcp =
+                    Socket::connect(endpoint, opts.connect_timeout, opts.connector.as_ref()).await;
                 match (tcp, &opts.tls) {
                     (Ok(tcp), Some(config)) => tcp.negotiate_tls(config.clone(), h).await,
                     (tcp, _) => tcp,
@@ -208,7 +212,12 @@ impl Connection {
             }
             Host::Unix(dir) => {
                 let path = dir.join(format!(".s.PGSQL.{}", opts.port));
-                Socket::connect(Endpoint::Unix(path), opts.connect_timeout).await
+                Socket::connect(
+                    Endpoint::Unix(path),
+                    opts.connect_timeout,
+                    opts.connector.as_ref(),
+                )
+                .await
             }
         }
         .map_err(|e| {

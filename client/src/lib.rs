@@ -1,4 +1,4 @@
-//! A small PostgreSQL client on glommio.
+//! A small PostgreSQL client on corepool's shard runtime, or on any transport.
 //!
 //! Made for corepool's own needs — `corepool basebackup` now; the engine's health checks,
 //! primary probe and replication-lag checks and `corepool ddl` later — so it does little:
@@ -8,7 +8,8 @@
 //! the replication commands with WAL streaming in COPY BOTH mode, in clear or over TLS
 //! ([`tls`]: libpq's `sslmode`s). No pipelining API
 //! beyond [`Connection::send_binary`]/[`Connection::recv_binary`], no type conversions beyond
-//! text. Every future must run inside a glommio executor.
+//! text. Futures run on a `corepool-runtime` shard unless the options name another
+//! [`transport::Connector`].
 //!
 //! # Layout
 //! - [`conn`]: [`ConnectOptions`], [`Connection::connect`], startup and authentication, reading
@@ -19,8 +20,8 @@
 //! - [`repl`]: IDENTIFY_SYSTEM, slots, START_REPLICATION / standby status / end of COPY BOTH.
 //! - [`replication`]: pure parsing of XLogData and keepalives and writing of status updates.
 //! - [`pgpass`]: `.pgpass` lookup.
-//! - [`transport`]: what connections run over — glommio's sockets, or a thread's own
-//!   [`transport::Connector`] (the proxy's io_uring shards).
+//! - [`transport`]: what connections run over — the calling shard's sockets, or the
+//!   [`transport::Connector`] the options name (the backup's glommio executors).
 //! - [`tls`]: [`tls::SslMode`] and the rustls configurations that check certificates as each
 //!   mode says.
 //! - [`error`]: [`ClientError`], with [`ClientError::Server`] carrying the SQLSTATE.
@@ -31,13 +32,13 @@
 //! # Example
 //! ```no_run
 //! use corepool_client::{ConnectOptions, Connection, Host};
-//! glommio::LocalExecutor::default().run(async {
+//! corepool_runtime::block_on(async {
 //!     let opts = ConnectOptions::new(Host::parse("127.0.0.1"), 5432, "postgres");
 //!     let mut conn = Connection::connect(&opts).await?;
 //!     let rows = conn.simple_query("SELECT 1").await?;
 //!     assert_eq!(rows[0].text(0)?, Some("1"));
 //!     Ok::<(), corepool_client::ClientError>(())
-//! }).unwrap();
+//! }).unwrap().unwrap();
 //! ```
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

@@ -19,8 +19,14 @@ pub(crate) enum Socket {
 
 impl Socket {
     /// Connects to `endpoint` within `limit` (see [`transport`](crate::transport)).
-    pub(crate) async fn connect(endpoint: Endpoint, limit: Duration) -> io::Result<Socket> {
-        transport::connect(endpoint, limit).await.map(Socket::Plain)
+    pub(crate) async fn connect(
+        endpoint: Endpoint,
+        limit: Duration,
+        connector: Option<&transport::Connector>,
+    ) -> io::Result<Socket> {
+        transport::connect(endpoint, limit, connector)
+            .await
+            .map(Socket::Plain)
     }
 
     /// Sends an SSLRequest on a fresh TCP socket: when the server says `S`, runs the TLS

@@ -1,13 +1,14 @@
-//! What a connection's bytes run over: glommio's sockets by default, or the streams of this
-//! thread's [`Connector`] — so the client also works on a thread driven by another runtime
-//! (the proxy's io_uring shards register theirs when they start).
+//! What a connection's bytes run over: by default a socket on the calling thread's
+//! `corepool-runtime` shard; or, when the caller names a [`Connector`] in its options, whatever
+//! that makes (the backup's glommio executors name theirs).
 
-use std::cell::RefCell;
+use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -29,48 +30,50 @@ pub enum Endpoint {
 /// A connection being made.
 pub type Connecting = Pin<Box<dyn Future<Output = io::Result<Box<dyn Io>>>>>;
 
-/// Makes connections: the endpoint and the time the connect may take.
-pub type Connector = Rc<dyn Fn(Endpoint, Duration) -> Connecting>;
+/// Makes connections: the endpoint and the time the connect may take. The future it returns
+/// runs on the thread that asked.
+#[derive(Clone)]
+pub struct Connector(Arc<dyn Fn(Endpoint, Duration) -> Connecting + Send + Sync>);
 
-thread_local! {
-    static CONNECTOR: RefCell<Option<Connector>> = const { RefCell::new(None) };
-}
-
-/// Makes every connection opened on this thread from now on go through `connector`.
-pub fn set_thread_connector(connector: Connector) {
-    CONNECTOR.with(|c| *c.borrow_mut() = Some(connector));
-}
-
-/// Connects to `endpoint` within `limit`, with this thread's connector or glommio's sockets.
-pub(crate) async fn connect(endpoint: Endpoint, limit: Duration) -> io::Result<Box<dyn Io>> {
-    if let Some(connector) = CONNECTOR.with(|c| c.borrow().clone()) {
-        return connector(endpoint, limit).await;
-    }
-    match endpoint {
-        Endpoint::Tcp(addr) => {
-            let s = glommio::net::TcpStream::connect_timeout(addr, limit)
-                .await
-                .map_err(to_io)?;
-            let _ = s.set_nodelay(true);
-            Ok(Box::new(s))
-        }
-        Endpoint::Unix(path) => {
-            let connect = glommio::net::UnixStream::connect(path);
-            let timed = glommio::timer::timeout(limit, async {
-                connect
-                    .await
-                    .map_err(|e| glommio::GlommioError::IoError(to_io(e)))
-            });
-            let s = timed.await.map_err(to_io)?;
-            Ok(Box::new(s))
-        }
+impl Connector {
+    /// A connector calling `make`.
+    pub fn new(make: impl Fn(Endpoint, Duration) -> Connecting + Send + Sync + 'static) -> Self {
+        Self(Arc::new(make))
     }
 }
 
-fn to_io<T>(e: glommio::GlommioError<T>) -> io::Error {
-    match e {
-        glommio::GlommioError::IoError(e) => e,
-        glommio::GlommioError::TimedOut(_) => io::Error::new(io::ErrorKind::TimedOut, "timed out"),
-        other => io::Error::other(other.to_string()),
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Connector(..)")
+    }
+}
+
+/// Connects to `endpoint` within `limit`: through `connector`, or with a socket of the calling
+/// thread's shard.
+pub(crate) async fn connect(
+    endpoint: Endpoint,
+    limit: Duration,
+    connector: Option<&Connector>,
+) -> io::Result<Box<dyn Io>> {
+    if let Some(c) = connector {
+        return (c.0)(endpoint, limit).await;
+    }
+    let connect = async {
+        match endpoint {
+            Endpoint::Tcp(addr) => {
+                let resolved = addr.to_socket_addrs()?.next().ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("could not translate host name \"{addr}\" to an address"),
+                    )
+                })?;
+                corepool_runtime::net::Socket::connect_tcp(resolved).await
+            }
+            Endpoint::Unix(path) => corepool_runtime::net::Socket::connect_unix(&path).await,
+        }
+    };
+    match corepool_runtime::timeout(limit, connect).await {
+        Some(s) => Ok(Box::new(s?)),
+        None => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
     }
 }

@@ -5,11 +5,7 @@ use corepool_client::{ConnectOptions, Connection, Host, Replication};
 use corepool_testkit::{AuthMethod, Cluster};
 
 fn run<F: std::future::Future<Output = ()> + 'static>(f: F) {
-    glommio::LocalExecutorBuilder::default()
-        .io_memory(1 << 20)
-        .make()
-        .unwrap()
-        .run(f);
+    corepool_runtime::block_on(f).unwrap();
 }
 
 #[test]

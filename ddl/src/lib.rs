@@ -33,7 +33,7 @@
 //! use corepool_client::{ConnectOptions, Host};
 //! use corepool_ddl::{execute, ClientSession};
 //!
-//! glommio::LocalExecutor::default().run(async {
+//! corepool_runtime::block_on(async {
 //!     let opts = ConnectOptions::new(Host::parse("127.0.0.1"), 5432, "postgres");
 //!     let mut local = ClientSession::connect(&opts).await.unwrap();
 //!     let sql = "DROP TABLE prt_com1_f INCLUDE REMOTE";
@@ -42,7 +42,7 @@
 //!         .await
 //!         .unwrap();
 //!     assert_eq!(tag.as_str(), "DROP TABLE");
-//! });
+//! }).unwrap();
 //! ```
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

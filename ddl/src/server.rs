@@ -42,7 +42,7 @@ pub enum QueryError {
 
 /// A connection the executor can run statements on.
 ///
-/// Futures are not `Send`: everything runs on one glommio executor (thread per core).
+/// Futures are not `Send`: everything runs on one shard thread.
 #[allow(async_fn_in_trait)]
 pub trait SqlServer {
     /// Runs `sql` with the simple query protocol. Notices the server sends on the way are

@@ -216,6 +216,19 @@ pub fn run_with(options: Options, main: impl Future<Output = ()> + 'static) -> i
     result
 }
 
+/// Runs `fut` to its end on a fresh shard on this thread (small ring) and returns its output:
+/// for short jobs on threads that are not shards (a probe, a CLI command, a test).
+pub fn block_on<T: 'static>(fut: impl Future<Output = T> + 'static) -> io::Result<T> {
+    let out = Rc::new(RefCell::new(None));
+    let slot = out.clone();
+    run_with(Options::small(), async move {
+        let value = fut.await;
+        *slot.borrow_mut() = Some(value);
+    })?;
+    let value = out.borrow_mut().take();
+    value.ok_or_else(|| io::Error::other("the job panicked"))
+}
+
 /// Sets its flag when dropped.
 struct SetOnDrop(Rc<Cell<bool>>);
 

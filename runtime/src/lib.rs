@@ -36,6 +36,6 @@ pub mod net;
 mod reactor;
 pub mod time;
 
-pub use executor::{is_current, now, open_sockets, run, run_with, spawn, stats, Options};
+pub use executor::{block_on, is_current, now, open_sockets, run, run_with, spawn, stats, Options};
 pub use reactor::Stats;
 pub use time::{sleep, timeout, Sleep};

@@ -60,12 +60,8 @@ pub fn run(args: DdlArgs) -> Result<(), Failure> {
     let script = read_script(&args).map_err(Failure::config)?;
     let options = connect_options(&args);
     let dry = args.dry_run;
-    let executor = glommio::LocalExecutorBuilder::default()
-        .spawn(move || async move { run_script(&options, &script, dry).await })
-        .map_err(|e| Failure::from(anyhow!("cannot start the executor: {e}")))?;
-    executor
-        .join()
-        .map_err(|e| Failure::from(anyhow!("executor failed: {e}")))?
+    corepool_runtime::block_on(async move { run_script(&options, &script, dry).await })
+        .map_err(|e| Failure::from(anyhow!("cannot start the executor: {e}")))?
 }
 
 fn read_script(args: &DdlArgs) -> anyhow::Result<String> {

@@ -70,6 +70,7 @@ const RECOVERY: &str = "corepool does not do online recovery";
 const LOGGING: &str = "corepool logs to stderr; route it with the service manager";
 const PROCESSES: &str = "corepool runs one thread per core, not child processes";
 const SOCKETS: &str = "corepool creates its UNIX sockets with default permissions";
+const RUNTIME: &str = "shards always run on corepool's own io_uring loop (glommio shards are gone)";
 
 /// Pgpool-II 4.3/4.4 parameters for features corepool does not have, with the reason.
 const IGNORED: &[(&str, &str)] = &[
@@ -153,6 +154,7 @@ const IGNORED: &[(&str, &str)] = &[
     ("max_spare_children", PROCESSES),
     ("unix_socket_group", SOCKETS),
     ("unix_socket_permissions", SOCKETS),
+    ("corepool_runtime", RUNTIME),
 ];
 
 /// Why `name` (or its unindexed base, for `hostname0` and the like) is ignored, if it is.

@@ -9,14 +9,7 @@ use super::kinds::{
     LogStandbyDelay,
 };
 use super::settings::Config;
-use super::value::{Named, ValueError};
-use crate::runtime::RuntimeKind;
-
-/// `corepool_runtime`: the shard executor.
-impl Named for RuntimeKind {
-    const NAMES: &'static [(&'static str, Self)] =
-        &[("glommio", Self::Glommio), ("io_uring", Self::IoUring)];
-}
+use super::value::ValueError;
 
 /// One scalar pgpool.conf parameter.
 pub(super) struct Param {
@@ -152,7 +145,6 @@ pub(super) static PARAMS: &[Param] = &[
     param!(Init, use_watchdog: Bool),
     // corepool extensions
     param!(Init, corepool_cores: Count),
-    param!(Init, corepool_runtime: Enum<RuntimeKind>),
     param!(Reload, corepool_read_your_writes: Bool),
     param!(Init, corepool_metrics_address: Text),
     param!(Init, corepool_max_message_size: MessageSize),

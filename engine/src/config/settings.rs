@@ -205,9 +205,6 @@ pub struct Config {
     // ---- corepool extensions ----
     /// Executor threads, one pinned per core; 0 = one per available core.
     pub corepool_cores: u32,
-    /// Which executor runs the shards: glommio, or corepool's own io_uring loop (lower
-    /// per-request overhead). The `COREPOOL_RUNTIME` environment variable overrides it.
-    pub corepool_runtime: crate::runtime::RuntimeKind,
     /// After a session writes, send its reads to the primary until standbys have replayed the
     /// write's LSN (read-your-writes across transactions).
     pub corepool_read_your_writes: bool,
@@ -442,7 +439,6 @@ impl Default for Config {
             use_watchdog: false,
 
             corepool_cores: 0,
-            corepool_runtime: crate::runtime::RuntimeKind::IoUring,
             corepool_read_your_writes: false,
             corepool_metrics_address: String::new(),
             corepool_max_message_size: 1 << 30,

@@ -340,8 +340,6 @@ fn every_listed_parameter_parses_and_shows() {
         ("log_standby_delay", "none", "none"),
         ("backend_clustering_mode", "raw", "raw"),
         ("corepool_cores", "4", "4"),
-        ("corepool_runtime", "io_uring", "io_uring"),
-        ("corepool_runtime", "'GLOMMIO'", "glommio"),
         ("corepool_read_your_writes", "on", "on"),
         (
             "corepool_metrics_address",

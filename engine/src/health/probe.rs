@@ -2,7 +2,7 @@
 //! failover and for the live columns of node info (`pg_status`, `pg_role`).
 //!
 //! [`ClientProbe`] implements failover's [`NodeProbe`]: it connects with corepool's own client (`corepool-client`) as `sr_check_user`
-//! and runs `SELECT pg_is_in_recovery()`. It runs its own short-lived glommio executor on the
+//! and runs `SELECT pg_is_in_recovery()`. It runs its own short-lived ring (`corepool_runtime::block_on`) on the
 //! calling thread, so it is called only from failover and PCP threads, never from a shard.
 
 use std::time::Duration;
@@ -32,9 +32,6 @@ impl ClientProbe {
     }
 }
 
-/// Registered buffer memory of the probe's executor: the probe reads a few hundred bytes.
-const IO_MEMORY: usize = 64 << 10;
-
 impl NodeProbe for ClientProbe {
     fn probe(&self, config: &Config, nodes: &[(usize, NodeAddress)]) -> Vec<ProbeResult> {
         let auth = (self.auth)();
@@ -43,19 +40,13 @@ impl NodeProbe for ClientProbe {
             .map(|(_, a)| options(config, a, &auth))
             .collect();
         let n = jobs.len();
-        let run = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .name("corepool-probe")
-            .io_memory(IO_MEMORY)
-            .make()
-            .map(|ex| {
-                ex.run(async move {
-                    let mut out = Vec::with_capacity(jobs.len());
-                    for opts in &jobs {
-                        out.push(probe_one(opts).await);
-                    }
-                    out
-                })
-            });
+        let run = corepool_runtime::block_on(async move {
+            let mut out = Vec::with_capacity(jobs.len());
+            for opts in &jobs {
+                out.push(probe_one(opts).await);
+            }
+            out
+        });
         match run {
             Ok(results) => results,
             Err(e) => {

@@ -128,10 +128,8 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
     let signals = signals::SignalCatcher::catch().map_err(ServeError::Io)?;
     let settings = ExecutorSettings {
         shards: config.corepool_cores as usize,
-        runtime: runtime::RuntimeKind::with_env_override(config.corepool_runtime),
         ..ExecutorSettings::default()
     };
-    tracing::debug!(runtime = settings.runtime.name(), "shard executor");
     let shards = settings.shard_count();
     let nodes = build_nodes(&config);
     let state = Arc::new(ClusterState::new(
@@ -421,8 +419,7 @@ async fn run_shard(
         });
     }
     if id == 0 {
-        // The checks run on shard 0 whatever its runtime: corepool-client dials through the
-        // shard's connector on io_uring (runtime/client_io.rs).
+        // The checks run as tasks of shard 0: corepool-client's sockets are this shard's.
         let source = reload_box.clone();
         let settings: crate::health::SettingsSource = Box::new(move || match source.lock() {
             Ok(g) => g.clone(),

@@ -270,12 +270,19 @@ mod tests {
         for chunk in chunks {
             let mut pos = 0;
             loop {
-                match w.step(chunk, pos, &limits, &inspect, |t| seen.push(t)).unwrap() {
+                match w
+                    .step(chunk, pos, &limits, &inspect, |t| seen.push(t))
+                    .unwrap()
+                {
                     Step::Done { pass } => {
                         out.extend_from_slice(&chunk[pass]);
                         break;
                     }
-                    Step::Message { pass, message, next } => {
+                    Step::Message {
+                        pass,
+                        message,
+                        next,
+                    } => {
                         out.extend_from_slice(&chunk[pass]);
                         out.extend_from_slice(message.frame);
                         inspected.push(message.frame.to_vec());
@@ -335,7 +342,9 @@ mod tests {
 
     #[test]
     fn bad_and_oversized_lengths_are_errors_even_when_split() {
-        let limits = Limits { max_message_len: 100 };
+        let limits = Limits {
+            max_message_len: 100,
+        };
         let mut w = ChunkWalker::default();
         let big = [b'D', 0, 0, 1, 0];
         assert!(w.step(&big, 0, &limits, |_| false, |_| {}).is_err());

@@ -20,6 +20,7 @@ pub use rustls::{ClientConfig, ServerConfig};
 
 use std::fmt;
 use std::io;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -33,7 +34,8 @@ use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKey
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 
-use super::Stream;
+use super::stream::{Io, Outbox};
+use super::{Piece, Stream};
 
 /// The ALPN protocol name PostgreSQL 17 registers; offered on both sides so that servers and
 /// clients which insist on it are satisfied, and ignored by older peers.
@@ -225,6 +227,46 @@ fn pem_error<'a>(
     }
 }
 
+/// Queues what rustls writes on the plain stream's send queue (which never waits).
+struct QueueWriter<'a>(&'a mut Stream);
+
+impl std::io::Write for QueueWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.send(buf.to_vec())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Encrypts everything in `out` into records queued on `plain` (whose send queue never waits).
+fn encrypt<D>(
+    plain: &mut Stream,
+    session: &mut rustls::ConnectionCommon<D>,
+    out: &mut Outbox,
+) -> io::Result<()> {
+    while let Some(front) = out.pieces.front_mut() {
+        while session.wants_write() {
+            session.write_tls(&mut QueueWriter(plain))?;
+        }
+        // rustls takes plaintext up to its buffer limit (always some once drained).
+        let n = session.writer().write(front.as_slice())?;
+        if n == 0 && !front.is_empty() {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        front.advance(n);
+        out.bytes -= n;
+        if front.is_empty() {
+            out.pieces.pop_front();
+        }
+    }
+    while session.wants_write() {
+        session.write_tls(&mut QueueWriter(plain))?;
+    }
+    Ok(())
+}
+
 /// A TLS session over a [`Stream`], either side.
 ///
 /// Writes are pushed to the socket eagerly: rustls may keep encrypted bytes when the socket is
@@ -233,18 +275,62 @@ fn pem_error<'a>(
 /// socket takes more.
 pub struct TlsStream {
     inner: futures_rustls::TlsStream<Stream>,
+    /// Plaintext queued by the relay's `send`, encrypted as the flush goes.
+    out: Outbox,
 }
 
 impl TlsStream {
-    /// The stream TLS runs over.
-    pub(super) fn plain(&self) -> &Stream {
-        self.inner.get_ref().0
+    fn new(inner: futures_rustls::TlsStream<Stream>) -> Self {
+        Self {
+            inner,
+            out: Outbox::default(),
+        }
+    }
+
+    /// The plain socket TLS runs over.
+    pub(super) fn socket(&self) -> Option<&corepool_runtime::net::Socket> {
+        match &self.inner.get_ref().0.io {
+            Io::Plain(s) => Some(s),
+            _ => None,
+        }
     }
 
     /// The peer's certificate chain (end entity first) when it presented one. On the server
     /// side that chain was verified against `ssl_ca_cert` during the handshake.
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
         self.inner.get_ref().1.peer_certificates()
+    }
+
+    /// Queues plaintext; [`Self::poll_flush_to`] encrypts and sends it.
+    pub(super) fn queue(&mut self, piece: Piece) {
+        self.out.bytes += piece.len();
+        self.out.pieces.push_back(piece);
+    }
+
+    /// Plaintext queued plus ciphertext the socket has not sent yet.
+    pub(super) fn unsent(&self) -> usize {
+        self.out.bytes + self.socket().map_or(0, |s| s.unsent())
+    }
+
+    /// Encrypts queued plaintext and moves the ciphertext on; ready once at most `low` bytes
+    /// are left.
+    pub(super) fn poll_flush_to(
+        &mut self,
+        cx: &mut Context<'_>,
+        low: usize,
+    ) -> Poll<io::Result<()>> {
+        match &mut self.inner {
+            futures_rustls::TlsStream::Client(c) => {
+                let (plain, session) = c.get_mut();
+                encrypt(plain, session, &mut self.out)?;
+                plain.poll_flush_to(cx, low)
+            }
+            futures_rustls::TlsStream::Server(c) => {
+                let (plain, session) = c.get_mut();
+                encrypt(plain, session, &mut self.out)?;
+                plain.poll_flush_to(cx, low)
+            }
+        }
     }
 
     /// Sends buffered ciphertext; `Pending` leaves the waker with the socket.
@@ -282,10 +368,6 @@ impl TlsStream {
         Poll::Ready(Ok(n))
     }
 
-    pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
     pub(super) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_close(cx)
     }
@@ -295,13 +377,13 @@ impl Stream {
     /// Runs the server side of a TLS handshake on this stream (after answering `S` to an
     /// SSLRequest) and continues over TLS. On failure the stream is left closed.
     pub async fn accept_tls(&mut self, config: Arc<ServerConfig>) -> io::Result<()> {
-        let plain = std::mem::replace(self, Stream::Closed);
+        let plain = std::mem::replace(self, Stream::new(Io::Closed));
         let tls = futures_rustls::TlsAcceptor::from(config)
             .accept(plain)
             .await?;
-        *self = Stream::Tls(Box::new(TlsStream {
-            inner: futures_rustls::TlsStream::Server(tls),
-        }));
+        *self = Stream::new(Io::Tls(Box::new(TlsStream::new(
+            futures_rustls::TlsStream::Server(tls),
+        ))));
         Ok(())
     }
 
@@ -312,26 +394,26 @@ impl Stream {
         config: Arc<ClientConfig>,
         server: ServerName<'static>,
     ) -> io::Result<()> {
-        let plain = std::mem::replace(self, Stream::Closed);
+        let plain = std::mem::replace(self, Stream::new(Io::Closed));
         let tls = futures_rustls::TlsConnector::from(config)
             .connect(server, plain)
             .await?;
-        *self = Stream::Tls(Box::new(TlsStream {
-            inner: futures_rustls::TlsStream::Client(tls),
-        }));
+        *self = Stream::new(Io::Tls(Box::new(TlsStream::new(
+            futures_rustls::TlsStream::Client(tls),
+        ))));
         Ok(())
     }
 
     /// True once TLS is running on this stream (pool_hba's `hostssl`/`hostnossl`).
     pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        matches!(self.io, Io::Tls(_))
     }
 
     /// The end-entity certificate the peer presented over TLS, DER; `None` in clear or when
     /// the peer sent none.
     pub fn peer_certificate(&self) -> Option<&[u8]> {
-        match self {
-            Stream::Tls(t) => t.peer_certificates()?.first().map(|c| c.as_ref()),
+        match &self.io {
+            Io::Tls(t) => t.peer_certificates()?.first().map(|c| c.as_ref()),
             _ => None,
         }
     }

@@ -215,13 +215,14 @@ fn unflushed_writes_reach_the_peer_and_client_certificates_are_seen() {
         .server
         .unwrap();
     let client_config = pki.client_config();
-    let ex = glommio::LocalExecutorBuilder::default().make().unwrap();
-    let outcome = ex.run(async move {
+    let outcome = corepool_runtime::block_on(async move {
         let listener = super::super::Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         let sent = Rc::new(Cell::new(None::<usize>));
         let server_sent = sent.clone();
-        let server = glommio::spawn_local(async move {
+        let server_out = Rc::new(std::cell::RefCell::new(None));
+        let server_slot = server_out.clone();
+        corepool_runtime::spawn(async move {
             let mut s = listener.accept().await.unwrap();
             s.accept_tls(server_config).await.unwrap();
             assert!(s.is_tls() && !s.is_local() && s.peer_addr().is_some());
@@ -244,7 +245,7 @@ fn unflushed_writes_reach_the_peer_and_client_certificates_are_seen() {
             server_sent.set(Some(total));
             let mut ack = [0u8; 2];
             s.read_exact(&mut ack).await.unwrap();
-            (cn, ack)
+            *server_slot.borrow_mut() = Some((cn, ack));
         });
         let mut c = Stream::connect_tcp(addr, Duration::from_secs(5))
             .await
@@ -270,7 +271,13 @@ fn unflushed_writes_reach_the_peer_and_client_certificates_are_seen() {
         let done = super::super::timeout(Duration::from_secs(10), read_all).await;
         assert!(done.is_some(), "stalled after {got} of {total} bytes");
         c.write_all(b"ok").await.unwrap();
-        server.await
-    });
+        loop {
+            if let Some(out) = server_out.borrow_mut().take() {
+                break out;
+            }
+            super::super::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .unwrap();
     assert_eq!(outcome, (Some("alice".to_owned()), *b"ok"));
 }
