@@ -366,10 +366,7 @@ fn detach_and_attach_change_state_and_run_the_commands() {
         "up\ndown\n"
     );
     // Clients still get the primary; the detached node is refused a second detach.
-    let before = p.state().nodes()[1]
-        .counters
-        .select
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let before = p.state().stats.node_totals(1).select;
     let port = p.cluster().primary().port().to_string();
     for _ in 0..3 {
         let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
@@ -377,10 +374,7 @@ fn detach_and_attach_change_state_and_run_the_commands() {
         assert_eq!(got.as_deref(), Some(port.as_str()));
         c.terminate();
     }
-    let after = p.state().nodes()[1]
-        .counters
-        .select
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let after = p.state().stats.node_totals(1).select;
     assert_eq!(before, after, "no traffic to the detached node");
     let (mut c, _) = RawClient::connect(p.port, "postgres", "postgres", &[]);
     let nodes = c.query("SHOW pool_nodes");

@@ -9,7 +9,6 @@ mod ddl_bridge;
 mod query;
 mod reset;
 mod side;
-pub mod walker;
 
 pub use connect::{connect, next_message, BackendConn, ConnectError, Credentials, StartupReply};
 /// SQL literals for internal queries: `E'…'` with doubled backslashes whenever needed, so they

@@ -1,15 +1,16 @@
-//! Where the backend → client direction of a backend connection stands between relay runs: what
-//! has been walked, what the backend still owes, and replies corepool itself asked for.
+//! Where the backend → client direction of a backend connection stands between relay runs: the
+//! walk over its replies, what it still owes, and replies corepool itself asked for.
 
-use super::walker::Walker;
+use std::time::Instant;
 
-/// Where the backend → client direction of one backend connection stands between relay runs,
-/// and what the backend still owes.
+use corepool_protocol::framing::ChunkWalker;
+
+/// The relay's state of one backend connection, kept with the connection (it moves with it
+/// between sessions of a shard and back into the pool).
 #[derive(Debug, Default)]
 pub struct BackendSide {
-    pub(crate) walker: Walker,
-    /// Bytes at the front of the backend buffer already walked and due to the client.
-    pub(crate) ready: usize,
+    /// The walk over the backend's replies (a message may be half forwarded).
+    pub(crate) walker: ChunkWalker,
     /// Requests forwarded that still owe a ReadyForQuery (Query, Sync, FunctionCall).
     pub in_flight: u32,
     /// ErrorResponses seen.
@@ -20,22 +21,17 @@ pub struct BackendSide {
     pub copy_both: bool,
     /// ParseComplete replies to drop (for Parses corepool re-sent on its own).
     pub swallow_parse_complete: u32,
-    /// When the oldest request still owed a ReadyForQuery was forwarded (latency metric).
-    pub(crate) request_started: Option<std::time::Instant>,
+    /// When the oldest request still owed a ReadyForQuery was forwarded (latency metric; the
+    /// loop turn's clock, so no clock is read per request).
+    pub(crate) request_started: Option<Instant>,
     /// Replies to requests corepool sent on its own (a statement run on every backend) that are
     /// read and dropped, not forwarded: the number of ReadyForQuery still to come.
     pub discard_pending: u32,
-    /// Length of a message to drop once everything before it is forwarded (a swallowed
-    /// ParseComplete).
-    pub(crate) skip_len: Option<usize>,
 }
 
 impl BackendSide {
     /// True when nothing is owed or half-forwarded: the connection is between requests.
     pub fn is_quiet(&self) -> bool {
-        self.in_flight == 0
-            && self.ready == 0
-            && !self.walker.mid_message()
-            && self.skip_len.is_none()
+        self.in_flight == 0 && !self.walker.mid_message()
     }
 }

@@ -8,10 +8,10 @@ pub mod cancel;
 pub mod health_stats;
 mod node;
 pub mod sessions;
-pub mod traffic;
+pub mod stats;
 
 pub use cancel::{BackendKey, CancelTable};
-pub use node::{Node, NodeAddress, NodeCounters, NodeRole, NodeStatus};
+pub use node::{Node, NodeAddress, NodeRole, NodeStatus};
 pub use sessions::{SessionInfo, SessionRegistry};
 
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -48,7 +48,7 @@ pub struct ClusterState {
     /// Health-check statistics, replication state and failover requests, per node.
     pub health: health_stats::HealthStats,
     /// Bytes, idle connections, latency and failover counts for the metrics endpoint.
-    pub traffic: traffic::Traffic,
+    pub stats: stats::Stats,
 }
 
 /// New clients wait while one of these lives; from [`ClusterState::hold_admission`].
@@ -69,7 +69,7 @@ impl ClusterState {
     pub fn new(nodes: Vec<Node>, shards: usize, max_sessions: usize) -> Self {
         Self {
             health: health_stats::HealthStats::new(nodes.len()),
-            traffic: traffic::Traffic::new(shards, nodes.len()),
+            stats: stats::Stats::new(shards, nodes.len()),
             nodes: nodes.into_boxed_slice(),
             primary: AtomicI32::new(-1),
             generation: AtomicU64::new(0),

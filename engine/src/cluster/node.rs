@@ -1,6 +1,6 @@
 //! One backend node's shared, lock-free state: status, role, weight and counters.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Pgpool-II's backend status (`BACKEND_STATUS`), as shown by `SHOW pool_nodes` and PCP.
@@ -110,29 +110,6 @@ impl NodeAddress {
     }
 }
 
-/// Counters of statements routed to a node, for `SHOW pool_backend_stats` and metrics.
-#[derive(Debug, Default)]
-pub struct NodeCounters {
-    /// SELECTs sent (Pgpool-II's select_cnt).
-    pub select: AtomicU64,
-    /// INSERTs sent.
-    pub insert: AtomicU64,
-    /// UPDATEs sent.
-    pub update: AtomicU64,
-    /// DELETEs sent.
-    pub delete: AtomicU64,
-    /// DDL statements sent.
-    pub ddl: AtomicU64,
-    /// Everything else.
-    pub other: AtomicU64,
-    /// ErrorResponses with severity ERROR received.
-    pub error: AtomicU64,
-    /// ErrorResponses with severity FATAL received.
-    pub fatal: AtomicU64,
-    /// ErrorResponses with severity PANIC received.
-    pub panic: AtomicU64,
-}
-
 /// A backend node as every shard sees it. Only atomics: readable from any core without a lock.
 #[derive(Debug)]
 pub struct Node {
@@ -145,10 +122,6 @@ pub struct Node {
     weight_bits: AtomicU64,
     last_status_change: AtomicU64,
     replication_delay: AtomicU64,
-    /// Sessions currently bound to this node, across all shards.
-    pub in_flight: AtomicU32,
-    /// Statement counters.
-    pub counters: NodeCounters,
 }
 
 impl Node {
@@ -162,8 +135,6 @@ impl Node {
             weight_bits: AtomicU64::new(weight.to_bits()),
             last_status_change: AtomicU64::new(now_secs()),
             replication_delay: AtomicU64::new(0),
-            in_flight: AtomicU32::new(0),
-            counters: NodeCounters::default(),
         }
     }
 

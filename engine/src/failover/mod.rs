@@ -203,7 +203,7 @@ impl Failover {
         tracing::warn!(node = id, reason, "failover: detaching node");
         state.nodes()[id].set_status(NodeStatus::Down);
         state
-            .traffic
+            .stats
             .failovers
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         state.bump_generation();

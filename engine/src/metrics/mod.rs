@@ -23,7 +23,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::cluster::traffic::LATENCY_BUCKETS_US;
+use crate::cluster::stats::LATENCY_BUCKETS_US;
 use crate::cluster::ClusterState;
 
 /// Reads the cluster state at each scrape.
@@ -66,26 +66,23 @@ impl Collector for ClusterCollector {
         let mut statements = Vec::new();
         let mut errors = Vec::new();
         for n in state.nodes() {
-            let c = &n.counters;
+            let c = state.stats.node_totals(n.id);
             for (kind, v) in [
-                ("select", &c.select),
-                ("insert", &c.insert),
-                ("update", &c.update),
-                ("delete", &c.delete),
-                ("ddl", &c.ddl),
-                ("other", &c.other),
+                ("select", c.select),
+                ("insert", c.insert),
+                ("update", c.update),
+                ("delete", c.delete),
+                ("ddl", c.ddl),
+                ("other", c.other),
             ] {
-                statements.push((vec![node(n.id), ("kind", kind.to_owned())], v.load(Relaxed)));
+                statements.push((vec![node(n.id), ("kind", kind.to_owned())], v));
             }
             for (severity, v) in [
-                ("error", &c.error),
-                ("fatal", &c.fatal),
-                ("panic", &c.panic),
+                ("error", c.errors),
+                ("fatal", c.fatals),
+                ("panic", c.panics),
             ] {
-                errors.push((
-                    vec![node(n.id), ("severity", severity.to_owned())],
-                    v.load(Relaxed),
-                ));
+                errors.push((vec![node(n.id), ("severity", severity.to_owned())], v));
             }
         }
         counter_family(
@@ -125,7 +122,7 @@ impl Collector for ClusterCollector {
             &mut encoder,
             "corepool_backend_sessions_in_flight",
             "Client sessions currently relaying to each node",
-            &per_node(&|n| i64::from(n.in_flight.load(Relaxed))),
+            &per_node(&|n| state.stats.node_totals(n.id).sessions),
         )?;
         gauge_family(
             &mut encoder,
@@ -135,16 +132,11 @@ impl Collector for ClusterCollector {
         )?;
 
         let idle: Vec<_> = state
-            .traffic
+            .stats
             .shards()
             .iter()
             .enumerate()
-            .map(|(i, s)| {
-                (
-                    vec![("shard", i.to_string())],
-                    s.idle_connections.load(Relaxed) as i64,
-                )
-            })
+            .map(|(i, s)| (vec![("shard", i.to_string())], s.idle_connections.get()))
             .collect();
         gauge_family(
             &mut encoder,
@@ -159,13 +151,7 @@ impl Collector for ClusterCollector {
             &[(Vec::new(), state.sessions() as i64)],
         )?;
 
-        let (from_clients, from_backends) =
-            state.traffic.shards().iter().fold((0, 0), |(c, b), s| {
-                (
-                    c + s.bytes_from_clients.load(Relaxed),
-                    b + s.bytes_from_backends.load(Relaxed),
-                )
-            });
+        let (from_clients, from_backends) = state.stats.bytes();
         counter_family(
             &mut encoder,
             "corepool_bytes",
@@ -207,7 +193,7 @@ impl Collector for ClusterCollector {
             &mut encoder,
             "corepool_failovers",
             "Nodes detached by failover",
-            &[(Vec::new(), state.traffic.failovers.load(Relaxed))],
+            &[(Vec::new(), state.stats.failovers.load(Relaxed))],
         )?;
 
         let mut family = encoder.encode_descriptor(
@@ -217,10 +203,8 @@ impl Collector for ClusterCollector {
             MetricType::Histogram,
         )?;
         for n in state.nodes() {
-            let Some(h) = state.traffic.latency(n.id) else {
-                continue;
-            };
-            let (cumulative, sum_us, count) = h.snapshot();
+            let latency = state.stats.latency(n.id);
+            let (cumulative, sum_us, count) = (latency.cumulative, latency.sum_us, latency.count);
             let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_US
                 .iter()
                 .zip(cumulative)
@@ -263,6 +247,7 @@ pub fn render(state: &Arc<ClusterState>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::stats::StatementClass;
     use crate::cluster::{Node, NodeAddress, NodeStatus};
 
     #[test]
@@ -282,17 +267,15 @@ mod tests {
             .collect();
         let state = Arc::new(ClusterState::new(nodes, 2, 10));
         state.set_primary(Some(0));
-        state.node(1).unwrap().counters.select.fetch_add(7, Relaxed);
-        state
-            .traffic
-            .latency(1)
+        let shard = state.stats.shard(1);
+        for _ in 0..7 {
+            shard.node(1).unwrap().count(StatementClass::Select);
+        }
+        shard
+            .node(1)
             .unwrap()
             .observe(std::time::Duration::from_micros(300));
-        state
-            .traffic
-            .shard(1)
-            .bytes_from_backends
-            .fetch_add(1234, Relaxed);
+        shard.bytes_from_backends.add(1234);
         let text = render(&state);
         assert!(
             text.contains("corepool_statements_total{node=\"1\",kind=\"select\"} 7"),

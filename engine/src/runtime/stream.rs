@@ -212,15 +212,12 @@ impl Stream {
         }
     }
 
-    /// Queues `piece` to be sent; returns at once (TLS encrypts it on the next flush).
+    /// Queues `piece` to be sent; returns at once (TLS encrypts it first).
     pub fn send(&mut self, piece: impl Into<Piece>) -> io::Result<()> {
         let piece = piece.into();
         match &mut self.io {
             Io::Plain(s) => s.send(piece),
-            Io::Tls(t) => {
-                t.queue(piece);
-                Ok(())
-            }
+            Io::Tls(t) => t.queue(piece),
             Io::Closed => Err(not_connected()),
         }
     }

@@ -76,22 +76,19 @@ pub async fn discard_owed(conn: &mut BackendConn, limits: &Limits) -> Result<u32
     Ok(errors)
 }
 
-/// Sends `bytes` (whole messages) to a quiet backend and records that its replies up to
+/// Queues `bytes` (whole messages) on a quiet backend and records that its replies up to
 /// `ready_for_query` ReadyForQuery messages are to be dropped.
-pub async fn send_discarded(
+pub fn send_discarded(
     conn: &mut BackendConn,
-    bytes: &[u8],
+    bytes: bytes::Bytes,
     ready_for_query: u32,
 ) -> Result<(), ConnectError> {
     let node = conn.node;
-    conn.stream
-        .write_all(bytes)
-        .await
-        .map_err(|source| ConnectError::Io {
-            node,
-            address: String::new(),
-            source,
-        })?;
+    conn.stream.send(bytes).map_err(|source| ConnectError::Io {
+        node,
+        address: String::new(),
+        source,
+    })?;
     conn.side.discard_pending += ready_for_query;
     Ok(())
 }

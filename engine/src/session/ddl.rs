@@ -7,47 +7,34 @@
 use bytes::BytesMut;
 use corepool_ddl::{DdlExecError, ErrorKind, Notice};
 use corepool_protocol::ddl;
-use corepool_protocol::framing::Header;
-use corepool_protocol::message::frontend::Query;
 use corepool_protocol::message::write::backend::{self as out, ErrorData, Severity};
 use corepool_protocol::sqlstate;
 
-use super::relay::{ClientSide, RelayEnd};
-use super::Live;
+use super::act::front_query;
+use super::relay::End;
+use super::Session;
 use crate::backend::BackendServer;
-use crate::runtime::{ReadBuf, Stream};
 
-impl Live<'_> {
-    /// Runs the enhanced statement at the front of `cbuf` on the primary and answers the
-    /// client. `Err` ends the session (the client or the primary is gone).
-    pub(crate) async fn run_ddl(
-        &mut self,
-        client: &mut Stream,
-        cbuf: &mut ReadBuf,
-        side: &mut ClientSide,
-    ) -> Result<(), RelayEnd> {
+impl Session<'_> {
+    /// Runs the enhanced statement at the front of the client's input on the primary and
+    /// answers the client. `Err` ends the session (the client or the primary is gone).
+    pub(super) async fn run_ddl(&mut self) -> Result<(), End> {
         let primary = self.router.primary;
-        self.switch_to(primary, client, cbuf, side).await?;
-        let (msg_len, sql) = front_query(cbuf);
+        self.switch_to(primary).await?;
+        let (msg_len, sql) = front_query(self.side.front_message());
         let reply = self.execute_ddl(&sql).await?;
-        cbuf.consume(msg_len);
-        client
-            .write_all(&reply)
-            .await
-            .map_err(|_| RelayEnd::ClientGone)
+        self.side.consume_front(msg_len);
+        self.reply(reply).await
     }
 
     /// Runs enhanced statement `sql` on the primary (the caller has switched to it) and returns
     /// the simple-protocol reply: NoticeResponses, then CommandComplete or an ErrorResponse,
     /// then ReadyForQuery with the primary's status.
-    pub(crate) async fn execute_ddl(&mut self, sql: &str) -> Result<BytesMut, RelayEnd> {
+    pub(super) async fn execute_ddl(&mut self, sql: &str) -> Result<BytesMut, End> {
         let primary = self.router.primary;
         let limits = self.shard.limits();
         let Some(conn) = self.backends.get_mut(primary) else {
-            return Err(RelayEnd::BackendGone {
-                error: None,
-                fatal_seen: false,
-            });
+            return Err(End::backend_lost(None));
         };
         let mut notices = Vec::new();
         let result = if among_other_statements(sql) {
@@ -74,10 +61,7 @@ impl Live<'_> {
         if let Err(e) = &result {
             tracing::info!(code = e.code(), error = %e, "enhanced DDL failed");
             if e.kind() == ErrorKind::Connection {
-                return Err(RelayEnd::BackendGone {
-                    error: None,
-                    fatal_seen: false,
-                });
+                return Err(End::backend_lost(None));
             }
         }
         let status = conn.status;
@@ -143,20 +127,6 @@ pub(crate) fn parse_text_might_be_ddl(body: &[u8]) -> bool {
         || head
             .get(..4)
             .is_some_and(|h| h.eq_ignore_ascii_case(b"drop"))
-}
-
-/// The length and text of the Query message at the front of `cbuf`.
-fn front_query(cbuf: &ReadBuf) -> (usize, String) {
-    let buf = cbuf.pending();
-    let Ok(Some(h)) = Header::parse(buf) else {
-        return (0, String::new());
-    };
-    let len = h.frame_len().min(buf.len());
-    let sql = buf
-        .get(5..len)
-        .and_then(|b| Query::parse(b).ok())
-        .map(|q| q.query().to_owned());
-    (len, sql.unwrap_or_default())
 }
 
 fn write_notice(n: &Notice, buf: &mut BytesMut) {

@@ -311,7 +311,6 @@ fn node_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
         .nodes()
         .iter()
         .map(|n| {
-            use std::sync::atomic::Ordering::Relaxed;
             let health = ctx.state.health.node(n.id);
             let weight = if total > 0.0 { n.weight() / total } else { 0.0 };
             let role = n.role().name();
@@ -325,7 +324,7 @@ fn node_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
                 format!("{weight:.6}"),
                 role.to_owned(),
                 role.to_owned(),
-                n.counters.select.load(Relaxed).to_string(),
+                ctx.state.stats.node_totals(n.id).select.to_string(),
                 (n.id == ctx.lb_node).to_string(),
                 if n.role() == NodeRole::Primary {
                     "0".into()
@@ -345,27 +344,26 @@ fn node_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
 }
 
 fn backend_stats_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
-    use std::sync::atomic::Ordering::Relaxed;
     ctx.state
         .nodes()
         .iter()
         .map(|n| {
-            let c = &n.counters;
+            let c = ctx.state.stats.node_totals(n.id);
             vec![
                 n.id.to_string(),
                 n.address.host().to_owned(),
                 n.address.port().to_string(),
                 n.status().name().to_owned(),
                 n.role().name().to_owned(),
-                c.select.load(Relaxed).to_string(),
-                c.insert.load(Relaxed).to_string(),
-                c.update.load(Relaxed).to_string(),
-                c.delete.load(Relaxed).to_string(),
-                c.ddl.load(Relaxed).to_string(),
-                c.other.load(Relaxed).to_string(),
-                c.panic.load(Relaxed).to_string(),
-                c.fatal.load(Relaxed).to_string(),
-                c.error.load(Relaxed).to_string(),
+                c.select.to_string(),
+                c.insert.to_string(),
+                c.update.to_string(),
+                c.delete.to_string(),
+                c.ddl.to_string(),
+                c.other.to_string(),
+                c.panics.to_string(),
+                c.fatals.to_string(),
+                c.errors.to_string(),
             ]
         })
         .collect()

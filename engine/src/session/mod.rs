@@ -3,21 +3,23 @@
 //! # Layout
 //! - [`startup`]: SSL/GSS negotiation, CancelRequest, StartupMessage.
 //! - [`client_auth`]: pool_hba methods run against the client.
-//! - `idle`: client_idle_limit's activity record and timer.
-//! - [`relay`]: the duplex forwarding loop over one backend, resumable at request boundaries.
+//! - [`relay`]: the duplex forwarding loop over one backend; each run returns why it stopped.
 //! - [`route`]: per-request routing decisions (streaming replication with load balancing).
-//! - [`act`]: carrying out a routing decision (switch, broadcast, re-parse, catalog lookup).
+//! - `act`: the session's step — carrying out a routing decision (switch, broadcast,
+//!   re-parse, catalog lookup, in-band answer).
 //! - [`backends`]: the session's backend connections by node.
 //! - [`inband`]: `SHOW pool_*` and `PGPOOL …`, answered by corepool.
 //! - `ddl`: HighGo's sharding DDL, run by corepool-ddl on the primary.
 //! - [`errors`]: the ErrorResponses corepool itself sends, with PostgreSQL's SQLSTATEs.
+//!
+//! A session is a loop of relay runs: [`relay::Relay::run`] forwards until it stops, and the
+//! session acts on the [`relay::Stop`] it returned — decides a request, or ends.
 
 mod act;
 pub mod backends;
 pub mod client_auth;
 mod ddl;
 pub mod errors;
-mod idle;
 pub mod inband;
 mod inband_extended;
 pub mod relay;
@@ -26,7 +28,6 @@ pub mod startup;
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::BytesMut;
 use corepool_protocol::message::write;
@@ -42,7 +43,7 @@ use crate::shard::Shard;
 use backends::Backends;
 use client_auth::{AuthFailure, ClientIdent};
 use errors::{fatal, send_fatal};
-use relay::{ClientSide, Relay, RelayEnd};
+use relay::{ClientSide, End, IdleWatch, Meter, Relay, Stop, Watch};
 use route::SessionRouter;
 use startup::{Opening, Startup};
 
@@ -83,24 +84,13 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
         let _ = send_fatal(&mut client, "53300", "Sorry, too many clients already").await;
         return;
     };
-    let session = Session {
-        shard: shard.clone(),
-        slot,
-        startup,
-    };
-    session.run(client).await;
+    run(&shard, slot, &startup, client).await;
     shard.release_slot(slot);
     shard.state.registry.close(slot);
 }
 
-struct Session {
-    shard: Rc<Shard>,
-    slot: usize,
-    startup: Startup,
-}
-
-/// What a running session carries besides its sockets.
-pub(crate) struct Live<'s> {
+/// A running session: its client, its backends and what it decided so far.
+pub(crate) struct Session<'s> {
     shard: &'s Rc<Shard>,
     config: Arc<Config>,
     /// The session's own copy once PGPOOL SET changed something.
@@ -109,237 +99,259 @@ pub(crate) struct Live<'s> {
     creds: Credentials,
     key: PoolKey,
     slot: usize,
+    client: Stream,
+    side: ClientSide,
     backends: Backends,
     router: SessionRouter,
+    idle: IdleWatch,
+    /// The node whose session gauge counts this session now.
+    counted_on: Option<usize>,
 }
 
-impl Session {
-    async fn run(self, mut client: Stream) {
-        let shard = &self.shard;
-        let config = shard.config();
-        let host = client
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "[local]".into());
-        let span = tracing::info_span!("session", shard = shard.id, user = %self.startup.user, database = %self.startup.database, client = %host);
-        let _enter = span.enter();
-        if config.log_connections {
-            tracing::info!("new connection");
-        }
+async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stream) {
+    let config = shard.config();
+    let host = client
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "[local]".into());
+    let span = tracing::info_span!("session", shard = shard.id, user = %startup.user, database = %startup.database, client = %host);
+    let _enter = span.enter();
+    if config.log_connections {
+        tracing::info!("new connection");
+    }
 
-        // Authenticate the client.
-        let mut cbuf = ReadBuf::with_chunk(1024);
-        let who = ClientIdent {
-            host: &host,
-            user: &self.startup.user,
-            database: &self.startup.database,
-        };
-        let (method, secret) = shard.auth_rule(&who, client.is_local(), client.is_tls());
-        let auth = runtime::timeout(
-            config.authentication_timeout,
-            client_auth::authenticate(&mut client, &mut cbuf, &who, method, secret.as_ref()),
-        )
-        .await;
-        let creds = match auth {
-            None => {
-                let _ = send_fatal(&mut client, "08006", "authentication timeout").await;
-                return;
-            }
-            Some(Err(AuthFailure::Io(_))) => return,
-            Some(Err(e)) => {
-                tracing::info!(error = %e, "authentication failed");
-                let _ = send_fatal(&mut client, e.sqlstate(), &e.to_string()).await;
-                return;
-            }
-            Some(Ok(c)) => c,
-        };
-
-        let Some(primary) = shard.write_node() else {
-            let _ = send_fatal(&mut client, "08006", "no valid backend node is available").await;
-            return;
-        };
-        let params = self.startup.param_pairs();
-        let key = PoolKey::new(&self.startup.user, &self.startup.database, &params);
-        let routing = config.backend_clustering_mode == ClusteringMode::StreamingReplication
-            && config.load_balance_mode
-            && shard
-                .state
-                .nodes()
-                .iter()
-                .filter(|n| n.status().is_valid())
-                .count()
-                > 1;
-        let lb_node = if routing {
-            let rules = shard.rules();
-            choose_session_node(
-                &shard.state,
-                primary,
-                &rules.app_redirect,
-                &rules.db_redirect,
-                self.startup.get("application_name"),
-                &self.startup.database,
-                rand::random::<f64>(),
-                rand::random::<f64>(),
-            )
-            .unwrap_or(primary)
-        } else {
-            primary
-        };
-        let router = if routing {
-            SessionRouter::new(
-                shard.rules(),
-                shard.state.clone(),
-                shard.catalog(),
-                primary,
-                lb_node,
-                config.statement_level_load_balance,
-                // With delay_threshold_by_time the checks record delays in milliseconds.
-                if config.delay_threshold_by_time.is_zero() {
-                    config.delay_threshold
-                } else {
-                    config.delay_threshold_by_time.as_millis() as u64
-                },
-                config.prefer_lower_delay_standby,
-            )
-            // On by default with statement-level balancing, where consecutive statements of a
-            // session may land on different standbys.
-            .with_read_your_writes(
-                config.corepool_read_your_writes || config.statement_level_load_balance,
-            )
-        } else {
-            SessionRouter::passthrough(shard.rules(), shard.state.clone(), shard.catalog(), primary)
-        };
-        let mut live = Live {
-            shard,
-            config: config.clone(),
-            session_config: None,
-            params,
-            creds,
-            key,
-            slot: self.slot,
-            backends: Backends::default(),
-            router,
-        };
-
-        // The primary first: its start-up reply is what the client sees.
-        if let Err(e) = live.ensure(primary).await {
-            match e {
-                ConnectError::Refused { raw, .. } => {
-                    let _ = client.write_all(&raw).await;
-                }
-                e => {
-                    let _ = send_fatal(&mut client, "08006", &e.to_string()).await;
-                }
-            }
+    // Authenticate the client.
+    let mut cbuf = ReadBuf::with_chunk(1024);
+    let who = ClientIdent {
+        host: &host,
+        user: &startup.user,
+        database: &startup.database,
+    };
+    let (method, secret) = shard.auth_rule(&who, client.is_local(), client.is_tls());
+    let auth = runtime::timeout(
+        config.authentication_timeout,
+        client_auth::authenticate(&mut client, &mut cbuf, &who, method, secret.as_ref()),
+    )
+    .await;
+    let creds = match auth {
+        None => {
+            let _ = send_fatal(&mut client, "08006", "authentication timeout").await;
             return;
         }
-        // Pgpool-II connects the load-balance node at session start too; corepool does so when
-        // it differs from the primary (statement-level balancing connects on first use).
-        if lb_node != primary && live.ensure(lb_node).await.is_err() {
-            live.router.lb_node = primary;
-        }
-
-        // Greet the client as PostgreSQL would, with corepool's own cancel key.
-        let secret: u32 = rand::random::<u32>().max(1);
-        shard.state.cancel.claim(self.slot, secret);
-        let out = {
-            let Some(conn) = live.backends.get_mut(primary) else {
-                return;
-            };
-            shard.state.cancel.bind(self.slot, Some(conn.cancel_key()));
-            let backend_key = conn.cancel_key();
-            shard.state.registry.open(
-                self.slot,
-                &self.startup.user,
-                &self.startup.database,
-                primary,
-                backend_key.process_id,
-            );
-            greeting(
-                conn,
-                &self.startup,
-                CancelTable::process_id(self.slot),
-                secret,
-            )
-        };
-        if client.write_all(&out).await.is_err() {
-            live.finish(RelayEnd::ClientGone, &mut client, &self.startup.database)
-                .await;
+        Some(Err(AuthFailure::Io(_))) => return,
+        Some(Err(e)) => {
+            tracing::info!(error = %e, "authentication failed");
+            let _ = send_fatal(&mut client, e.sqlstate(), &e.to_string()).await;
             return;
         }
+        Some(Ok(c)) => c,
+    };
+    // Whatever the client sent after its authentication reaches the relay.
+    client.unread_buf(&mut cbuf);
 
-        let mut side = ClientSide::default();
-        let watch = idle::IdleWatch::default();
-        let end = loop {
-            let idle_limit = live
-                .session_config
-                .as_ref()
-                .unwrap_or(&live.config)
-                .client_idle_limit;
-            let node = live.router.current;
-            let limits = shard.limits();
-            let slot = self.slot;
-            let end = {
-                let Some(conn) = live.backends.get_mut(node) else {
-                    break RelayEnd::BackendGone {
-                        error: None,
-                        fatal_seen: false,
-                    };
-                };
-                if let Some(n) = shard.state.node(node) {
-                    n.in_flight
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                let stop = |w: &std::task::Waker| shard.session_should_stop(slot, w);
-                let router = &mut live.router;
-                let hook = |buf: &[u8], seen: relay::Observed| router.on_request(buf, seen);
-                let meter = relay::Meter {
-                    traffic: shard.state.traffic.shard(shard.id),
-                    latency: shard.state.traffic.latency(node),
-                    counters: shard.state.node(node).map(|n| &n.counters),
-                };
-                let run = Relay::new(
-                    &mut client,
-                    &mut cbuf,
-                    &mut side,
-                    conn,
-                    &limits,
-                    stop,
-                    Some(hook),
-                )
-                .watched(&watch)
-                .metered(meter)
-                .published(shard.state.registry.activity(slot))
-                .run();
-                let end = if idle_limit.is_zero() {
-                    run.await
-                } else {
-                    futures_lite::future::or(run, idle::idle_timeout(&watch, idle_limit)).await
-                };
-                if let Some(n) = shard.state.node(node) {
-                    n.in_flight
-                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                end
-            };
-            match end {
-                RelayEnd::Request => {
-                    if let Err(end) = live.act(&mut client, &mut cbuf, &mut side).await {
-                        break end;
-                    }
-                }
-                other => break other,
+    let Some(primary) = shard.write_node() else {
+        let _ = send_fatal(&mut client, "08006", "no valid backend node is available").await;
+        return;
+    };
+    let params = startup.param_pairs();
+    let key = PoolKey::new(&startup.user, &startup.database, &params);
+    let (router, lb_node) = router_for(shard, &config, startup, primary);
+    let mut session = Session {
+        shard,
+        config: config.clone(),
+        session_config: None,
+        params,
+        creds,
+        key,
+        slot,
+        client,
+        side: ClientSide::default(),
+        backends: Backends::default(),
+        router,
+        idle: IdleWatch::default(),
+        counted_on: None,
+    };
+
+    // The primary first: its start-up reply is what the client sees.
+    if let Err(e) = session.ensure(primary).await {
+        match e {
+            ConnectError::Refused { raw, .. } => {
+                let _ = session.client.write_all(&raw).await;
             }
-        };
-        shard.forget_waker(self.slot);
-        live.finish(end, &mut client, &self.startup.database).await;
-        if config.log_disconnections {
-            tracing::info!("disconnected");
+            e => {
+                let _ = send_fatal(&mut session.client, "08006", &e.to_string()).await;
+            }
         }
+        return;
+    }
+    // Pgpool-II connects the load-balance node at session start too; corepool does so when
+    // it differs from the primary (statement-level balancing connects on first use).
+    if lb_node != primary && session.ensure(lb_node).await.is_err() {
+        session.router.lb_node = primary;
+    }
+    session.count_on(Some(primary));
+
+    // Greet the client as PostgreSQL would, with corepool's own cancel key.
+    let secret: u32 = rand::random::<u32>().max(1);
+    shard.state.cancel.claim(slot, secret);
+    let out = {
+        let Some(conn) = session.backends.get_mut(primary) else {
+            return;
+        };
+        shard.state.cancel.bind(slot, Some(conn.cancel_key()));
+        let backend_key = conn.cancel_key();
+        shard.state.registry.open(
+            slot,
+            &startup.user,
+            &startup.database,
+            primary,
+            backend_key.process_id,
+        );
+        greeting(conn, startup, CancelTable::process_id(slot), secret)
+    };
+    let end = match session.client.write_all(&out).await {
+        Err(_) => End::ClientGone,
+        Ok(()) => session.serve_requests().await,
+    };
+    shard.forget_waker(slot);
+    session.finish(end, &startup.database).await;
+    if config.log_disconnections {
+        tracing::info!("disconnected");
     }
 }
 
-impl Live<'_> {
+/// The session's router and load-balance node: a routing one with streaming replication and
+/// load balancing over more than one valid node, else one that only catches in-band commands.
+fn router_for(
+    shard: &Rc<Shard>,
+    config: &Config,
+    startup: &Startup,
+    primary: usize,
+) -> (SessionRouter, usize) {
+    let routing = config.backend_clustering_mode == ClusteringMode::StreamingReplication
+        && config.load_balance_mode
+        && shard
+            .state
+            .nodes()
+            .iter()
+            .filter(|n| n.status().is_valid())
+            .count()
+            > 1;
+    if !routing {
+        let router = SessionRouter::passthrough(
+            shard.rules(),
+            shard.state.clone(),
+            shard.catalog(),
+            primary,
+        )
+        .on_shard(shard.id);
+        return (router, primary);
+    }
+    let rules = shard.rules();
+    let lb_node = choose_session_node(
+        &shard.state,
+        primary,
+        &rules.app_redirect,
+        &rules.db_redirect,
+        startup.get("application_name"),
+        &startup.database,
+        rand::random::<f64>(),
+        rand::random::<f64>(),
+    )
+    .unwrap_or(primary);
+    let router = SessionRouter::new(
+        rules,
+        shard.state.clone(),
+        shard.catalog(),
+        primary,
+        lb_node,
+        config.statement_level_load_balance,
+        // With delay_threshold_by_time the checks record delays in milliseconds.
+        if config.delay_threshold_by_time.is_zero() {
+            config.delay_threshold
+        } else {
+            config.delay_threshold_by_time.as_millis() as u64
+        },
+        config.prefer_lower_delay_standby,
+    )
+    // On by default with statement-level balancing, where consecutive statements of a session
+    // may land on different standbys.
+    .with_read_your_writes(config.corepool_read_your_writes || config.statement_level_load_balance)
+    .on_shard(shard.id);
+    (router, lb_node)
+}
+
+impl Session<'_> {
+    /// Relays requests until the session ends: each relay run stops at a request the session
+    /// decides, or at the end.
+    async fn serve_requests(&mut self) -> End {
+        loop {
+            match self.relay_once().await {
+                Stop::Request => {
+                    if let Err(end) = self.decide().await {
+                        return end;
+                    }
+                }
+                Stop::Drained | Stop::Idle => {}
+                Stop::End(end) => return end,
+            }
+        }
+    }
+
+    /// One relay run over the current backend.
+    async fn relay_once(&mut self) -> Stop {
+        let idle_limit = self
+            .session_config
+            .as_ref()
+            .unwrap_or(&self.config)
+            .client_idle_limit;
+        let shard = self.shard;
+        let node = self.router.current;
+        let limits = shard.limits();
+        let slot = self.slot;
+        let Some(conn) = self.backends.get_mut(node) else {
+            return Stop::End(End::backend_lost(None));
+        };
+        let stop = |w: &std::task::Waker| shard.session_should_stop(slot, w);
+        let watch = Watch {
+            requests: self.router.is_routing(),
+            binds: !self.router.in_band_statements.is_empty(),
+            idle_backend: false,
+        };
+        let meter = Meter {
+            shard: shard.stats(),
+            node: shard.stats().node(node),
+            count_statements: !self.router.is_routing(),
+        };
+        let run = Relay::new(&mut self.client, &mut self.side, conn, &limits, &stop)
+            .watching(watch)
+            .watched(&self.idle)
+            .metered(meter)
+            .published(shard.state.registry.activity(slot))
+            .run();
+        if idle_limit.is_zero() {
+            run.await
+        } else {
+            let timeout = async { Stop::End(relay::idle_timeout(&self.idle, idle_limit).await) };
+            futures_lite::future::or(run, timeout).await
+        }
+    }
+
+    /// Moves this session's count in the per-node session gauge to `node`.
+    fn count_on(&mut self, node: Option<usize>) {
+        if self.counted_on == node {
+            return;
+        }
+        let stats = self.shard.stats();
+        if let Some(n) = self.counted_on.and_then(|n| stats.node(n)) {
+            n.sessions.add(-1);
+        }
+        if let Some(n) = node.and_then(|n| stats.node(n)) {
+            n.sessions.add(1);
+        }
+        self.counted_on = node;
+    }
+
     /// Opens a connection to `node` unless the session has one: from the shard's pool when
     /// connection_cache is on, else a new one.
     pub(crate) async fn ensure(&mut self, node: usize) -> Result<(), ConnectError> {
@@ -351,7 +363,7 @@ impl Live<'_> {
             if let Some(c) = self
                 .shard
                 .pool
-                .take(&self.key, node, generation, Instant::now())
+                .take(&self.key, node, generation, runtime::now())
             {
                 self.backends.insert(c);
                 return Ok(());
@@ -396,16 +408,18 @@ impl Live<'_> {
     }
 
     /// Ends the session: tells the client why when corepool must, then pools what is clean.
-    async fn finish(&mut self, end: RelayEnd, client: &mut Stream, database: &str) {
+    async fn finish(&mut self, end: End, database: &str) {
         let shard = self.shard;
         shard.state.cancel.release(self.slot);
-        let clean_exit = matches!(end, RelayEnd::ClientTerminated | RelayEnd::IdleTimeout(_));
+        self.count_on(None);
+        let clean_exit = matches!(end, End::ClientTerminated | End::IdleTimeout(_));
+        let client = &mut self.client;
         match end {
-            RelayEnd::ClientProtocol(e) => {
+            End::ClientProtocol(e) => {
                 let _ =
                     send_fatal(client, "08P01", &format!("invalid frontend message: {e}")).await;
             }
-            RelayEnd::BackendGone { error, fatal_seen } => {
+            End::BackendGone { error, fatal_seen } => {
                 let node = self.router.current;
                 tracing::warn!(node, error = ?error, "backend connection lost");
                 if !fatal_seen {
@@ -415,13 +429,13 @@ impl Live<'_> {
                 self.backends.remove(node);
                 shard.report_backend_lost(node);
             }
-            RelayEnd::BackendProtocol(e) => {
+            End::BackendProtocol(e) => {
                 let node = self.router.current;
                 let msg = format!("invalid message from backend node {node}: {e}");
                 let _ = client.write_all(&fatal("08P01", &msg)).await;
                 self.backends.remove(node);
             }
-            RelayEnd::IdleTimeout(limit) => {
+            End::IdleTimeout(limit) => {
                 tracing::info!(seconds = limit.as_secs(), "client_idle_limit reached");
                 let msg = format!(
                     "terminating connection due to client_idle_limit ({} seconds)",
@@ -429,7 +443,7 @@ impl Live<'_> {
                 );
                 let _ = client.write_all(&fatal("57P05", &msg)).await;
             }
-            RelayEnd::Stopped => {
+            End::Stopped => {
                 let _ = client
                     .write_all(&fatal(
                         "57P01",
@@ -437,7 +451,9 @@ impl Live<'_> {
                     ))
                     .await;
             }
-            _ => {}
+            End::ClientTerminated | End::ClientGone => {
+                // Replies still queued for a client that is leaving are of no use.
+            }
         }
         let cacheable =
             clean_exit && self.config.connection_cache && !UNCACHED_DATABASES.contains(&database);

@@ -80,6 +80,11 @@ impl Shard {
         }
     }
 
+    /// This shard's own statistics (only this shard writes them).
+    pub fn stats(&self) -> &crate::cluster::stats::ShardStats {
+        self.state.stats.shard(self.id)
+    }
+
     /// The configuration in force on this shard.
     pub fn config(&self) -> Arc<Config> {
         self.config.borrow().clone()
@@ -302,12 +307,8 @@ impl Shard {
     /// Periodic housekeeping: pool expiry.
     pub fn tick(&self) {
         let closed = self.pool.prune(self.state.generation(), Instant::now());
-        let idle = self.pool.idle_total() as u64;
-        self.state
-            .traffic
-            .shard(self.id)
-            .idle_connections
-            .store(idle, std::sync::atomic::Ordering::Relaxed);
+        let idle = self.pool.idle_total() as i64;
+        self.stats().idle_connections.set(idle);
         if closed > 0 {
             tracing::debug!(shard = self.id, closed, "closed expired pooled connections");
         }

@@ -59,13 +59,10 @@ impl Proxy {
         loop {
             let idle: u64 = self
                 .state()
-                .traffic
+                .stats
                 .shards()
                 .iter()
-                .map(|s| {
-                    s.idle_connections
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                })
+                .map(|s| s.idle_connections.get().max(0) as u64)
                 .sum();
             if idle >= n {
                 return;

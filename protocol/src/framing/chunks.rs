@@ -192,6 +192,12 @@ impl ChunkWalker {
         }
     }
 
+    /// The assembled copy of the message just reported (`assembled: true`), while it is kept.
+    pub fn assembled(&self) -> Option<&[u8]> {
+        (self.assembly_want > 0 && self.assembly.len() == self.assembly_want)
+            .then_some(self.assembly.as_slice())
+    }
+
     /// Gives the assembled copy of the message just reported (`assembled: true`) to the caller,
     /// to forward it without another copy; the walker goes on with an empty buffer.
     pub fn take_assembled(&mut self) -> Vec<u8> {

@@ -16,6 +16,7 @@
 //!   names, and the flags the router needs (data-modifying CTE, leading comment, temp tables,
 //!   more statements following).
 //! - [`ident`]: compares and normalises identifiers found through those spans.
+//! - [`head()`]: the first keyword only, without lexing, for sessions that do not route.
 //!
 //! Data moves one way: text → [`Lexer`] → (statement boundaries) → scanner → [`Classification`].
 //!
@@ -48,6 +49,7 @@ mod boundary;
 mod classify;
 mod cursor;
 mod error;
+mod head;
 pub mod ident;
 mod keywords;
 pub mod lexer;
@@ -67,6 +69,7 @@ pub use classify::{
     LockMode, QueryKind, Relation, StatementKind, TransactionModes,
 };
 pub use error::{SqlError, SqlErrorKind};
+pub use head::{head, Head};
 pub use lexer::{Lexer, StringKind, Token, TokenKind};
 pub use split::{split, split_with, Split};
 

@@ -301,34 +301,37 @@ impl TlsStream {
         self.inner.get_ref().1.peer_certificates()
     }
 
-    /// Queues plaintext; [`Self::poll_flush_to`] encrypts and sends it.
-    pub(super) fn queue(&mut self, piece: Piece) {
+    /// Encrypts `piece` into records queued on the socket (which never waits).
+    pub(super) fn queue(&mut self, piece: Piece) -> io::Result<()> {
         self.out.bytes += piece.len();
         self.out.pieces.push_back(piece);
+        self.encrypt_queued()
     }
 
-    /// Plaintext queued plus ciphertext the socket has not sent yet.
+    /// Ciphertext the socket has not sent yet.
     pub(super) fn unsent(&self) -> usize {
         self.out.bytes + self.socket().map_or(0, |s| s.unsent())
     }
 
-    /// Encrypts queued plaintext and moves the ciphertext on; ready once at most `low` bytes
-    /// are left.
+    /// Moves queued ciphertext on; ready once at most `low` bytes are left.
     pub(super) fn poll_flush_to(
         &mut self,
         cx: &mut Context<'_>,
         low: usize,
     ) -> Poll<io::Result<()>> {
+        self.encrypt_queued()?;
+        self.inner.get_mut().0.poll_flush_to(cx, low)
+    }
+
+    fn encrypt_queued(&mut self) -> io::Result<()> {
         match &mut self.inner {
             futures_rustls::TlsStream::Client(c) => {
                 let (plain, session) = c.get_mut();
-                encrypt(plain, session, &mut self.out)?;
-                plain.poll_flush_to(cx, low)
+                encrypt(plain, session, &mut self.out)
             }
             futures_rustls::TlsStream::Server(c) => {
                 let (plain, session) = c.get_mut();
-                encrypt(plain, session, &mut self.out)?;
-                plain.poll_flush_to(cx, low)
+                encrypt(plain, session, &mut self.out)
             }
         }
     }

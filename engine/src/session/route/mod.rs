@@ -1,9 +1,10 @@
 //! Per-session routing: which backend runs each request, decided at the request's first message.
 //!
-//! The relay asks [`SessionRouter::on_request`] about every request (a Query, or an extended
-//! Parse … Sync run). Most answers are immediate — forward to the current backend — and cost one
-//! classification. Otherwise the router records an [`Action`] and the session carries it out
-//! (switch backend, run the statement on every backend, re-send a Parse, look up the catalog).
+//! When the relay stops at a request (a Query, or an extended Parse … Sync run) the session
+//! asks [`SessionRouter::decide`] about it. Most answers are "forward to the current backend"
+//! (`None`) and cost one classification; otherwise the answer is an [`Action`] that the session
+//! carries out (switch backend, run the statement on every backend, re-send a Parse, look up
+//! the catalog, answer an in-band command).
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -17,7 +18,8 @@ use corepool_protocol::sql::{classify, Classification, SqlError, StatementKind};
 
 mod extended;
 
-use super::relay::{HookAnswer, Observed};
+use super::relay::Observed;
+use crate::cluster::stats::StatementClass;
 use crate::cluster::ClusterState;
 use crate::router::{choose_node, decide, Decision, ReadChecks, Rules, SessionFlags};
 use crate::shard::CatalogCache;
@@ -87,8 +89,6 @@ pub struct SessionRouter {
     /// Predicted transaction status on the primary (updated at each request, corrected by the
     /// session from ReadyForQuery when the primary is quiet).
     pub primary_status: TransactionStatus,
-    /// What the session must do for the request the relay stopped at.
-    pub pending: Option<Action>,
     /// Nodes other than the primary the session may use (statement-level balancing picks among
     /// valid nodes; session-level uses `lb_node`).
     delay_threshold: u64,
@@ -111,6 +111,8 @@ pub struct SessionRouter {
     /// Named statements whose Parse was an in-band command (name → text): their Binds are
     /// answered by corepool too.
     pub in_band_statements: HashMap<String, String>,
+    /// The shard whose statistics count this session's statements.
+    shard: usize,
 }
 
 impl SessionRouter {
@@ -137,7 +139,6 @@ impl SessionRouter {
             prepared: HashMap::new(),
             current: primary,
             primary_status: TransactionStatus::Idle,
-            pending: None,
             delay_threshold,
             prefer_lower_delay,
             routing: true,
@@ -148,7 +149,14 @@ impl SessionRouter {
             fence: None,
             verified: 0,
             in_band_statements: HashMap::new(),
+            shard: 0,
         }
+    }
+
+    /// Counts statements into shard `id`'s statistics.
+    pub fn on_shard(mut self, id: usize) -> Self {
+        self.shard = id;
+        self
     }
 
     /// Turns read-your-writes on or off.
@@ -192,21 +200,19 @@ impl SessionRouter {
         self.routing
     }
 
-    /// The relay's hook: decides the request whose first message starts `buf`.
-    pub fn on_request(&mut self, buf: &[u8], observed: Observed) -> HookAnswer {
+    /// Decides the request whose first message starts `buf`: `None` forwards it to the
+    /// current backend.
+    pub fn decide(&mut self, buf: &[u8], observed: Observed) -> Option<Action> {
         if observed.quiet && observed.node == self.primary {
             // Every earlier request has finished: the primary's own status replaces the guess.
             self.primary_status = observed.status;
         }
         let Ok(Some(h)) = Header::parse(buf) else {
-            return HookAnswer::Forward;
+            return None;
         };
-        let Some(body) = buf.get(5..h.frame_len()) else {
-            return HookAnswer::Forward;
-        };
+        let body = buf.get(5..h.frame_len())?;
         if h.tag == QUERY_TAG && super::inband::is_in_band(body) {
-            self.pending = Some(Action::InBand);
-            return HookAnswer::Stop;
+            return Some(Action::InBand);
         }
         // Cheap prefilter: only a Parse whose text starts like SHOW/PGPOOL, or a Bind when some
         // in-band statement was prepared, is looked at closely (the full parse happens once).
@@ -226,8 +232,7 @@ impl SessionRouter {
                 if let Some(name) = run.parsed_name {
                     self.in_band_statements.insert(name, run.sql);
                 }
-                self.pending = Some(Action::InBand);
-                return HookAnswer::Stop;
+                return Some(Action::InBand);
             }
         }
         // A Query's text is parsed (and checked as UTF-8) once, here.
@@ -243,8 +248,7 @@ impl SessionRouter {
                 // Routing flags and transaction status as for any write on the primary.
                 self.route_query(q.query());
             }
-            self.pending = Some(Action::Ddl);
-            return HookAnswer::Stop;
+            return Some(Action::Ddl);
         }
         if !self.routing {
             // Statement counters (SHOW pool_backend_stats) are kept in every mode.
@@ -252,20 +256,13 @@ impl SessionRouter {
                 let kind = classify(q.query()).ok().map(|c| c.kind);
                 self.count(self.current, kind);
             }
-            return HookAnswer::Forward;
+            return None;
         }
-        let action = match h.tag {
+        match h.tag {
             QUERY_TAG => query.and_then(|q| self.route_query(q.query())),
             PARSE_TAG | BIND_TAG | b'D' | b'E' | b'C' => self.route_extended(buf),
             SYNC_TAG | b'H' => None,
             _ => self.to_node(self.primary),
-        };
-        match action {
-            None => HookAnswer::Forward,
-            Some(a) => {
-                self.pending = Some(a);
-                HookAnswer::Stop
-            }
         }
     }
 
@@ -397,25 +394,22 @@ impl SessionRouter {
 
     /// Counts a statement sent to `node` for SHOW pool_nodes / pool_backend_stats.
     fn count(&self, node: usize, kind: Option<StatementKind>) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let Some(n) = self.state.node(node) else {
+        let Some(n) = self.state.stats.shard(self.shard).node(node) else {
             return;
         };
-        let c = &n.counters;
-        let counter = match kind {
+        n.count(match kind {
             Some(
                 StatementKind::Select
                 | StatementKind::SelectLocking
                 | StatementKind::SelectInto
                 | StatementKind::Table,
-            ) => &c.select,
-            Some(StatementKind::Insert) => &c.insert,
-            Some(StatementKind::Update) => &c.update,
-            Some(StatementKind::Delete) => &c.delete,
-            Some(StatementKind::Ddl(_)) => &c.ddl,
-            _ => &c.other,
-        };
-        counter.fetch_add(1, Relaxed);
+            ) => StatementClass::Select,
+            Some(StatementKind::Insert) => StatementClass::Insert,
+            Some(StatementKind::Update) => StatementClass::Update,
+            Some(StatementKind::Delete) => StatementClass::Delete,
+            Some(StatementKind::Ddl(_)) => StatementClass::Ddl,
+            _ => StatementClass::Other,
+        });
     }
 
     /// Updates the flags as if the statement succeeds (pipelined requests are routed before the
