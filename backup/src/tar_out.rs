@@ -1,9 +1,9 @@
 //! Building tar archives on the client: `pg_wal.tar` from the streamed segments.
 
 use crate::compress::Compressor;
+use crate::context::Context;
 use crate::options::Compression;
 use crate::output::SeqFile;
-use crate::session::Context;
 use crate::tar::{self, TarHeader};
 use crate::Error;
 use std::path::Path;

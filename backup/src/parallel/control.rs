@@ -1,9 +1,9 @@
 //! The control session: privileges, settings, tablespaces, `pg_backup_start` / `pg_backup_stop`.
 
+use crate::context::Context;
 use crate::listing::FileEntry;
 use crate::lsn::{Lsn, TimelineId};
 use crate::options::Format;
-use crate::session::Context;
 use crate::worker;
 use crate::Error;
 use corepool_client::Connection;
@@ -103,7 +103,7 @@ impl Control {
         let mut conn = Connection::connect(&conn_opts)
             .await
             .map_err(|e| Error::client("could not connect to server", e))?;
-        crate::session::check_server_version(&conn)?;
+        crate::context::check_server_version(&conn)?;
         check_privileges(&mut conn, &conn_opts.user).await?;
         // The listing's recursive query is costed high enough to be JIT-compiled otherwise:
         // ~100 ms of LLVM for a query that runs once.

@@ -12,11 +12,12 @@ mod wal_sql;
 
 pub use control::may_fall_back;
 
+use crate::context::{write_file, Context, Outcome};
 use crate::listing::{self, FileEntry};
 use crate::manifest::{ManifestWriter, WalRange};
 use crate::options::Format;
 use crate::output::create_dir;
-use crate::session::{finish_wal, start_wal, write_file, Context, Outcome, WalTask};
+use crate::wal_task::{finish_wal, start_wal, WalTask};
 use crate::worker::SharedState;
 use crate::Error;
 use control::Control;
