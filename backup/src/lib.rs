@@ -86,6 +86,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod checksum;
 pub mod compress;
 pub mod context;

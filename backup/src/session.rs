@@ -131,9 +131,9 @@ fn run_on_executor(ctx: Context) -> Result<Outcome, Error> {
             let mut wal = None;
             let result = if ctx.opts.jobs > 1 {
                 match crate::parallel::run(&ctx, &mut wal).await {
-                    Err(Error::Privileges(msg)) if crate::parallel::may_fall_back(&ctx).await => {
-                        eprintln!("corepool basebackup: {msg}");
-                        eprintln!("corepool basebackup: falling back to BASE_BACKUP (-j 1)");
+                    // Nothing was started or created yet: the same backup over BASE_BACKUP.
+                    Err(Error::ParallelUnavailable(why)) => {
+                        eprintln!("{}", why.warning());
                         crate::stream_mode::run(&ctx, &mut wal).await
                     }
                     other => other,

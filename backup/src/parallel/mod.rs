@@ -10,8 +10,6 @@ mod finish;
 mod prepare;
 mod wal_sql;
 
-pub use control::may_fall_back;
-
 use crate::context::{write_file, Context, Outcome};
 use crate::listing::{self, FileEntry};
 use crate::manifest::{ManifestWriter, WalRange};

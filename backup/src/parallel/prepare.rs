@@ -175,6 +175,7 @@ pub fn prepare(
         dests,
         queue: TaskQueue::new(tasks),
         conn,
+        workers: opts.jobs,
         start_lsn: start,
         chunk: chunk.bytes(),
         rate_per_worker: opts.max_rate.map(|r| (r / opts.jobs as u64).max(1)),
