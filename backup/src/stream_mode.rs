@@ -6,7 +6,7 @@ use crate::context::{Context, Outcome};
 use crate::lsn::Lsn;
 use crate::options::{BackupOptions, Checkpoint, Format, WalMethod};
 use crate::sink::{ArchiveSink, SinkConfig};
-use crate::wal_task::{finish_wal, start_wal, WalTask};
+use crate::wal_task::{finish_wal, start_wal, Mode, WalTask};
 use crate::Error;
 use corepool_client::{ClientError, Connection, Replication, Response, Row};
 use std::sync::atomic::Ordering;
@@ -87,7 +87,7 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         .await
         .map_err(|e| Error::client("could not connect to server", e))?;
     crate::context::check_server_version(&conn)?;
-    let streamer = start_wal(ctx).await?;
+    let streamer = start_wal(ctx, Mode::BaseBackup).await?;
     let cmd = base_backup_command(opts);
     ctx.verbose(&format!(
         "initiating base backup, waiting for checkpoint to complete ({cmd})"

@@ -30,12 +30,20 @@ impl WalTask {
     }
 }
 
+/// Which mode starts the streamer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `BASE_BACKUP` (`-j 1`, or `-j N` fallen back): `-X fetch` puts the WAL in the archive.
+    BaseBackup,
+    /// The SQL mode: it streams for `-X fetch` too.
+    Sql,
+}
+
 /// Connects the WAL streamer when `-X stream` applies (the SQL mode also streams for `-X fetch`).
-pub async fn start_wal(ctx: &Context) -> Result<Option<PreparedWal>, Error> {
-    let parallel = ctx.opts.jobs > 1;
+pub async fn start_wal(ctx: &Context, mode: Mode) -> Result<Option<PreparedWal>, Error> {
     let wanted = match ctx.opts.wal_method {
         WalMethod::Stream => true,
-        WalMethod::Fetch => parallel,
+        WalMethod::Fetch => mode == Mode::Sql,
         WalMethod::None => false,
     };
     if !wanted {

@@ -15,7 +15,7 @@ use crate::listing::{self, FileEntry};
 use crate::manifest::{ManifestWriter, WalRange};
 use crate::options::Format;
 use crate::output::create_dir;
-use crate::wal_task::{finish_wal, start_wal, WalTask};
+use crate::wal_task::{finish_wal, start_wal, Mode, WalTask};
 use crate::worker::SharedState;
 use crate::Error;
 use control::Control;
@@ -35,7 +35,7 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         }
     }
     let mut sql_wal = None;
-    let streamer = match start_wal(ctx).await {
+    let streamer = match start_wal(ctx, Mode::Sql).await {
         Ok(s) => s,
         Err(e) if wal_sql::walsender_refused(&e) => {
             eprintln!("WARNING:  could not start WAL streaming: {e}");

@@ -219,3 +219,40 @@ fn statement_failure(e: &DdlExecError) -> Failure {
     }
     Failure::from(anyhow!(text))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn psql_flags_take_the_last_value_but_every_command_runs() {
+        let argv = [
+            "corepool",
+            "ddl",
+            "-h",
+            "x",
+            "-d",
+            "a",
+            "-c",
+            "SELECT 1",
+            "-h",
+            "y",
+            "-d",
+            "b",
+            "-c",
+            "SELECT 2;",
+        ];
+        let Ok(Command::Ddl(d)) = Cli::try_parse_from(argv).map(|c| c.command) else {
+            panic!("not parsed as ddl");
+        };
+        assert_eq!(
+            (d.host.as_deref(), d.dbname.as_deref()),
+            (Some("y"), Some("b"))
+        );
+        assert_eq!(super::read_script(&d).unwrap(), "SELECT 1\n;\nSELECT 2;\n");
+        // -v still counts.
+        let cli = Cli::try_parse_from(["corepool", "-v", "-v", "ddl", "-c", "x"]).unwrap();
+        assert_eq!(cli.verbose, 2);
+    }
+}
