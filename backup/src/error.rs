@@ -1,5 +1,6 @@
 //! The crate's error type: one variant per module's leaf error, each keeping its context.
 
+use crate::admission::Unavailable;
 use crate::checksum::PageError;
 use crate::lsn::LsnError;
 use crate::manifest::ManifestError;
@@ -57,6 +58,10 @@ pub enum Error {
     /// The role lacks privileges; the message names the GRANTs to run.
     #[error("{0}")]
     Privileges(String),
+    /// `-j N` cannot be had (no SQL session admitted, privileges missing, no slot for the
+    /// workers); the runner then takes the backup as `-j 1` after printing the warning.
+    #[error("{}", .0.warning())]
+    ParallelUnavailable(Box<Unavailable>),
     /// The backup was interrupted (signal, lost connection, worker error).
     #[error("backup interrupted: {0}")]
     Interrupted(String),

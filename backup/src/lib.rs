@@ -1,5 +1,5 @@
 //! `corepool basebackup`: pg_basebackup-compatible physical base backups of a stock
-//! PostgreSQL 15 server, taken over N parallel connections (`-j N`) and written with O_DIRECT.
+//! PostgreSQL 15–18 server, taken over N parallel connections (`-j N`) and written with O_DIRECT.
 //!
 //! The crate produces what `pg_basebackup` 15 produces — a plain data directory (`-Fp`) or
 //! `base.tar` / `<oid>.tar` / `pg_wal.tar` (`-Ft`), a `backup_manifest` that `pg_verifybackup`
@@ -23,8 +23,13 @@
 //! ```
 //!
 //! * **entry point**: [`run`] ([`session`]) checks and marks the target directory
-//!   ([`INCOMPLETE_MARKER`]), runs the backup on a glommio executor, and on failure leaves it
-//!   marked incomplete without a manifest. Options are one typed struct ([`options`]).
+//!   ([`INCOMPLETE_MARKER`]), picks the mode — `-j N`, or `-j 1` when the parallel path cannot
+//!   be had — runs it on a glommio executor, and on failure leaves the target marked incomplete
+//!   without a manifest. Options are one typed struct ([`options`]). What the modes share, the
+//!   [`context::Context`] and the [`Outcome`], lives in [`context`], below both modes and the
+//!   runner; the WAL streamer task both modes start is [`wal_task`]. Imports run one way:
+//!   `session` → `stream_mode` / `parallel` → `worker`, `wal_task`, `tar_out`, `sink` →
+//!   `context` → the pure building blocks.
 //! * **`-j 1`** ([`stream_mode`]): `BASE_BACKUP` on a replication connection; its tar stream is
 //!   extracted or re-written by [`sink`] (split by [`tar::TarReader`]).
 //! * **`-j N`** ([`parallel`]): the control session (`pg_backup_start` / `pg_backup_stop`), the
@@ -81,8 +86,10 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod checksum;
 pub mod compress;
+pub mod context;
 pub mod error;
 pub mod exclude;
 pub mod glommio_io;
@@ -102,10 +109,12 @@ pub mod tablespace;
 pub mod tar;
 pub mod tar_out;
 pub mod wal;
+pub mod wal_task;
 pub mod worker;
 
+pub use context::{Outcome, INCOMPLETE_MARKER};
 pub use corepool_client as client;
 pub use error::Error;
 pub use glommio_io::glommio_connector;
 pub use options::{BackupOptions, Checkpoint, Compression, Format, WalMethod};
-pub use session::{run, Outcome, INCOMPLETE_MARKER};
+pub use session::run;

@@ -13,212 +13,15 @@
 //! password): then the directory is put back as it was, absent or empty, as pg_basebackup
 //! does, so the same command can simply be run again.
 
-use crate::lsn::{Lsn, TimelineId};
-use crate::options::{BackupOptions, Format, WalMethod};
+use crate::context::{hold_probe_file, write_file, Context, Outcome, INCOMPLETE_MARKER, IO_MEMORY};
+use crate::options::BackupOptions;
 use crate::output::{create_dir, sync_tree};
 use crate::progress::{Progress, Reporter};
-use crate::sink::{check_empty_dir, SinkConfig};
-use crate::wal::{SlotChoice, StopAt, WalStreamer};
+use crate::sink::check_empty_dir;
 use crate::Error;
-use std::cell::Cell;
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// Name of the marker file of an unfinished backup.
-pub const INCOMPLETE_MARKER: &str = "backup_incomplete";
-
-/// io_uring registered memory per executor: small enough that several executors fit the
-/// default 8 MiB RLIMIT_MEMLOCK (glommio only warns when registration fails); DMA buffers
-/// beyond it come from the heap.
-pub const IO_MEMORY: usize = 1 << 20;
-
-/// What a finished backup reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// Backup start LSN.
-    pub start: Lsn,
-    /// Backup end LSN.
-    pub end: Lsn,
-    /// Start timeline.
-    pub timeline: TimelineId,
-    /// Worker connections that took part (0 for `BASE_BACKUP`).
-    pub parallel_workers: usize,
-    /// Data page checksum failures (the backup is complete but the exit status is 1).
-    pub checksum_failures: u64,
-    /// Listed files that were gone when a worker read them (dropped relations): left out of
-    /// the manifest (`-j N` only; BASE_BACKUP skips them silently).
-    pub vanished_files: usize,
-}
-
-/// Everything the control side shares with the rest of the backup.
-pub struct Context {
-    /// The options.
-    pub opts: BackupOptions,
-    /// Set on SIGINT: stop cleanly.
-    pub cancel: Arc<AtomicBool>,
-    /// Byte counters for `-P`.
-    pub progress: Arc<Progress>,
-    /// `-R`'s text for postgresql.auto.conf.
-    pub recovery_conf: Option<String>,
-    /// When the backup started, for `-v` timings.
-    pub started: std::time::Instant,
-}
-
-impl Context {
-    /// Prints a `-v` message.
-    pub fn verbose(&self, msg: &str) {
-        if self.opts.verbose {
-            let t = self.started.elapsed().as_secs_f64();
-            eprintln!("corepool basebackup: [{t:6.2}s] {msg}");
-        }
-    }
-
-    /// The settings of archive sinks.
-    pub fn sink_config(&self) -> Arc<SinkConfig> {
-        Arc::new(SinkConfig {
-            target: self.opts.target.clone(),
-            mappings: self.opts.tablespace_mapping.clone(),
-            sync: self.opts.sync,
-            compression: self.opts.compression,
-            recovery_conf: self.recovery_conf.clone(),
-            progress: self.progress.clone(),
-        })
-    }
-
-    /// Where streamed WAL goes: `pg_wal` of the target (tar format packs it at the end).
-    pub fn wal_dir(&self) -> PathBuf {
-        self.opts.target.join("pg_wal")
-    }
-
-    /// `-R` in plain format: append to postgresql.auto.conf and create standby.signal.
-    pub fn write_recovery_plain(&self) -> Result<(), Error> {
-        let Some(conf) = &self.recovery_conf else {
-            return Ok(());
-        };
-        let path = self.opts.target.join(crate::recovery::AUTO_CONF);
-        let old = std::fs::read(&path).ok();
-        let new = crate::recovery::append_recovery_config(old.as_deref(), conf);
-        write_file(&path, &new)?;
-        write_file(&self.opts.target.join(crate::recovery::STANDBY_SIGNAL), b"")
-    }
-
-    /// Writes `backup_manifest.tmp` and renames it to `backup_manifest`.
-    pub fn install_manifest(&self, text: &[u8]) -> Result<(), Error> {
-        let tmp = self.opts.target.join("backup_manifest.tmp");
-        write_file(&tmp, text)?;
-        if self.opts.sync {
-            if let Ok(f) = std::fs::File::open(&tmp) {
-                let _ = f.sync_all();
-            }
-        }
-        let dst = self.opts.target.join(crate::manifest::MANIFEST_FILE_NAME);
-        std::fs::rename(&tmp, &dst)
-            .map_err(|e| Error::io(format!("could not rename \"{}\"", tmp.display()), e))
-    }
-}
-
-/// Writes a small file with std I/O (labels, signal files, manifest).
-pub fn write_file(path: &Path, data: &[u8]) -> Result<(), Error> {
-    std::fs::write(path, data)
-        .map_err(|e| Error::io(format!("could not write file \"{}\"", path.display()), e))
-}
-
-/// A WAL streamer connected, its slot in place, not yet streaming.
-pub struct PreparedWal(WalStreamer);
-
-/// A running WAL streamer.
-pub struct WalTask {
-    stop: StopAt,
-    abort: Rc<Cell<bool>>,
-    handle: glommio::task::JoinHandle<Result<Lsn, Error>>,
-}
-
-impl WalTask {
-    /// Stops streaming at once (the backup failed) and waits until the connection, and with it
-    /// a temporary slot, is gone.
-    pub async fn abort(self) {
-        self.abort.set(true);
-        let _ = self.handle.await;
-    }
-}
-
-/// Connects the WAL streamer when `-X stream` applies (the SQL mode also streams for `-X fetch`).
-pub async fn start_wal(ctx: &Context) -> Result<Option<PreparedWal>, Error> {
-    let parallel = ctx.opts.jobs > 1;
-    let wanted = match ctx.opts.wal_method {
-        WalMethod::Stream => true,
-        WalMethod::Fetch => parallel,
-        WalMethod::None => false,
-    };
-    if !wanted {
-        return Ok(None);
-    }
-    let slot = match &ctx.opts.slot {
-        Some(name) => SlotChoice::Named {
-            name: name.clone(),
-            create: ctx.opts.create_slot,
-        },
-        None => SlotChoice::Temporary,
-    };
-    let s = WalStreamer::connect(&ctx.opts.conn, &slot).await?;
-    ctx.verbose(&format!(
-        "created or using replication slot \"{}\"",
-        s.slot()
-    ));
-    create_dir(&ctx.wal_dir().join("archive_status"), 0o700)?;
-    Ok(Some(PreparedWal(s)))
-}
-
-impl PreparedWal {
-    /// The server's timeline.
-    pub fn timeline(&self) -> TimelineId {
-        self.0.timeline
-    }
-
-    /// Starts streaming from the segment of `start` in a local task.
-    pub fn spawn(self, ctx: &Context, start: Lsn, tli: TimelineId) -> WalTask {
-        let stop: StopAt = Rc::new(Cell::new(None));
-        let abort = Rc::new(Cell::new(false));
-        let fut = self.0.run(crate::wal::StreamParams {
-            start,
-            tli,
-            dir: ctx.wal_dir(),
-            stop: stop.clone(),
-            abort: abort.clone(),
-            cancel: ctx.cancel.clone(),
-            status_interval: ctx.opts.status_interval,
-            sync: ctx.opts.sync,
-        });
-        WalTask {
-            stop,
-            abort,
-            handle: glommio::spawn_local(fut).detach(),
-        }
-    }
-}
-
-/// Tells the streamer the end LSN and waits for it; packs `pg_wal.tar` in tar format.
-pub async fn finish_wal(ctx: &Context, wal: &mut Option<WalTask>, end: Lsn) -> Result<(), Error> {
-    let Some(wal) = wal.take() else {
-        return Ok(());
-    };
-    wal.stop.set(Some(end));
-    ctx.verbose("waiting for background process to finish streaming ...");
-    match wal.handle.await {
-        Some(r) => r.map(drop)?,
-        None => {
-            return Err(Error::Interrupted(
-                "WAL streaming task was cancelled".into(),
-            ))
-        }
-    }
-    if ctx.opts.format == Format::Tar {
-        crate::tar_out::pack_wal_dir(ctx).await?;
-    }
-    Ok(())
-}
 
 /// Takes a backup: checks and prepares the target, runs it, and on failure leaves the
 /// directory marked incomplete without a manifest.
@@ -328,9 +131,9 @@ fn run_on_executor(ctx: Context) -> Result<Outcome, Error> {
             let mut wal = None;
             let result = if ctx.opts.jobs > 1 {
                 match crate::parallel::run(&ctx, &mut wal).await {
-                    Err(Error::Privileges(msg)) if crate::parallel::may_fall_back(&ctx).await => {
-                        eprintln!("corepool basebackup: {msg}");
-                        eprintln!("corepool basebackup: falling back to BASE_BACKUP (-j 1)");
+                    // Nothing was started or created yet: the same backup over BASE_BACKUP.
+                    Err(Error::ParallelUnavailable(why)) => {
+                        eprintln!("{}", why.warning());
                         crate::stream_mode::run(&ctx, &mut wal).await
                     }
                     other => other,
@@ -360,40 +163,6 @@ fn run_on_executor(ctx: Context) -> Result<Outcome, Error> {
     })?
 }
 
-/// The oldest server this client speaks to: PostgreSQL 15 renamed the SQL backup functions
-/// (`pg_backup_start`/`pg_backup_stop`) and gave `BASE_BACKUP` its option list and one COPY
-/// stream for all archives.
-pub const MIN_SERVER_MAJOR: u32 = 15;
-
-/// Refuses a server older than [`MIN_SERVER_MAJOR`] with pg_basebackup's wording.
-pub fn check_server_version(conn: &corepool_client::Connection) -> Result<(), Error> {
-    let version = conn.parameter("server_version").unwrap_or("");
-    if !server_major(version).is_some_and(|major| major >= MIN_SERVER_MAJOR) {
-        return Err(Error::Usage(format!(
-            "incompatible server version {version}: corepool basebackup needs PostgreSQL {MIN_SERVER_MAJOR} or later"
-        )));
-    }
-    Ok(())
-}
-
-/// The major version in a `server_version` string (`15.18 (Debian 15.18-0+deb12u1)`, `17beta1`).
-fn server_major(version: &str) -> Option<u32> {
-    let digits = version
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(version.len());
-    version[..digits].parse().ok()
-}
-
-/// Opens the marker file as a DMA file and keeps it open while the executor runs. glommio
-/// probes io_uring polling support on the first DMA file of a device it sees, after the open
-/// returns; when that first file is one a worker closes at once (an empty file), the probe hits
-/// a closed descriptor and glommio logs an ERROR. A file held open gives it a valid one.
-pub async fn hold_probe_file(target: &Path) -> Option<glommio::io::DmaFile> {
-    glommio::io::DmaFile::open(target.join(INCOMPLETE_MARKER))
-        .await
-        .ok()
-}
-
 /// `true` if the cancel flag is set.
 pub fn cancelled(cancel: &AtomicBool) -> bool {
     cancel.load(Ordering::Relaxed)
@@ -408,23 +177,4 @@ pub fn install_signal_handlers(cancel: &Arc<AtomicBool>) -> Result<(), Error> {
             .map_err(|e| Error::io("could not install signal handler", e))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::server_major;
-
-    #[test]
-    fn server_majors() {
-        for (text, major) in [
-            ("15.18 (Debian 15.18-0+deb12u1)", Some(15)),
-            ("17beta1", Some(17)),
-            ("9.6.24", Some(9)),
-            ("14", Some(14)),
-            ("", None),
-            ("devel", None),
-        ] {
-            assert_eq!(server_major(text), major, "{text}");
-        }
-    }
 }

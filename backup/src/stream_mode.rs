@@ -2,10 +2,11 @@
 //! one connection, its archives extracted or re-written by [`crate::sink`], WAL streamed in
 //! parallel on a second connection by [`crate::wal`].
 
+use crate::context::{Context, Outcome};
 use crate::lsn::Lsn;
 use crate::options::{BackupOptions, Checkpoint, Format, WalMethod};
-use crate::session::{finish_wal, start_wal, Context, Outcome, WalTask};
 use crate::sink::{ArchiveSink, SinkConfig};
+use crate::wal_task::{finish_wal, start_wal, Mode, WalTask};
 use crate::Error;
 use corepool_client::{ClientError, Connection, Replication, Response, Row};
 use std::sync::atomic::Ordering;
@@ -85,8 +86,8 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
     let mut conn = Connection::connect(&conn_opts)
         .await
         .map_err(|e| Error::client("could not connect to server", e))?;
-    crate::session::check_server_version(&conn)?;
-    let streamer = start_wal(ctx).await?;
+    crate::context::check_server_version(&conn)?;
+    let streamer = start_wal(ctx, Mode::BaseBackup).await?;
     let cmd = base_backup_command(opts);
     ctx.verbose(&format!(
         "initiating base backup, waiting for checkpoint to complete ({cmd})"

@@ -1,9 +1,9 @@
 //! Building tar archives on the client: `pg_wal.tar` from the streamed segments.
 
-use crate::compress::Compressor;
+use crate::compress::{Compressor, Frame, FrameJoiner};
+use crate::context::Context;
 use crate::options::Compression;
 use crate::output::SeqFile;
-use crate::session::Context;
 use crate::tar::{self, TarHeader};
 use crate::Error;
 use std::path::Path;
@@ -13,6 +13,8 @@ pub struct TarOut {
     out: SeqFile,
     comp: Compressor,
     compression: Option<Compression>,
+    /// Puts separately compressed frames (the parallel mode's) together into one file.
+    joiner: FrameJoiner,
 }
 
 impl TarOut {
@@ -36,23 +38,29 @@ impl TarOut {
             out,
             comp,
             compression,
+            joiner: FrameJoiner::new(compression),
         })
     }
 
-    /// Appends tar bytes as one self-contained compressed frame (the parallel mode's archives
-    /// are made only of such frames).
+    /// Appends tar bytes as one separately compressed frame (the parallel mode's archives are
+    /// made only of such frames).
     pub async fn write_frame(&mut self, data: &[u8]) -> Result<(), Error> {
         if self.compression.is_none() {
             return self.out.write(data).await;
         }
-        let c = crate::compress::compress_block(self.compression, data.to_vec())
+        let frame = crate::compress::compress_frame(self.compression, data.to_vec())
             .map_err(|e| Error::io("could not compress", e))?;
-        self.out.write(&c).await
+        self.write_compressed(&frame).await
     }
 
-    /// Ends an archive made of frames: the end-of-archive blocks as a last frame, then close.
+    /// Ends an archive made of frames: the end-of-archive blocks as a last frame, what closes
+    /// the compressed file, then close.
     pub async fn finish_frames(mut self) -> Result<(), Error> {
         self.write_frame(&tar::END_OF_ARCHIVE).await?;
+        let tail = self.joiner.finish();
+        if !tail.is_empty() {
+            self.out.write(&tail).await?;
+        }
         self.out.finish().await
     }
 
@@ -75,9 +83,13 @@ impl TarOut {
         self.write(&buf).await
     }
 
-    /// Appends already-compressed bytes (a self-contained frame made by a worker).
-    pub async fn write_compressed(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.out.write(data).await
+    /// Appends a frame a worker compressed.
+    pub async fn write_compressed(&mut self, frame: &Frame) -> Result<(), Error> {
+        let before = self.joiner.before(frame);
+        if !before.is_empty() {
+            self.out.write(before).await?;
+        }
+        self.out.write(&frame.bytes).await
     }
 
     /// Writes the end-of-archive blocks and closes.

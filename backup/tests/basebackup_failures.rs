@@ -135,6 +135,8 @@ fn privileges_are_named_and_replication_role_falls_back() {
     }
     let mut o = options(&f, "repl_only", 2);
     o.conn.user = "repl_user".into();
+    // Fallen back, -X fetch is BASE_BACKUP's (the WAL in the archive), not the SQL mode's.
+    o.wal_method = corepool_backup::WalMethod::Fetch;
     let dir = o.target.clone();
     let outcome = backup(o).expect("replication role falls back to BASE_BACKUP");
     assert_eq!(outcome.parallel_workers, 0);

@@ -20,6 +20,23 @@ fn check_plain(f: &Fixture, name: &str, jobs: usize, before: &str, ts_before: &s
     assert!(!dir.join(corepool_backup::INCOMPLETE_MARKER).exists());
     let (ok, text) = verify(&f.cluster, &dir);
     assert!(ok, "-j {jobs}: {text}");
+    // The manifest's header is the server's own: version 2 with the system identifier from
+    // PostgreSQL 17 on (pg_verifybackup then compares it with the backup's pg_control).
+    let manifest = std::fs::read_to_string(dir.join("backup_manifest")).unwrap();
+    let id = f
+        .cluster
+        .primary()
+        .psql(
+            "postgres",
+            "SELECT system_identifier FROM pg_control_system()",
+        )
+        .unwrap();
+    let header = if f.cluster.major() >= 17 {
+        format!("{{ \"PostgreSQL-Backup-Manifest-Version\": 2,\n\"System-Identifier\": {id},\n\"Files\": [\n")
+    } else {
+        "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [\n".to_owned()
+    };
+    assert!(manifest.starts_with(&header), "{}", &manifest[..200]);
     let r = start_server(&f.cluster, &dir, &format!("{name}_srv"));
     assert_eq!(r.psql(REF_QUERY), before);
     assert_eq!(r.psql(TS_QUERY), ts_before);

@@ -169,6 +169,11 @@ impl Cluster {
         ClusterBuilder::default()
     }
 
+    /// The servers' major version (15, 16, 17, 18, …).
+    pub fn major(&self) -> u32 {
+        self.install.major()
+    }
+
     /// The node `initdb` created. After [`Node::promote`] on a standby this is still the old
     /// primary.
     pub fn primary(&self) -> &Node {
@@ -319,7 +324,12 @@ impl Cluster {
             .arg(node.data_dir())
             .args(["-U", SUPERUSER, "-E", "UTF8", "--locale=C", "-A", "trust"])
             .arg("--no-sync")
-            .args(b.data_checksums.then_some("--data-checksums"))
+            // 18's initdb enables checksums by default; off stays off on every major.
+            .args(match (b.data_checksums, self.install.major() >= 18) {
+                (true, _) => Some("--data-checksums"),
+                (false, true) => Some("--no-data-checksums"),
+                (false, false) => None,
+            })
             .args(&b.initdb_args);
         run(&mut cmd, b.timeout)?;
         let data = node.data_dir();

@@ -30,6 +30,7 @@ const FALLBACK_USER: &str = "corepool";
 pub struct PgInstall {
     bin_dir: PathBuf,
     run_as: Option<RunAs>,
+    major: u32,
 }
 
 /// The unprivileged user PostgreSQL's programs run as when the tests run as root.
@@ -80,6 +81,13 @@ impl PgInstall {
     /// The directory holding `initdb`, `pg_ctl`, `psql` and the other PostgreSQL programs.
     pub fn bin_dir(&self) -> &Path {
         &self.bin_dir
+    }
+
+    /// The server's major version (`postgres --version`: 15, 16, 17, 18, …). Tests and the
+    /// cluster builder use it where majors differ (18's initdb enables data checksums unless
+    /// told not to).
+    pub fn major(&self) -> u32 {
+        self.major
     }
 
     /// The user PostgreSQL programs run as, or `None` when not running as root.
@@ -174,7 +182,36 @@ fn detect() -> Result<PgInstall, Error> {
     } else {
         None
     };
-    Ok(PgInstall { bin_dir, run_as })
+    let major = server_major(&bin_dir)?;
+    Ok(PgInstall {
+        bin_dir,
+        run_as,
+        major,
+    })
+}
+
+/// The major version `postgres --version` reports (`postgres (PostgreSQL) 18.6` → 18).
+fn server_major(bin_dir: &Path) -> Result<u32, Error> {
+    let out = run(
+        Command::new(bin_dir.join("postgres")).arg("--version"),
+        TOOL_TIMEOUT,
+    )?;
+    let text = crate::exec::text(&out.stdout);
+    parse_major(&text).ok_or_else(|| {
+        Error::BinariesNotFound(format!(
+            "cannot read the version of {}: {text:?}",
+            bin_dir.join("postgres").display()
+        ))
+    })
+}
+
+fn parse_major(version_line: &str) -> Option<u32> {
+    // `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`: the third word.
+    let version = version_line.split_whitespace().nth(2)?;
+    let digits = version
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(version.len());
+    version[..digits].parse().ok()
 }
 
 fn has_initdb(dir: &Path) -> bool {
@@ -324,6 +361,16 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_major_version() {
+        assert_eq!(parse_major("postgres (PostgreSQL) 18.6\n"), Some(18));
+        assert_eq!(
+            parse_major("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(parse_major("postgres (PostgreSQL) 17beta1"), Some(17));
+    }
+
+    #[test]
     fn env_override_must_hold_initdb() {
         let err = find_bin_dir(Some("/nonexistent".into())).unwrap_err();
         assert!(err.to_string().contains(BINDIR_ENV), "{err}");
@@ -334,6 +381,7 @@ mod tests {
         let install = PgInstall {
             bin_dir: "/bin".into(),
             run_as: None,
+            major: 15,
         };
         let cmd = install.command("true");
         assert_eq!(cmd.get_program(), "/bin/true");

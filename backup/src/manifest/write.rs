@@ -22,10 +22,24 @@ pub struct ManifestWriter {
 }
 
 impl ManifestWriter {
-    /// Starts a manifest; `force_encode` writes every path hex-encoded.
+    /// Starts a version 1 manifest (PostgreSQL 15 and 16); `force_encode` writes every path
+    /// hex-encoded.
     pub fn new(force_encode: bool) -> Self {
+        Self::for_server(force_encode, None)
+    }
+
+    /// Starts the manifest the server would write: version 1, or with the system identifier
+    /// (`pg_control_system()`) version 2, which PostgreSQL 17 and later write and whose
+    /// pg_verifybackup then checks against the backup's `global/pg_control`.
+    pub fn for_server(force_encode: bool, system_identifier: Option<u64>) -> Self {
+        let text = match system_identifier {
+            None => String::from("{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": ["),
+            Some(id) => format!(
+                "{{ \"PostgreSQL-Backup-Manifest-Version\": 2,\n\"System-Identifier\": {id},\n\"Files\": ["
+            ),
+        };
         ManifestWriter {
-            text: String::from("{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": ["),
+            text,
             first_file: true,
             force_encode,
         }

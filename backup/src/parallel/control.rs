@@ -1,41 +1,85 @@
 //! The control session: privileges, settings, tablespaces, `pg_backup_start` / `pg_backup_stop`.
 
+use crate::admission::{Refusal, Unavailable, NEEDED_FUNCTIONS};
+use crate::context::Context;
 use crate::listing::FileEntry;
 use crate::lsn::{Lsn, TimelineId};
 use crate::options::Format;
-use crate::session::Context;
 use crate::worker;
 use crate::Error;
-use corepool_client::Connection;
+use corepool_client::{ClientError, ConnectOptions, Connection, Host};
 use corepool_protocol::ddl::quote_literal;
 use std::collections::HashMap;
 
-/// Functions the role must be able to execute, with the GRANT that allows it.
-const NEEDED: &[&str] = &[
-    "pg_backup_start(text, boolean)",
-    "pg_backup_stop(boolean)",
-    "pg_ls_dir(text, boolean, boolean)",
-    "pg_stat_file(text, boolean)",
-    "pg_read_binary_file(text, bigint, bigint, boolean)",
-];
-
-/// Whether the role can take a `BASE_BACKUP` instead (superuser or REPLICATION).
-pub async fn may_fall_back(ctx: &Context) -> bool {
-    let Ok(mut c) = Connection::connect(&ctx.opts.conn).await else {
-        return false;
-    };
-    let ok = c
-        .query_one("SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user")
-        .await
-        .ok()
-        .and_then(|r| r.text(0).ok().flatten().map(|t| t == "t"))
-        .unwrap_or(false);
-    c.close().await;
-    ok
+/// Whether the server itself refused the session (rather than the network or TLS failing):
+/// the replication connection of `-j 1` may still be admitted by other pg_hba.conf lines.
+fn refused_by_server(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Server { .. }
+            | ClientError::PasswordRequired
+            | ClientError::UnsupportedAuth(_)
+    )
 }
 
-async fn check_privileges(conn: &mut Connection, user: &str) -> Result<(), Error> {
-    let cols: Vec<String> = NEEDED
+/// Why an SQL session for `-j N` was refused, when the backup can go on as `-j 1`.
+fn refusal_of(e: &ClientError) -> Option<Refusal> {
+    match e {
+        ClientError::Server { message, .. } if e.is_too_many_connections() => {
+            Some(Refusal::NoSlot(message.clone()))
+        }
+        ClientError::Server { message, .. } => Some(Refusal::SessionRefused(message.clone())),
+        _ if refused_by_server(e) => Some(Refusal::SessionRefused(e.to_string())),
+        _ => None,
+    }
+}
+
+/// The `-j N` path is not available: the error the runner turns into the warning and `-j 1`.
+fn unavailable(ctx: &Context, refusal: Refusal) -> Error {
+    Error::ParallelUnavailable(Box::new(describe(ctx, refusal)))
+}
+
+fn describe(ctx: &Context, refusal: Refusal) -> Unavailable {
+    let conn = &ctx.opts.conn;
+    Unavailable {
+        refusal,
+        jobs: ctx.opts.jobs,
+        user: conn.user.clone(),
+        database: conn.database.clone().unwrap_or_else(|| conn.user.clone()),
+        client_address: client_address(&conn.host, conn.port),
+    }
+}
+
+/// The address the server sees a TCP session come from (the local address the kernel would
+/// route from: a UDP socket `connect`ed to the server sends nothing), `None` for a UNIX socket.
+fn client_address(host: &Host, port: u16) -> Option<String> {
+    use std::net::{ToSocketAddrs, UdpSocket};
+    let Host::Tcp(name) = host else {
+        return None;
+    };
+    let local = (name.as_str(), port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .and_then(|server| {
+            let any = if server.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            let sock = UdpSocket::bind(any).ok()?;
+            sock.connect(server).ok()?;
+            sock.local_addr().ok()
+        });
+    Some(match local {
+        Some(addr) => crate::admission::cidr(addr.ip()),
+        None => "<your address>/32".into(),
+    })
+}
+
+/// The functions of [`NEEDED_FUNCTIONS`] the session's role may not execute.
+async fn missing_privileges(conn: &mut Connection) -> Result<Vec<&'static str>, Error> {
+    let cols: Vec<String> = NEEDED_FUNCTIONS
         .iter()
         .map(|f| format!("has_function_privilege({}, 'EXECUTE')", quote_literal(f)))
         .collect();
@@ -43,23 +87,58 @@ async fn check_privileges(conn: &mut Connection, user: &str) -> Result<(), Error
         .query_one(&format!("SELECT {}", cols.join(", ")))
         .await
         .map_err(|e| Error::client("could not check privileges", e))?;
-    let missing: Vec<&str> = NEEDED
+    Ok(NEEDED_FUNCTIONS
         .iter()
         .enumerate()
         .filter(|(i, _)| row.text(*i).ok().flatten() != Some("t"))
         .map(|(_, f)| *f)
-        .collect();
+        .collect())
+}
+
+/// Whether the role can take a `BASE_BACKUP` instead (superuser or REPLICATION).
+async fn may_replicate(conn: &mut Connection) -> bool {
+    conn.query_one("SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user")
+        .await
+        .ok()
+        .and_then(|r| r.text(0).ok().flatten().map(|t| t == "t"))
+        .unwrap_or(false)
+}
+
+/// Refuses the parallel path when privileges are missing: the `-j 1` fallback when the role
+/// may replicate, otherwise an error naming the GRANTs.
+async fn check_privileges(ctx: &Context, conn: &mut Connection) -> Result<(), Error> {
+    let missing = missing_privileges(conn).await?;
     if missing.is_empty() {
         return Ok(());
     }
-    let grants: Vec<String> = missing
-        .iter()
-        .map(|f| format!("GRANT EXECUTE ON FUNCTION {f} TO {user};"))
-        .collect();
+    let refusal = Refusal::MissingPrivileges(missing.clone());
+    if may_replicate(conn).await {
+        return Err(unavailable(ctx, refusal));
+    }
+    let u = describe(ctx, refusal);
+    let grants = u.grants(&missing);
     Err(Error::Privileges(format!(
-        "role \"{user}\" may not run the parallel backup (-j > 1); as a superuser run:\n  {}",
+        "role \"{}\" may not run the parallel backup (-j > 1), nor -j 1 (it has neither \
+         REPLICATION nor superuser); as a superuser run:\n  {}",
+        u.user,
         grants.join("\n  ")
     )))
+}
+
+/// Opens a second SQL session and closes it: the workers will be admitted too. A server that
+/// admits the control session only (connection limits) gets the `-j 1` fallback instead of a
+/// backup started with nobody to copy it.
+async fn probe_worker_session(ctx: &Context, opts: &ConnectOptions) -> Result<(), Error> {
+    match Connection::connect(opts).await {
+        Ok(c) => {
+            c.close().await;
+            Ok(())
+        }
+        Err(e) => match refusal_of(&e) {
+            Some(r) => Err(unavailable(ctx, r)),
+            None => Err(Error::client("could not connect to server", e)),
+        },
+    }
 }
 
 async fn show(conn: &mut Connection, name: &str) -> Result<String, Error> {
@@ -100,11 +179,18 @@ impl Control {
         let opts = &ctx.opts;
         let mut conn_opts = opts.conn.clone();
         conn_opts.replication = None;
-        let mut conn = Connection::connect(&conn_opts)
-            .await
-            .map_err(|e| Error::client("could not connect to server", e))?;
-        crate::session::check_server_version(&conn)?;
-        check_privileges(&mut conn, &conn_opts.user).await?;
+        let mut conn = match Connection::connect(&conn_opts).await {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(match refusal_of(&e) {
+                    Some(r) => unavailable(ctx, r),
+                    None => Error::client("could not connect to server", e),
+                })
+            }
+        };
+        crate::context::check_server_version(&conn)?;
+        check_privileges(ctx, &mut conn).await?;
+        probe_worker_session(ctx, &conn_opts).await?;
         // The listing's recursive query is costed high enough to be JIT-compiled otherwise:
         // ~100 ms of LLVM for a query that runs once.
         conn.simple_query("SET jit = off")

@@ -2,7 +2,7 @@
 //! archive order.
 
 use super::prepare::TarPlan;
-use crate::session::IO_MEMORY;
+use crate::context::IO_MEMORY;
 use crate::tar_out::TarOut;
 use crate::worker::{self, FileCache, Shared};
 use crate::Error;
@@ -31,7 +31,7 @@ pub async fn run_workers(
             .name(&format!("basebackup-{e}"))
             .io_memory(IO_MEMORY)
             .spawn(move || async move {
-                let probe = crate::session::hold_probe_file(&target).await;
+                let probe = crate::context::hold_probe_file(&target).await;
                 run_local(&sh, ids).await;
                 if let Some(p) = probe {
                     let _ = p.close().await;

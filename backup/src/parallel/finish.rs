@@ -1,10 +1,10 @@
 //! The end of a parallel backup: `global/pg_control`, the tail of `base.tar`, the manifest.
 
+use crate::context::Context;
 use crate::listing::FileEntry;
 use crate::manifest::{ChecksumAlgorithm, Crc32cAssembler, Digest, FileChecksum, ManifestWriter};
 use crate::options::Format;
 use crate::output::SeqFile;
-use crate::session::Context;
 use crate::worker::{self, Shared, SharedState};
 use crate::Error;
 use corepool_client::Connection;

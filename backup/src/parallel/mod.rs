@@ -10,13 +10,12 @@ mod finish;
 mod prepare;
 mod wal_sql;
 
-pub use control::may_fall_back;
-
+use crate::context::{write_file, Context, Outcome};
 use crate::listing::{self, FileEntry};
 use crate::manifest::{ManifestWriter, WalRange};
 use crate::options::Format;
 use crate::output::create_dir;
-use crate::session::{finish_wal, start_wal, write_file, Context, Outcome, WalTask};
+use crate::wal_task::{finish_wal, start_wal, Mode, WalTask};
 use crate::worker::SharedState;
 use crate::Error;
 use control::Control;
@@ -36,7 +35,7 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         }
     }
     let mut sql_wal = None;
-    let streamer = match start_wal(ctx).await {
+    let streamer = match start_wal(ctx, Mode::Sql).await {
         Ok(s) => s,
         Err(e) if wal_sql::walsender_refused(&e) => {
             eprintln!("WARNING:  could not start WAL streaming: {e}");
@@ -53,7 +52,7 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
         "checkpoint completed; write-ahead log start point: {start} on timeline {timeline}"
     ));
     *wal = streamer.map(|s| s.spawn(ctx, start, timeline));
-    let (listing, auto_conf) = list_files(ctx, &mut control).await?;
+    let (listing, auto_conf, system_id) = list_files(ctx, &mut control).await?;
     if opts.format == Format::Plain {
         prepare::make_dirs(ctx, &listing.dirs, &control.spaces, control.dir_mode)?;
     }
@@ -97,7 +96,7 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
             .await?;
     }
     control.close().await;
-    let mut manifest = ManifestWriter::new(opts.manifest_force_encode);
+    let mut manifest = ManifestWriter::for_server(opts.manifest_force_encode, system_id);
     let alg = opts.manifest_checksums;
     finish::add_small(&mut manifest, "backup_label", stopped.label.as_bytes(), alg);
     match base_tar {
@@ -137,37 +136,56 @@ pub async fn run(ctx: &Context, wal: &mut Option<WalTask>) -> Result<Outcome, Er
     })
 }
 
-/// The server's `PG_<major>_<catversion>` tablespace directory (readable by any role).
-async fn tablespace_version_dir(
-    conn: &mut corepool_client::Connection,
-) -> Result<crate::exclude::TablespaceVersionDir, Error> {
-    let failed = |e| Error::client("could not read the server's catalog version", e);
+/// What the server's control file says that the copy needs (`pg_control_system()`, readable by
+/// any role).
+struct ServerControl {
+    /// The `PG_<major>_<catversion>` tablespace directory.
+    version_dir: crate::exclude::TablespaceVersionDir,
+    /// The system identifier, for the version 2 manifest of PostgreSQL 17 and later.
+    manifest_system_id: Option<u64>,
+}
+
+/// The first major whose server writes version 2 manifests (with the system identifier).
+const MANIFEST_V2_MAJOR: u32 = 17;
+
+async fn server_control(conn: &mut corepool_client::Connection) -> Result<ServerControl, Error> {
+    let failed = |e| Error::client("could not read the server's control data", e);
     let row = conn
         .query_one(
-            "SELECT current_setting('server_version_num')::int / 10000, catalog_version_no \
-             FROM pg_control_system()",
+            "SELECT current_setting('server_version_num')::int / 10000, catalog_version_no, \
+             system_identifier FROM pg_control_system()",
         )
         .await
         .map_err(failed)?;
-    Ok(crate::exclude::TablespaceVersionDir::new(
-        row.parse(0).map_err(failed)?,
-        row.parse(1).map_err(failed)?,
-    ))
+    let major: u32 = row.parse(0).map_err(failed)?;
+    let system_id: u64 = row.parse(2).map_err(failed)?;
+    Ok(ServerControl {
+        version_dir: crate::exclude::TablespaceVersionDir::new(
+            major,
+            row.parse(1).map_err(failed)?,
+        ),
+        manifest_system_id: (major >= MANIFEST_V2_MAJOR).then_some(system_id),
+    })
 }
 
 /// Lists the data directory on the control session and applies the exclusion rules. In tar
-/// format with `-R`, postgresql.auto.conf is taken out: the control side appends to it.
+/// format with `-R`, postgresql.auto.conf is taken out: the control side appends to it. Also
+/// returns the system identifier when the manifest must carry it (17 and later).
 async fn list_files(
     ctx: &Context,
     control: &mut Control,
-) -> Result<(listing::Listing, Option<FileEntry>), Error> {
+) -> Result<(listing::Listing, Option<FileEntry>, Option<u64>), Error> {
     let rows = control
         .conn
         .simple_query(listing::LISTING_SQL)
         .await
         .map_err(|e| Error::client("could not list the data directory", e))?;
-    let version_dir = tablespace_version_dir(&mut control.conn).await?;
-    let mut listing = listing::build(listing::parse_rows(&rows)?, version_dir, control.verify)?;
+    let server = server_control(&mut control.conn).await?;
+    let mut listing = listing::build(
+        listing::parse_rows(&rows)?,
+        server.version_dir,
+        control.verify,
+    )?;
     let auto_conf = if ctx.opts.format == Format::Tar && ctx.recovery_conf.is_some() {
         let at = listing
             .files
@@ -182,7 +200,7 @@ async fn list_files(
         listing.files.len(),
         ctx.opts.jobs
     ));
-    Ok((listing, auto_conf))
+    Ok((listing, auto_conf, server.manifest_system_id))
 }
 
 /// The workers' results, or why the copy cannot be trusted.

@@ -2,13 +2,13 @@
 //! first for plain, archive order for tar) and the state workers share.
 
 use super::control::Control;
+use crate::context::Context;
 use crate::listing::{DirEntry, FileEntry, Listing, Location};
 use crate::lsn::Lsn;
 use crate::manifest::Crc32cAssembler;
 use crate::options::Format;
 use crate::output::create_dir;
 use crate::plan::{file_tasks, plan, ChunkSize, TaskQueue};
-use crate::session::Context;
 use crate::tar::TarHeader;
 use crate::worker::{Shared, SharedState, TarOrder};
 use crate::Error;
@@ -175,6 +175,7 @@ pub fn prepare(
         dests,
         queue: TaskQueue::new(tasks),
         conn,
+        workers: opts.jobs,
         start_lsn: start,
         chunk: chunk.bytes(),
         rate_per_worker: opts.max_rate.map(|r| (r / opts.jobs as u64).max(1)),

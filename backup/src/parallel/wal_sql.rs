@@ -5,9 +5,9 @@
 //! still on the control session, so the slot holds every segment until the last is copied.
 //! The result is what `-X fetch` gives: complete segments, each marked `.done`.
 
+use crate::context::Context;
 use crate::lsn::{done_status_path, Lsn, TimelineId, WalSegmentSize};
 use crate::output::{create_dir, SeqFile};
-use crate::session::Context;
 use crate::worker::READ_SQL;
 use crate::Error;
 use corepool_client::Connection;
@@ -92,7 +92,7 @@ impl SqlWal {
                 offset += len;
             }
             out.finish().await?;
-            crate::session::write_file(&dir.join(done_status_path(&name)), b"")?;
+            crate::context::write_file(&dir.join(done_status_path(&name)), b"")?;
         }
         if ctx.opts.format == crate::options::Format::Tar {
             crate::tar_out::pack_wal_dir(ctx).await?;

@@ -5,7 +5,7 @@
 //! archive).
 
 use crate::checksum::{verify_page, Attempt, Decision, FailureCount, Report, BLCKSZ};
-use crate::compress::compress_block;
+use crate::compress::{compress_frame, Frame};
 use crate::listing::FileEntry;
 use crate::lsn::Lsn;
 use crate::manifest::Crc32cAssembler;
@@ -48,7 +48,7 @@ pub struct TarOrder {
     /// Compression of each piece.
     pub compression: Option<Compression>,
     /// Finished pieces not yet written.
-    pub slots: Mutex<BTreeMap<usize, Vec<u8>>>,
+    pub slots: Mutex<BTreeMap<usize, Frame>>,
     /// Pieces written so far (the writer's cursor).
     pub written: AtomicUsize,
     /// How far ahead of the writer a worker may fetch.
@@ -74,6 +74,8 @@ pub struct SharedState {
     pub connected: usize,
     /// Why workers could not connect.
     pub refused: Vec<String>,
+    /// Workers that tried to connect so far.
+    pub attempted: usize,
 }
 
 /// Everything workers share, across executors.
@@ -86,6 +88,8 @@ pub struct Shared {
     pub queue: TaskQueue,
     /// How workers connect.
     pub conn: ConnectOptions,
+    /// Worker sessions asked for (`-j`).
+    pub workers: usize,
     /// Backup start: newer pages are not verified.
     pub start_lsn: Lsn,
     /// Bytes of a full chunk (the plan's chunk size).
@@ -122,23 +126,40 @@ impl Shared {
 /// Runs worker `id` to the end of the queue. A refused connection is not an error: the
 /// other workers take over its share. `files` is the executor's cache of open output files.
 pub async fn run(shared: Arc<Shared>, id: usize, files: Rc<FileCache>) {
-    let mut conn = match Connection::connect(&shared.conn).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("WARNING:  worker {id} could not connect, continuing without it: {e}");
-            if let Ok(mut s) = shared.state.lock() {
-                s.refused.push(e.to_string());
-            }
-            return;
-        }
-    };
+    let connected = Connection::connect(&shared.conn).await;
     if let Ok(mut s) = shared.state.lock() {
-        s.connected += 1;
+        match &connected {
+            Ok(_) => s.connected += 1,
+            Err(e) => s.refused.push(e.to_string()),
+        }
+        s.attempted += 1;
+        if s.attempted == shared.workers && !s.refused.is_empty() {
+            warn_refused(&s, shared.workers);
+        }
     }
+    let Ok(mut conn) = connected else {
+        return;
+    };
     if let Err(e) = work(&shared, &mut conn, &files).await {
         shared.fail(format!("worker {id}: {e}"));
     }
     conn.close().await;
+}
+
+/// The one warning about refused worker connections, once every worker has tried: the
+/// workers that connected copy everything (the HighGo guide's behaviour past the server's
+/// limit).
+fn warn_refused(s: &SharedState, workers: usize) {
+    let first = s.refused.first().map(String::as_str).unwrap_or_default();
+    eprintln!(
+        "WARNING:  {} of {workers} parallel worker connections were refused: {first}\n\
+         HINT:  The backup continues with the {} worker(s) that connected. Workers are SQL \
+         sessions: max_connections (less superuser_reserved_connections and, from PostgreSQL \
+         16, reserved_connections) and the role's and database's CONNECTION LIMIT bound them, \
+         not max_wal_senders.",
+        s.refused.len(),
+        s.connected
+    );
 }
 
 async fn work(shared: &Shared, conn: &mut Connection, files: &FileCache) -> Result<(), Error> {
@@ -269,7 +290,7 @@ async fn copy_tar(
         piece.resize(piece.len() + tar::padding_len(f.size), 0);
     }
     let piece =
-        compress_block(t.compression, piece).map_err(|e| Error::io("could not compress", e))?;
+        compress_frame(t.compression, piece).map_err(|e| Error::io("could not compress", e))?;
     let seq = t.first_seq[task.file] + (task.offset / t.chunk) as usize;
     if let Ok(mut slots) = t.slots.lock() {
         slots.insert(seq, piece);

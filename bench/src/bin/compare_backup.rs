@@ -1,10 +1,13 @@
-//! `compare-backup`: corepool basebackup (-j 1, 2, 4; plain and compressed tar) against
-//! pg_basebackup on the same cluster, in interleaved rounds, with fio's direct-write bandwidth
-//! as the ceiling.
+//! `compare-backup`: corepool basebackup (-j 1, 2, 4 by default, any list with `--jobs`; plain
+//! and compressed tar) against pg_basebackup on the same cluster, in interleaved rounds, with
+//! fio's direct-write bandwidth as the ceiling. `--perf-dir` records every run system-wide
+//! with `perf record -a` (server and client side together) for `perf report`.
 //!
 //! ```text
 //! cargo run --release -p corepool-bench --bin compare-backup -- --scale 200 --rounds 3
 //! cargo run --release -p corepool-bench --bin compare-backup -- --scale 20 --rounds 2   # quick
+//! cargo run --release -p corepool-bench --bin compare-backup -- --jobs 1,2,4,8 --no-tar \
+//!     --perf-dir /tmp/bb-perf      # profiles: perf report -i /tmp/bb-perf/<target>.data
 //! ```
 //!
 //! Each round runs every target once, in a rotated order, into a fresh directory on the same
@@ -39,67 +42,62 @@ struct Args {
     /// Skip the compressed tar targets.
     #[arg(long)]
     no_tar: bool,
+    /// corepool `-j` values of the plain-format targets.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
+    jobs: Vec<usize>,
+    /// After the timed rounds, one more round (not counted) with each run recorded by
+    /// `perf record -a -F 999` into `<dir>/<target>.data`.
+    #[arg(long)]
+    perf_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
 struct Target {
-    name: &'static str,
+    name: String,
     /// The pg_basebackup target this one is compared with.
     baseline: &'static str,
     corepool: bool,
-    args: &'static [&'static str],
+    args: Vec<String>,
 }
 
-const TARGETS: &[Target] = &[
+const PG_PLAIN: &str = "pg_basebackup -Fp -Xstream -c fast";
+const PG_TAR: &str = "pg_basebackup -Ft -z";
+
+fn target(name: String, baseline: &'static str, corepool: bool, args: &[&str]) -> Target {
     Target {
-        name: "pg_basebackup -Fp -Xstream -c fast",
-        baseline: "",
-        corepool: false,
-        args: &["-Fp", "-Xstream"],
-    },
-    Target {
-        name: "corepool -j 1 -Fp",
-        baseline: "pg_basebackup -Fp -Xstream -c fast",
-        corepool: true,
-        args: &["-Fp", "-j", "1"],
-    },
-    Target {
-        name: "corepool -j 2 -Fp",
-        baseline: "pg_basebackup -Fp -Xstream -c fast",
-        corepool: true,
-        args: &["-Fp", "-j", "2"],
-    },
-    Target {
-        name: "corepool -j 4 -Fp",
-        baseline: "pg_basebackup -Fp -Xstream -c fast",
-        corepool: true,
-        args: &["-Fp", "-j", "4"],
-    },
-    Target {
-        name: "pg_basebackup -Ft -z",
-        baseline: "",
-        corepool: false,
-        args: &["-Ft", "-z", "-Xstream"],
-    },
-    Target {
-        name: "corepool -j 4 -Ft -Z gzip:1",
-        baseline: "pg_basebackup -Ft -z",
-        corepool: true,
-        args: &["-Ft", "-Z", "gzip:1", "-j", "4"],
-    },
-    Target {
-        name: "corepool -j 4 -Ft -Z lz4",
-        baseline: "pg_basebackup -Ft -z",
-        corepool: true,
-        args: &["-Ft", "-Z", "lz4", "-j", "4"],
-    },
-    Target {
-        name: "corepool -j 4 -Ft -Z zstd:1",
-        baseline: "pg_basebackup -Ft -z",
-        corepool: true,
-        args: &["-Ft", "-Z", "zstd:1", "-j", "4"],
-    },
-];
+        name,
+        baseline,
+        corepool,
+        args: args.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+/// pg_basebackup plain, corepool plain at each `-j`, then (unless `no_tar`) the compressed tar
+/// targets.
+fn targets(jobs: &[usize], tar: bool) -> Vec<Target> {
+    let mut t = vec![target(PG_PLAIN.into(), "", false, &["-Fp", "-Xstream"])];
+    for j in jobs {
+        let n = j.to_string();
+        t.push(target(
+            format!("corepool -j {j} -Fp"),
+            PG_PLAIN,
+            true,
+            &["-Fp", "-j", &n],
+        ));
+    }
+    if tar {
+        t.push(target(PG_TAR.into(), "", false, &["-Ft", "-z", "-Xstream"]));
+        for z in ["gzip:1", "lz4", "zstd:1"] {
+            t.push(target(
+                format!("corepool -j 4 -Ft -Z {z}"),
+                PG_TAR,
+                true,
+                &["-Ft", "-Z", z, "-j", "4"],
+            ));
+        }
+    }
+    t
+}
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -138,31 +136,64 @@ fn main() -> Result<()> {
         )?
         .parse()?;
     eprintln!("cluster: {:.2} GB", size as f64 / 1e9);
-    let targets: Vec<&Target> = TARGETS
-        .iter()
-        .filter(|t| !(args.no_tar && t.args[0] == "-Ft"))
-        .collect();
+    let all = targets(&args.jobs, !args.no_tar);
+    let targets: Vec<&Target> = all.iter().collect();
+    if let Some(d) = &args.perf_dir {
+        std::fs::create_dir_all(d)?;
+    }
+    eprintln!("load average before the rounds: {}", load_average());
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     let mut n = 0;
-    for round in 0..args.rounds {
+    let extra = usize::from(args.perf_dir.is_some());
+    for round in 0..args.rounds + extra {
+        let profiled = round == args.rounds;
         for k in 0..targets.len() {
             let i = (k + round) % targets.len();
             let t = targets[i];
             n += 1;
             let dir = cluster.create_dir(&format!("bb{n}"))?;
             std::fs::remove_dir(&dir)?;
-            let secs = run_target(&cluster, &corepool, t, &dir)?;
-            eprintln!("round {round}: {:<40} {secs:8.2} s", t.name);
-            times[i].push(secs);
+            let perf = args.perf_dir.as_ref().filter(|_| profiled).map(|d| {
+                let file: String = t
+                    .name
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                d.join(format!("{file}.data"))
+            });
+            let secs = run_target(&cluster, &corepool, t, &dir, perf.as_deref())?;
+            if profiled {
+                eprintln!(
+                    "profiled: {:<40} {secs:8.2} s (under perf, not counted)",
+                    t.name
+                );
+            } else {
+                eprintln!("round {round}: {:<40} {secs:8.2} s", t.name);
+                times[i].push(secs);
+            }
             std::fs::remove_dir_all(&dir).ok();
         }
     }
+    eprintln!("load average after the rounds: {}", load_average());
     let fio = fio_ceiling(&cluster, size)?;
     println!("{}", render(&targets, &times, size, fio, args.scale));
     Ok(())
 }
 
-fn run_target(cluster: &Cluster, corepool: &Path, t: &Target, dir: &Path) -> Result<f64> {
+/// `/proc/loadavg`'s three averages: the machine may be shared, and figures are noisy then.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn run_target(
+    cluster: &Cluster,
+    corepool: &Path,
+    t: &Target,
+    dir: &Path,
+    perf: Option<&Path>,
+) -> Result<f64> {
     let p = cluster.primary();
     let mut cmd = if t.corepool {
         let mut c = Command::new(corepool);
@@ -171,6 +202,12 @@ fn run_target(cluster: &Cluster, corepool: &Path, t: &Target, dir: &Path) -> Res
     } else {
         cluster.create_dir(dir.file_name().and_then(|n| n.to_str()).unwrap_or("bb"))?;
         cluster.command("pg_basebackup")
+    };
+    // perf record -a samples the whole machine (the server's backends and the client) for
+    // as long as the backup runs.
+    let _recorder = match perf {
+        Some(out) => Some(PerfRecorder::start(out)?),
+        None => None,
     };
     cmd.arg("-D").arg(dir);
     cmd.args([
@@ -183,7 +220,7 @@ fn run_target(cluster: &Cluster, corepool: &Path, t: &Target, dir: &Path) -> Res
         "-c",
         "fast",
     ]);
-    cmd.args(t.args);
+    cmd.args(&t.args);
     let start = Instant::now();
     let out = cmd.output().with_context(|| format!("run {}", t.name))?;
     let secs = start.elapsed().as_secs_f64();
@@ -195,6 +232,33 @@ fn run_target(cluster: &Cluster, corepool: &Path, t: &Target, dir: &Path) -> Res
         );
     }
     Ok(secs)
+}
+
+/// `perf record -a -F 999` running until dropped (SIGINT, then wait: perf writes its file).
+struct PerfRecorder(std::process::Child);
+
+impl PerfRecorder {
+    fn start(out: &Path) -> Result<PerfRecorder> {
+        let child = Command::new("perf")
+            .args(["record", "-a", "-F", "999", "-q", "-o"])
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("run perf (apt-get install linux-perf)")?;
+        // perf needs a moment to open its events on every CPU.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(PerfRecorder(child))
+    }
+}
+
+impl Drop for PerfRecorder {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
 }
 
 /// fio sequential O_DIRECT writes of the cluster's size in 1 MiB blocks: MB/s, if fio is there.
@@ -261,7 +325,7 @@ fn render(
         } else {
             targets
                 .iter()
-                .position(|b| b.name == t.baseline)
+                .position(|b| b.name.as_str() == t.baseline)
                 .map(|b| format!("{:.2}×", m / median(&times[b])))
                 .unwrap_or_default()
         };

@@ -335,3 +335,50 @@ fn parse_rate(s: &str) -> anyhow::Result<u64> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_rate, BasebackupArgs};
+    use crate::cmd::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &str) -> BasebackupArgs {
+        let argv = std::iter::once("corepool").chain(args.split_whitespace());
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Basebackup(a)) => a,
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => panic!("{args}: {e}"),
+        }
+    }
+
+    #[test]
+    fn repeated_options_take_the_last_value_like_getopt() {
+        // HighGo guide 5.2: "-D $BACKUP_DIR -j 10 -S backup -C --slot=$SLOT -P".
+        let a = parse("basebackup -D /b -j 10 -S backup -C --slot=s1 -P");
+        assert_eq!(a.slot.as_deref(), Some("s1"));
+        assert!(a.create_slot && a.progress);
+        assert_eq!(a.jobs, 10);
+        // "-D $BACKUP_DIR -j 4 --max-rate=100m -D $BACKUP_DIR".
+        let a = parse("basebackup -D /first -j 4 --max-rate=100m -D /b");
+        assert_eq!(a.pgdata, std::path::PathBuf::from("/b"));
+        assert_eq!(a.max_rate.as_deref(), Some("100m"));
+        let a = parse("basebackup -D /b -j 2 --jobs=3 -P -P -c spread -c fast -Ft -Fp");
+        assert_eq!(a.jobs, 3);
+        assert!(matches!(a.checkpoint, super::CheckpointArg::Fast));
+        assert!(matches!(a.format, super::FormatArg::Plain));
+        // Options that collect values keep collecting.
+        let a = parse("basebackup -D /b -T /a=/x -T /c=/y");
+        assert_eq!(a.tablespace_mapping, ["/a=/x", "/c=/y"]);
+    }
+
+    #[test]
+    fn max_rate_units() {
+        assert_eq!(parse_rate("100m").unwrap(), 100 << 20);
+        assert_eq!(parse_rate("100M").unwrap(), 100 << 20);
+        assert_eq!(parse_rate("512k").unwrap(), 512 << 10);
+        assert_eq!(parse_rate("32").unwrap(), 32 << 10);
+        assert!(parse_rate("31").is_err());
+        assert!(parse_rate("2000M").is_err());
+        assert!(parse_rate("fast").is_err());
+    }
+}

@@ -17,12 +17,13 @@ use super::Failure;
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
 pub struct DdlArgs {
-    /// Run this SQL (one or more statements separated by `;`).
+    /// Run this SQL (one or more statements separated by `;`); repeatable, run in order as
+    /// psql runs several `-c`.
     #[arg(short = 'c', long = "command", conflicts_with = "file")]
-    command: Option<String>,
-    /// Run the statements in this file (`-` for standard input).
+    command: Vec<String>,
+    /// Run the statements in this file (`-` for standard input); repeatable, run in order.
     #[arg(short = 'f', long = "file")]
-    file: Option<PathBuf>,
+    file: Vec<PathBuf>,
     /// Print the standard SQL each statement would run, and where, without changing anything
     /// (only catalog queries run).
     #[arg(long = "dry-run")]
@@ -65,17 +66,32 @@ pub fn run(args: DdlArgs) -> Result<(), Failure> {
 }
 
 fn read_script(args: &DdlArgs) -> anyhow::Result<String> {
-    match (&args.command, &args.file) {
-        (Some(sql), _) => Ok(sql.clone()),
-        (None, Some(path)) if path.as_os_str() == "-" => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            Ok(s)
+    if !args.command.is_empty() {
+        // Each -c is a whole command string, as in psql: a missing final `;` ends it anyway.
+        let mut script = String::new();
+        for sql in &args.command {
+            script += sql;
+            if !sql.trim_end().ends_with(';') {
+                script.push_str("\n;"); // on its own line: a trailing `--` comment cannot hide it
+            }
+            script.push('\n');
         }
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| anyhow!("could not read \"{}\": {e}", path.display())),
-        (None, None) => Err(anyhow!("give the SQL with -c 'SQL' or -f FILE")),
+        return Ok(script);
     }
+    if args.file.is_empty() {
+        return Err(anyhow!("give the SQL with -c 'SQL' or -f FILE"));
+    }
+    let mut script = String::new();
+    for path in &args.file {
+        if path.as_os_str() == "-" {
+            std::io::stdin().read_to_string(&mut script)?;
+        } else {
+            script += &std::fs::read_to_string(path)
+                .map_err(|e| anyhow!("could not read \"{}\": {e}", path.display()))?;
+        }
+        script.push('\n');
+    }
+    Ok(script)
 }
 
 fn connect_options(a: &DdlArgs) -> ConnectOptions {
@@ -198,4 +214,41 @@ fn statement_failure(e: &DdlExecError) -> Failure {
         text.push_str(&format!("\nHINT:  {h}"));
     }
     Failure::from(anyhow!(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn psql_flags_take_the_last_value_but_every_command_runs() {
+        let argv = [
+            "corepool",
+            "ddl",
+            "-h",
+            "x",
+            "-d",
+            "a",
+            "-c",
+            "SELECT 1",
+            "-h",
+            "y",
+            "-d",
+            "b",
+            "-c",
+            "SELECT 2;",
+        ];
+        let Ok(Command::Ddl(d)) = Cli::try_parse_from(argv).map(|c| c.command) else {
+            panic!("not parsed as ddl");
+        };
+        assert_eq!(
+            (d.host.as_deref(), d.dbname.as_deref()),
+            (Some("y"), Some("b"))
+        );
+        assert_eq!(super::read_script(&d).unwrap(), "SELECT 1\n;\nSELECT 2;\n");
+        // -v still counts.
+        let cli = Cli::try_parse_from(["corepool", "-v", "-v", "ddl", "-c", "x"]).unwrap();
+        assert_eq!(cli.verbose, 2);
+    }
 }

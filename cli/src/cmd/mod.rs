@@ -9,8 +9,12 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 /// corepool: a PostgreSQL data plane — pooling proxy, parallel base backup, admin tools.
+///
+/// In every subcommand a repeated option takes its last value, as getopt does in
+/// pg_basebackup, psql and the pcp_* tools (`-S backup -C --slot=s1` uses slot `s1`); options
+/// that collect values (`-T`, `-v`) keep collecting.
 #[derive(Debug, Parser)]
-#[command(name = "corepool", version, about)]
+#[command(name = "corepool", version, about, args_override_self = true)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

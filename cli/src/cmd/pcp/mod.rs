@@ -317,3 +317,31 @@ fn failure(e: ClientError) -> Failure {
         code,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn a_repeated_option_takes_its_last_value_like_the_pcp_tools() {
+        let argv = [
+            "corepool",
+            "pcp",
+            "node-info",
+            "-h",
+            "a",
+            "-p",
+            "1",
+            "-h",
+            "b",
+            "-p",
+            "2",
+            "0",
+        ];
+        let Ok(Command::Pcp(p)) = Cli::try_parse_from(argv).map(|c| c.command) else {
+            panic!("not parsed as pcp");
+        };
+        assert_eq!((p.host.as_deref(), p.port), (Some("b"), 2));
+    }
+}
