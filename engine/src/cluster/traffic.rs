@@ -35,6 +35,8 @@ pub struct ShardTraffic {
     pub bytes_from_backends: AtomicU64,
     /// Idle backend connections in the shard's pool.
     pub idle_connections: AtomicU64,
+    /// Clients accepted by the shard and waiting for a session slot (or a held door).
+    pub clients_waiting: AtomicU64,
 }
 
 /// Request latency of one node: how long a request waited for its ReadyForQuery.
