@@ -3,6 +3,7 @@
 mod basebackup;
 mod ddl;
 mod demo;
+mod notify;
 mod passwd;
 mod pcp;
 mod serve;
