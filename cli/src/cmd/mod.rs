@@ -3,6 +3,7 @@
 mod basebackup;
 mod ddl;
 mod demo;
+mod man;
 mod notify;
 mod passwd;
 mod pcp;
@@ -37,6 +38,9 @@ enum Command {
     Md5(passwd::md5::Md5Args),
     /// pg_enc: AES-encrypt a password with the pool key, or write a pool_passwd AES entry with -m.
     Enc(passwd::enc::EncArgs),
+    /// Write corepool's man pages (generated from this command line) into a directory.
+    #[command(hide = true)]
+    Man(man::ManArgs),
 }
 
 /// A failed command: the message and the exit status.
@@ -93,6 +97,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ddl(args) => ddl::run(args),
         Command::Md5(args) => passwd::md5::run(args),
         Command::Enc(args) => passwd::enc::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 

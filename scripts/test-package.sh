@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# CI's package test: builds the .deb from the debug build `cargo test` already made
+# (scripts/package.sh --profile dev: no second compile), then installs it with dpkg, starts the
+# service from its unit against a test cluster, checks it serves, reloads and stops it, and
+# purges it (cli/tests/package.rs). Needs root. Prints how long each part took.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test-package: dpkg needs root" >&2
+  exit 1
+fi
+start=$(date +%s)
+scripts/package.sh --profile dev
+built=$(date +%s)
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+deb=$(ls -t "$target"/debian/corepool_*.deb | head -n 1)
+COREPOOL_DEB="$deb" cargo test --locked -p corepool --test package -- --ignored --nocapture
+done=$(date +%s)
+echo "test-package: .deb built in $((built - start)) s, installed/served/purged in $((done - built)) s ($deb)"
