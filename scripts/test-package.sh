@@ -15,6 +15,7 @@ scripts/package.sh --profile dev
 built=$(date +%s)
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 deb=$(ls -t "$target"/debian/corepool_*.deb | head -n 1)
-COREPOOL_DEB="$deb" cargo test --locked -p corepool --test package -- --ignored --nocapture
+# The workspace's named target: the build `cargo test --workspace` made, nothing recompiled.
+COREPOOL_DEB="$deb" cargo test --workspace --locked --test package -- --ignored --nocapture
 done=$(date +%s)
 echo "test-package: .deb built in $((built - start)) s, installed/served/purged in $((done - built)) s ($deb)"

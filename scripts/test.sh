@@ -15,6 +15,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
 
+# The Debian package, built from the debug build above (no second compile): dpkg -i, the
+# unit's service against a test cluster, reload, stop, dpkg --purge.
+echo "== package: build, install, serve, purge"
+scripts/test-package.sh
+
 # The proxy's tests again on the other shard runtime (glommio; the default is io_uring).
 echo "== cargo test: the proxy on glommio shards"
 COREPOOL_RUNTIME=glommio cargo test --workspace --locked --no-fail-fast \
