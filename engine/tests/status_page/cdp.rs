@@ -136,23 +136,51 @@ impl Browser {
         }
     }
 
-    /// Evaluates `expression` in the page and returns its value (awaiting promises).
-    pub fn eval(&mut self, expression: &str) -> Value {
+    /// Opens `url` and waits for its load event.
+    pub fn navigate(&mut self, url: &str) {
+        let seen = self.events.len();
+        self.call("Page.navigate", json!({ "url": url }));
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        while !self.events[seen..]
+            .iter()
+            .any(|e| e["method"] == "Page.loadEventFired")
+        {
+            assert!(Instant::now() < deadline, "{url} did not load");
+            // A cheap round trip collects the events that arrived meanwhile.
+            self.call("Runtime.evaluate", json!({"expression": "1"}));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Evaluates `expression` in the page: its value, or the exception it threw.
+    pub fn try_eval(&mut self, expression: &str) -> Result<Value, String> {
         let result = self.call(
             "Runtime.evaluate",
             json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
         );
-        if let Some(exception) = result.get("exceptionDetails") {
-            panic!("{expression}: {exception}");
+        match result.get("exceptionDetails") {
+            Some(exception) => Err(format!("{expression}: {exception}")),
+            None => Ok(result["result"]["value"].clone()),
         }
-        result["result"]["value"].clone()
+    }
+
+    /// Evaluates `expression` in the page and returns its value; an exception fails the test.
+    pub fn eval(&mut self, expression: &str) -> Value {
+        self.try_eval(expression).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Polls `expression` every 100 ms until it is `true`, for at most `limit`.
     pub fn wait_for(&mut self, what: &str, expression: &str, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while self.eval(expression) != Value::Bool(true) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        loop {
+            let last = self.try_eval(expression);
+            if last == Ok(Value::Bool(true)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what} (last: {last:?})"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
