@@ -5,12 +5,15 @@ set -euo pipefail
 
 # Debian packages: PostgreSQL 15 server and tools (initdb, pg_basebackup, pgbench, pg_verifybackup,
 # pg_amcheck), postgres_fdw (contrib), the peers we compare against (PgBouncer, Pgpool-II with its
-# pcp_* tools and the pgpool_adm extension), and the clients the integration tests drive.
+# pcp_* tools, pg_md5, pg_enc and the pgpool_adm extension), the clients the integration tests
+# drive, headless Chromium for the status page test, OpenSSL's CLI (it decrypts `corepool enc`'s
+# output in a test) and binutils' strip for the Debian package.
 packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib
   pgbouncer pgpool2 postgresql-15-pgpool2
   python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless
   python3-pip unzip
+  chromium openssl binutils
 )
 
 missing=()
@@ -36,6 +39,12 @@ fi
 if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+fi
+
+# cargo-deb builds the Debian package (scripts/package.sh); a fixed version, built once.
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-deb"
+  env -u CARGO_TARGET_DIR cargo install --locked --quiet cargo-deb --version 3.8.0
 fi
 
 # A second PostgreSQL major for the base-backup tests (Debian 12 ships only 15): the relocatable

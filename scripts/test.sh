@@ -18,6 +18,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
 
+# The Debian package, built from the debug build above (no second compile): dpkg -i, the
+# unit's service against a test cluster, reload, stop, dpkg --purge.
+echo "== package: build, install, serve, purge"
+scripts/test-package.sh
+
 # Other PostgreSQL majors (installed by setup.sh on x86_64), with every server and every tool
 # (psql, pg_basebackup, pg_verifybackup, pgbench, pg_amcheck) from that installation. Named
 # targets of the whole workspace: the same build as above, nothing recompiled.

@@ -174,3 +174,44 @@ fn sigquit_exits_at_once() {
     signal(&server.child, libc::SIGQUIT);
     assert!(wait_exit(&mut server.child, Duration::from_secs(3)).is_some());
 }
+
+#[test]
+fn notify_socket_hears_ready_reloading_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let cluster = Cluster::builder().start().unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let path = sockets.path().join("notify");
+    let systemd = UnixDatagram::bind(&path).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = systemd.recv(&mut buf).expect("a notification");
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+    let socket = path.display().to_string();
+    let mut server = start_with(&cluster, |_| String::new(), &[("NOTIFY_SOCKET", &socket)]);
+    let ready = next();
+    let lines: Vec<&str> = ready.lines().collect();
+    assert_eq!(lines[0], "READY=1", "{ready}");
+    assert!(
+        lines.contains(&format!("MAINPID={}", server.child.id()).as_str()),
+        "{ready}"
+    );
+    assert!(
+        ready.contains(&format!("127.0.0.1:{}", server.port)),
+        "{ready}"
+    );
+    // READY=1 means clients are served.
+    assert_eq!(psql(&cluster, server.port, "SELECT 1").unwrap(), "1");
+
+    signal(&server.child, libc::SIGHUP);
+    assert!(next().starts_with("RELOADING=1\n"));
+    assert!(next().starts_with("READY=1\n"));
+
+    signal(&server.child, libc::SIGTERM);
+    assert!(next().starts_with("STOPPING=1"));
+    let status = wait_exit(&mut server.child, Duration::from_secs(20)).expect("exits");
+    assert!(status.success(), "{status:?}");
+}

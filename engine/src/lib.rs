@@ -6,11 +6,13 @@
 //! - [`auth`]: the files that decide who may connect — pool_hba.conf rules, pool_passwd
 //!   secrets (md5, AES, SCRAM verifiers, clear text) and pcp.conf users.
 //! - [`runtime`]: the seam over glommio (listeners, streams, timers, executors).
-//! - [`cluster`]: state every shard shares, lock-free: nodes, primary, cancel keys, shutdown.
+//! - [`cluster`]: state every shard shares, lock-free: nodes, primary, cancel keys, shutdown;
+//!   and a small bounded log of recent failover and health events.
 //! - [`pool`]: a shard's idle backend connections, keyed by user, database and parameters.
 //! - [`backend`]: opening and authenticating backend connections, resetting them for reuse.
 //! - [`session`]: one client from start-up to Terminate: auth, a backend, the relay.
-//! - [`metrics`]: the Prometheus endpoint, read from the shared state at scrape time.
+//! - [`metrics`]: the Prometheus endpoint, the status page and `/status.json`, read from the
+//!   shared state at request time.
 //! - [`server`]: start-up, shards and their accept loops, signals, reload, stop modes.
 //! - [`failover`]: node down/up/promote as state changes over [`cluster::ClusterState`], the
 //!   failover/follow_primary/failback commands and the `pgpool_status` file.

@@ -3,6 +3,9 @@
 mod basebackup;
 mod ddl;
 mod demo;
+mod man;
+mod notify;
+mod passwd;
 mod pcp;
 mod serve;
 
@@ -35,6 +38,13 @@ enum Command {
     Pcp(pcp::PcpArgs),
     /// Run HighGo's sharding DDL (inline partitions, WITH PUSHDOWN, INCLUDE REMOTE) on stock PostgreSQL.
     Ddl(ddl::DdlArgs),
+    /// pg_md5: print a password's md5 hash (pcp.conf), or write a pool_passwd md5 entry with -m.
+    Md5(passwd::md5::Md5Args),
+    /// pg_enc: AES-encrypt a password with the pool key, or write a pool_passwd AES entry with -m.
+    Enc(passwd::enc::EncArgs),
+    /// Write corepool's man pages (generated from this command line) into a directory.
+    #[command(hide = true)]
+    Man(man::ManArgs),
 }
 
 /// A failed command: the message and the exit status.
@@ -89,6 +99,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Basebackup(args) => basebackup::run(args, cli.verbose > 0),
         Command::Pcp(args) => pcp::run(args, cli.verbose > 0),
         Command::Ddl(args) => ddl::run(args),
+        Command::Md5(args) => passwd::md5::run(args),
+        Command::Enc(args) => passwd::enc::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 

@@ -1,12 +1,18 @@
-//! `corepool serve`: run the proxy with a pgpool.conf, as `pgpool -n -f …` would.
+//! `corepool serve`: run the proxy with a pgpool.conf, as `pgpool -n -f …` would. Under a
+//! systemd `Type=notify` unit it reports READY=1 once every shard listens, RELOADING=1 and
+//! READY=1 around each reload, and STOPPING=1 when a stop begins.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use corepool_engine::cluster::ShutdownMode;
 use corepool_engine::config::Config;
-use corepool_engine::server::{self, ServeOptions};
+use corepool_engine::server::{self, ReloadHook, ReloadPhase, ServeOptions};
 
+use super::notify::Notifier;
 use super::Failure;
 
 /// Flags follow pgpool's where they mean the same.
@@ -43,14 +49,46 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<(), Failure> {
         tracing::warn!("{w}");
     }
     let _ = args.dont_detach;
+    let notifier = Notifier::from_env();
     let options = ServeOptions {
         config_path: Some(args.config_file),
         hba_file: args.hba_file,
         pcp_file: args.pcp_file,
         discard_status: args.discard_status,
+        on_reload: notifier.clone().map(reload_hook),
     };
-    server::serve(loaded.config, options).map_err(|e| match e {
+    let failed = |e: server::ServeError| match e {
         server::ServeError::Bind(_) | server::ServeError::Config(_) => Failure::config(e),
         other => Failure::unavailable(other),
-    })
+    };
+    let running = server::start(loaded.config, options).map_err(failed)?;
+    if let Some(n) = notifier {
+        let addresses: Vec<String> = running.bound.tcp.iter().map(|a| a.to_string()).collect();
+        n.notify(&format!(
+            "READY=1\nSTATUS=accepting connections on {}\nMAINPID={}",
+            addresses.join(", "),
+            std::process::id()
+        ));
+        let state = running.state.clone();
+        let watcher = std::thread::Builder::new()
+            .name("corepool-notify".into())
+            .spawn(move || {
+                while state.shutdown() == ShutdownMode::None {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                n.notify("STOPPING=1\nSTATUS=stopping");
+            });
+        if let Err(e) = watcher {
+            tracing::warn!(error = %e, "could not start the systemd notification thread");
+        }
+    }
+    running.wait().map_err(failed)
+}
+
+/// Tells systemd RELOADING=1 before a reload and READY=1 after it.
+fn reload_hook(n: Notifier) -> ReloadHook {
+    ReloadHook(Arc::new(move |phase| match phase {
+        ReloadPhase::Started => n.notify("RELOADING=1\nSTATUS=reloading the configuration"),
+        ReloadPhase::Finished => n.notify("READY=1\nSTATUS=configuration reloaded"),
+    }))
 }

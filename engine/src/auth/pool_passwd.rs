@@ -269,9 +269,89 @@ fn parse_line(line: &str) -> Result<PoolPasswdEntry, PasswdParseError> {
     })
 }
 
+/// `text` (a pool_passwd file's bytes) with `user`'s entry set to `secret`, as `pg_md5 -m` and
+/// `pg_enc -m` write it: the first line naming `user` is replaced by `user:secret`, or the line
+/// is appended; every other line (comments, mappings, lines this parser would refuse) is kept
+/// byte for byte. Two deliberate differences from Pgpool-II 4.3, which would otherwise write a
+/// file it cannot read back: `:` and `\` in the user name are escaped, and a last line without
+/// a newline gets one before an appended entry.
+pub fn upsert(text: &[u8], user: &str, secret: &PasswordEntry) -> Vec<u8> {
+    let mut line = escape_user(user).into_bytes();
+    line.push(b':');
+    line.extend_from_slice(secret.to_file_form().as_bytes());
+    line.push(b'\n');
+    let mut out = Vec::with_capacity(text.len() + line.len() + 1);
+    let mut replaced = false;
+    for old in text.split_inclusive(|&b| b == b'\n') {
+        if !replaced && first_field(old).is_some_and(|f| f == user.as_bytes()) {
+            out.extend_from_slice(&line);
+            replaced = true;
+        } else {
+            out.extend_from_slice(old);
+        }
+    }
+    if !replaced {
+        if !out.is_empty() && !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(&line);
+    }
+    out
+}
+
+/// A line's user name (backslash escapes undone), or `None` when no unescaped `:` ends it.
+fn first_field(line: &[u8]) -> Option<Vec<u8>> {
+    let mut field = Vec::new();
+    let mut bytes = line.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\\' => field.push(*bytes.next()?),
+            b':' => return Some(field),
+            b'\n' => return None,
+            other => field.push(other),
+        }
+    }
+    None
+}
+
+fn escape_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for c in user.chars() {
+        if matches!(c, ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upsert_replaces_the_first_entry_and_keeps_the_rest() {
+        let md5 = PasswordEntry::md5_for("alice", "secret");
+        let text = b"alice:TEXTold\n# comment\nbob:y:back:z\nalice:dup\n\\:esc:pw\nlast:q";
+        let out = upsert(text, "alice", &md5);
+        assert_eq!(
+            out,
+            b"alice:md54a0a68b43b6cd5cf266fa02f196e2371\n# comment\nbob:y:back:z\nalice:dup\n\\:esc:pw\nlast:q"
+        );
+        let out = upsert(&out, ":esc", &PasswordEntry::Plain("x".into()));
+        assert!(out.windows(12).any(|w| w == b"\\:esc:TEXTx\n"));
+        let out = upsert(&out, "new", &PasswordEntry::Aes(vec![1, 2, 3]));
+        assert!(out.ends_with(b"last:q\nnew:AESAQID\n"));
+        assert_eq!(
+            upsert(b"", "a", &PasswordEntry::Plain("p".into())),
+            b"a:TEXTp\n"
+        );
+        let parsed = PoolPasswd::parse(std::str::from_utf8(&out).unwrap(), Path::new("p"));
+        assert_eq!(
+            parsed.unwrap().get(":esc").unwrap().password,
+            PasswordEntry::Plain("x".into())
+        );
+    }
 
     #[test]
     fn a_scram_verifier_keeps_its_colons() {

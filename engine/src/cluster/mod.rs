@@ -5,6 +5,7 @@
 //! connections made before a topology change.
 
 pub mod cancel;
+pub mod events;
 pub mod health_stats;
 mod node;
 pub mod sessions;
@@ -49,6 +50,8 @@ pub struct ClusterState {
     pub health: health_stats::HealthStats,
     /// Bytes, idle connections, latency and failover counts for the metrics endpoint.
     pub stats: stats::Stats,
+    /// Recent failover and health events, for the status page.
+    pub events: events::EventLog,
 }
 
 /// New clients wait while one of these lives; from [`ClusterState::hold_admission`].
@@ -80,6 +83,7 @@ impl ClusterState {
             admission_holds: AtomicUsize::new(0),
             cancel: CancelTable::new(shards, max_sessions.max(1)),
             registry: SessionRegistry::new(shards, max_sessions.max(1)),
+            events: events::EventLog::new(),
         }
     }
 

@@ -142,6 +142,8 @@ pub struct ShardStats {
     pub bytes_from_backends: Counter,
     /// Idle backend connections in the shard's pool.
     pub idle_connections: Gauge,
+    /// Clients accepted by the shard and waiting for a session slot (or a held door).
+    pub clients_waiting: Gauge,
     nodes: Box<[NodeStats]>,
 }
 
@@ -151,6 +153,7 @@ impl ShardStats {
             bytes_from_clients: Counter::default(),
             bytes_from_backends: Counter::default(),
             idle_connections: Gauge::default(),
+            clients_waiting: Gauge::default(),
             nodes: (0..nodes).map(|_| NodeStats::default()).collect(),
         }
     }

@@ -82,6 +82,16 @@ impl Config {
         Self::build(&assignments, file)
     }
 
+    /// Reads and parses the pgpool.conf at `path` without the checks of the whole (a backend
+    /// is configured, …): for tools that need a setting or two, as `corepool md5 -m` needs
+    /// pool_passwd, and that pg_md5 runs on any pgpool.conf.
+    pub fn load_unvalidated(path: &Path) -> Result<Loaded, ConfigError> {
+        let assignments = source::read_file(path)?;
+        let (mut config, warnings) = apply::apply(&assignments)?;
+        config.source_file = Some(path.to_owned());
+        Ok(Loaded { config, warnings })
+    }
+
     fn build(assignments: &[source::Assignment], file: &Path) -> Result<Loaded, ConfigError> {
         let (mut config, warnings) = apply::apply(assignments)?;
         config.source_file = Some(file.to_owned());

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cluster::events::EventKind;
 use crate::cluster::{ClusterState, NodeRole, NodeStatus};
 use crate::config::{ClusteringMode, Config};
 use placeholders::Placeholders;
@@ -203,6 +204,9 @@ impl Failover {
         tracing::warn!(node = id, reason, "failover: detaching node");
         state.nodes()[id].set_status(NodeStatus::Down);
         state
+            .events
+            .record(EventKind::NodeDetached, Some(id), reason);
+        state
             .stats
             .failovers
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -221,6 +225,7 @@ impl Failover {
         }
         let found = self.search_primary(&config, promote_to);
         self.state.adopt_primary(found);
+        record_primary(state, found, "failover");
         if let Some(p) = found {
             tracing::info!(primary = p, "failover: new primary node");
             self.follow_primary(&config, p, old_main, old_primary);
@@ -257,6 +262,9 @@ impl Failover {
         tracing::info!(node = id, "failback: attaching node");
         let n = &state.nodes()[id];
         n.set_status(NodeStatus::Waiting);
+        state
+            .events
+            .record(EventKind::NodeAttached, Some(id), "failback");
         if old_primary != Some(id) {
             n.set_role(NodeRole::Standby);
         }
@@ -271,6 +279,7 @@ impl Failover {
             if !primary_ok {
                 let found = self.search_primary(&config, None);
                 self.state.adopt_primary(found);
+                record_primary(state, found, "failback");
             }
         } else {
             state.set_primary(main_node(state));
@@ -305,14 +314,20 @@ impl Failover {
         let state = &*self.state;
         let old_primary = state.primary();
         let live_old_primary = old_primary.filter(|p| state.nodes()[*p].status().is_valid());
+        let how = if switchover { "switchover" } else { "promote" };
+        state.events.record(EventKind::NodePromoted, Some(id), how);
         match (switchover, live_old_primary) {
             (true, Some(p)) => self.detach_locked(p, "promote (switchover)", Some(id)),
             _ => {
                 let old_main = main_node(state);
                 if let Some(p) = live_old_primary {
                     state.nodes()[p].set_status(NodeStatus::Down);
+                    state
+                        .events
+                        .record(EventKind::NodeDetached, Some(p), "promote");
                 }
                 self.state.adopt_primary(Some(id));
+                record_primary(state, Some(id), "promote");
                 state.bump_generation();
                 self.save_status(&config);
                 self.follow_primary(&config, id, old_main, old_primary);
@@ -339,6 +354,9 @@ impl Failover {
         for n in state.nodes() {
             if n.id != primary && n.status().is_valid() {
                 n.set_status(NodeStatus::Down);
+                state
+                    .events
+                    .record(EventKind::NodeDetached, Some(n.id), "follow_primary");
                 jobs.push(self.placeholders(config, n.id, Some(primary), old_main, old_primary));
             }
         }
@@ -458,6 +476,16 @@ impl Failover {
             old_primary_host: old_primary.map(host).unwrap_or_default(),
             old_primary_port: old_primary.and_then(port),
         }
+    }
+}
+
+/// Records which node is now the primary (or that none is), for the status page.
+fn record_primary(state: &ClusterState, primary: Option<usize>, after: &str) {
+    match primary {
+        Some(p) => state
+            .events
+            .record(EventKind::PrimaryChanged, Some(p), after),
+        None => state.events.record(EventKind::NoPrimary, None, after),
     }
 }
 

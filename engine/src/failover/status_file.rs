@@ -121,6 +121,14 @@ pub fn load_at_start(state: &ClusterState, logdir: &str, discard: bool) {
                 .filter(|(_, s)| **s == SavedStatus::Down)
                 .map(|(i, _)| i)
                 .collect();
+            for node in &down {
+                let why = "down in pgpool_status at start";
+                state.events.record(
+                    crate::cluster::events::EventKind::NodeDetached,
+                    Some(*node),
+                    why,
+                );
+            }
             if !down.is_empty() {
                 tracing::info!(path = %path.display(), nodes = ?down, "nodes down in pgpool_status stay down");
             }

@@ -7,6 +7,7 @@ use corepool_client::ConnectOptions;
 
 use super::query::{self, CheckError};
 use super::Context;
+use crate::cluster::events::EventKind;
 use crate::runtime;
 
 /// Runs one health check of `id` with its retries. A down or unused node is skipped.
@@ -42,6 +43,9 @@ pub async fn run(ctx: &Context, id: usize) {
         return;
     }
     tracing::error!(node = id, error = %error, "health check failed");
+    ctx.state
+        .events
+        .record(EventKind::HealthCheckFailed, Some(id), error.to_string());
     ctx.detach(id, "health check failed");
 }
 
@@ -61,6 +65,9 @@ pub async fn verify(ctx: &Context, id: usize) {
     match attempt(&mut opts, hc.database.is_empty(), hc.timeout).await {
         Err(e) if e.is_node_down() => {
             tracing::error!(node = id, error = %e, "backend connection lost and the node does not answer");
+            ctx.state
+                .events
+                .record(EventKind::HealthCheckFailed, Some(id), e.to_string());
             ctx.detach(id, "backend connection lost");
         }
         Err(e) => tracing::debug!(node = id, error = %e, "node answers after a lost connection"),

@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 listener for `GET /metrics`, on its own thread (scrapes are rare).
+//! A minimal HTTP/1.1 listener for `GET /metrics`, `/` (the status page) and `/status.json`, on
+//! its own thread (scrapes and page polls are rare).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -65,14 +66,25 @@ fn answer(mut stream: TcpStream, state: &Arc<ClusterState>) -> io::Result<()> {
     }
     let line = request.split(|b| *b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|b| *b == b' ');
-    match (parts.next(), parts.next()) {
+    let method = parts.next();
+    // The path without its query string (`/status.json?t=…` is the same document).
+    let path = parts.next().and_then(|p| p.split(|b| *b == b'?').next());
+    match (method, path) {
         (Some(b"GET"), Some(b"/metrics")) => respond(
             &mut stream,
             "200 OK",
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             &super::render(state),
         ),
-        (Some(b"GET"), _) => respond(&mut stream, "404 Not Found", "text/plain", "try /metrics\n"),
+        (Some(b"GET"), Some(path)) if super::page::is_page(path) => {
+            super::page::answer(&mut stream, path, state)
+        }
+        (Some(b"GET"), _) => respond(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            "try /metrics, / or /status.json\n",
+        ),
         _ => respond(
             &mut stream,
             "405 Method Not Allowed",
@@ -83,8 +95,19 @@ fn answer(mut stream: TcpStream, state: &Arc<ClusterState>) -> io::Result<()> {
 }
 
 fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) -> io::Result<()> {
+    respond_with(stream, status, content_type, "", body)
+}
+
+/// Writes a whole response; `extra` holds more header lines, each ending in CRLF.
+pub(super) fn respond_with(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    extra: &str,
+    body: &str,
+) -> io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes())?;

@@ -1,14 +1,19 @@
-//! The Prometheus endpoint: corepool's shared state rendered in the text exposition format.
+//! The Prometheus endpoint and the status page: corepool's shared state rendered in the text
+//! exposition format, as JSON, and as a page that polls the JSON.
 //!
-//! Off unless `corepool_metrics_address` is set. A plain thread answers `GET /metrics`; every
-//! figure is read from the lock-free cluster state at scrape time (nothing is kept twice), and
-//! the encoding is the `prometheus-client` crate's.
+//! Off unless `corepool_metrics_address` is set. A plain thread answers `GET /metrics`, `/` and
+//! `/status.json`; every figure is read from the lock-free cluster state at request time
+//! (nothing is kept twice), and the encoding is the `prometheus-client` crate's.
 //!
 //! # Layout
 //! - [`render`]: the metrics, as text.
+//! - [`status`]: the `/status.json` document.
+//! - `page`: the status page (a static file) and the JSON route.
 //! - [`serve_metrics`]: the HTTP listener.
 
 mod http;
+mod page;
+pub mod status;
 
 pub use http::serve_metrics;
 
@@ -143,6 +148,19 @@ impl Collector for ClusterCollector {
             "corepool_pool_idle_connections",
             "Idle backend connections in each shard's pool",
             &idle,
+        )?;
+        let waiting: Vec<_> = state
+            .stats
+            .shards()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (vec![("shard", i.to_string())], s.clients_waiting.get()))
+            .collect();
+        gauge_family(
+            &mut encoder,
+            "corepool_clients_waiting",
+            "Clients accepted by each shard and waiting for a session slot",
+            &waiting,
         )?;
         gauge_family(
             &mut encoder,

@@ -50,6 +50,7 @@ const ACCEPT_POLL: Duration = Duration::from_millis(250);
 /// Serves a client once a session slot is free. Pgpool-II's children stop accepting when all are
 /// busy, so new clients wait; with reserved_connections > 0 they are refused instead.
 async fn admit(shard: Rc<Shard>, mut stream: runtime::Stream, reject_when_full: bool) {
+    let mut waiting = None;
     loop {
         // A graceful detach or promote holds new clients until it is done: they wait.
         let held = shard.state.admission_held();
@@ -68,10 +69,12 @@ async fn admit(shard: Rc<Shard>, mut stream: runtime::Stream, reject_when_full: 
         if shard.state.shutdown() != ShutdownMode::None {
             return;
         }
+        waiting.get_or_insert_with(|| Waiting::start(&shard));
         // Woken when a session of this shard ends; sessions ending on other shards are noticed
         // by the periodic re-check, so thousands of waiting clients cost no busy polling.
         shard.wait_for_slot(Duration::from_millis(100)).await;
     }
+    drop(waiting);
     // The slot is given back however the session ends, a panic caught by the executor
     // included: a lost slot would hold a smart shutdown forever.
     let _slot = SessionSlot(&shard);
@@ -85,5 +88,21 @@ impl Drop for SessionSlot<'_> {
     fn drop(&mut self) {
         self.0.state.end_session();
         self.0.slot_freed();
+    }
+}
+
+/// Counts a client in its shard's `clients_waiting` while it waits for a slot.
+struct Waiting<'a>(&'a Shard);
+
+impl<'a> Waiting<'a> {
+    fn start(shard: &'a Shard) -> Self {
+        shard.stats().clients_waiting.add(1);
+        Waiting(shard)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.stats().clients_waiting.add(-1);
     }
 }

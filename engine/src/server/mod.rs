@@ -52,6 +52,27 @@ pub struct ServeOptions {
     pub pcp_file: Option<PathBuf>,
     /// Ignore (and delete) the pgpool_status file: every node starts up.
     pub discard_status: bool,
+    /// Told when a reload (SIGHUP, pcp_reload_config) starts and ends, e.g. to tell systemd.
+    pub on_reload: Option<ReloadHook>,
+}
+
+/// Where a reload is, for [`ReloadHook`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadPhase {
+    /// The files are about to be read again.
+    Started,
+    /// The reload is done (applied, or refused and the running configuration kept).
+    Finished,
+}
+
+/// A callback run on the reloading thread at each [`ReloadPhase`].
+#[derive(Clone)]
+pub struct ReloadHook(pub Arc<dyn Fn(ReloadPhase) + Send + Sync>);
+
+impl std::fmt::Debug for ReloadHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReloadHook(..)")
+    }
 }
 
 /// Where the running server listens (ports resolved, e.g. when port 0 was asked for in tests).
@@ -203,13 +224,17 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
     let state_for_signals = state.clone();
     let reload_target = reload_box.clone();
     let reload_state = state.clone();
+    let hook = options.on_reload.clone();
     let reload_now: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        let tell = |phase| hook.as_ref().map(|h| (h.0)(phase));
+        tell(ReloadPhase::Started);
         reload(
             path.as_deref(),
             hba_path.as_deref(),
             &reload_target,
             &reload_state,
         );
+        tell(ReloadPhase::Finished);
     });
     let pcp = match start_admin(&failover, &options, &config, &reload_now) {
         Ok(started) => started,
