@@ -77,7 +77,14 @@ fn answer(mut stream: TcpStream, state: &Arc<ClusterState>) -> io::Result<()> {
             &super::render(state),
         ),
         (Some(b"GET"), Some(path)) if super::page::is_page(path) => {
-            super::page::answer(&mut stream, path, state)
+            let page = super::page::answer(path, state);
+            respond_with(
+                &mut stream,
+                "200 OK",
+                page.content_type,
+                page.headers,
+                &page.body,
+            )
         }
         (Some(b"GET"), _) => respond(
             &mut stream,
@@ -99,7 +106,7 @@ fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str)
 }
 
 /// Writes a whole response; `extra` holds more header lines, each ending in CRLF.
-pub(super) fn respond_with(
+fn respond_with(
     stream: &mut TcpStream,
     status: &str,
     content_type: &str,

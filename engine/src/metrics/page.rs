@@ -4,11 +4,19 @@
 //! the binary): no external assets, nothing to build. Its script polls `/status.json` every two
 //! seconds and draws the tables and charts; the document is [`super::status`]'s.
 
-use std::io;
-use std::net::TcpStream;
+use std::borrow::Cow;
 
-use super::http::respond_with;
 use crate::cluster::ClusterState;
+
+/// A response for the HTTP server to write.
+pub(super) struct Page {
+    /// Content-Type.
+    pub content_type: &'static str,
+    /// More header lines, each ending in CRLF.
+    pub headers: &'static str,
+    /// The body.
+    pub body: Cow<'static, str>,
+}
 
 /// The page, as shipped.
 const PAGE: &str = include_str!("status.html");
@@ -23,25 +31,20 @@ pub(super) fn is_page(path: &[u8]) -> bool {
     matches!(path, b"/" | b"/index.html" | b"/status.json")
 }
 
-/// Answers `GET path` for one of [`is_page`]'s paths.
-pub(super) fn answer(stream: &mut TcpStream, path: &[u8], state: &ClusterState) -> io::Result<()> {
+/// The answer to `GET path` for one of [`is_page`]'s paths.
+pub(super) fn answer(path: &[u8], state: &ClusterState) -> Page {
     if path == b"/status.json" {
-        let body = super::status::render_json(state);
-        return respond_with(
-            stream,
-            "200 OK",
-            "application/json",
-            "Cache-Control: no-store\r\n",
-            &body,
-        );
+        return Page {
+            content_type: "application/json",
+            headers: "Cache-Control: no-store\r\n",
+            body: Cow::Owned(super::status::render_json(state)),
+        };
     }
-    respond_with(
-        stream,
-        "200 OK",
-        "text/html; charset=utf-8",
-        PAGE_HEADERS,
-        PAGE,
-    )
+    Page {
+        content_type: "text/html; charset=utf-8",
+        headers: PAGE_HEADERS,
+        body: Cow::Borrowed(PAGE),
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,6 @@
 //! in-band command — before the relay runs again.
 
 use bytes::{Bytes, BytesMut};
-use corepool_protocol::framing::Header;
-use corepool_protocol::message::frontend::Query;
 
 use super::backends::{discard_owed, send_discarded};
 use super::inband;
@@ -189,7 +187,7 @@ impl Session<'_> {
         self.drain_current().await?;
         let (len, sql) = match &extended {
             Some(run) => (run.len, run.sql.clone()),
-            None => front_query(self.side.front_message()),
+            None => self.side.front_query(),
         };
         let configured = self.config.clone();
         let session = self
@@ -331,20 +329,6 @@ impl Session<'_> {
             Stop::Request | Stop::Idle => Ok(()),
         }
     }
-}
-
-/// The length and text of the Query message `frame` (the relay stopped at it).
-pub(super) fn front_query(frame: &[u8]) -> (usize, String) {
-    let Ok(Some(h)) = Header::parse(frame) else {
-        return (0, String::new());
-    };
-    let len = h.frame_len().min(frame.len());
-    let sql = frame
-        .get(5..len)
-        .and_then(|b| Query::parse(b).ok())
-        .map(|q| q.query().to_owned())
-        .unwrap_or_default();
-    (len, sql)
 }
 
 fn lost(e: ConnectError) -> End {

@@ -10,7 +10,6 @@ use corepool_protocol::ddl;
 use corepool_protocol::message::write::backend::{self as out, ErrorData, Severity};
 use corepool_protocol::sqlstate;
 
-use super::act::front_query;
 use super::relay::End;
 use super::Session;
 use crate::backend::BackendServer;
@@ -21,7 +20,7 @@ impl Session<'_> {
     pub(super) async fn run_ddl(&mut self) -> Result<(), End> {
         let primary = self.router.primary;
         self.switch_to(primary).await?;
-        let (msg_len, sql) = front_query(self.side.front_message());
+        let (msg_len, sql) = self.side.front_query();
         let reply = self.execute_ddl(&sql).await?;
         self.side.consume_front(msg_len);
         self.reply(reply).await

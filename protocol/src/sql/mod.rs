@@ -52,6 +52,7 @@ mod error;
 mod head;
 pub mod ident;
 mod keywords;
+mod kinds;
 pub mod lexer;
 mod query;
 pub mod split;
@@ -64,12 +65,13 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use classify::{
-    call_arguments, classify, classify_with, Classification, DdlVerb, DiscardTarget, Isolation,
-    LockMode, QueryKind, Relation, StatementKind, TransactionModes,
-};
+pub use classify::{call_arguments, classify, classify_with};
 pub use error::{SqlError, SqlErrorKind};
 pub use head::{head, Head};
+pub use kinds::{
+    Classification, DdlVerb, DiscardTarget, Isolation, LockMode, QueryKind, Relation,
+    StatementKind, TransactionModes,
+};
 pub use lexer::{Lexer, StringKind, Token, TokenKind};
 pub use split::{split, split_with, Split};
 

@@ -8,10 +8,10 @@
 
 use smallvec::SmallVec;
 
-use super::classify::{Classification, StatementKind};
 use super::cursor::{Cursor, Tok};
 use super::ident::same_ident;
 use super::keywords::Kw;
+use super::kinds::{Classification, StatementKind};
 use super::lexer::TokenKind;
 use super::{Span, SqlError, SqlErrorKind};
 

@@ -1,12 +1,12 @@
 //! Classification of each top-level command: transaction control, SET, COPY, PREPARE, EXPLAIN, DDL….
 
-use super::classify::{
-    Classification, DdlVerb, DiscardTarget, Isolation, LockMode, QueryKind, StatementKind as K,
-    TransactionModes,
-};
 use super::cursor::{Cursor, Tok};
 use super::ident::Ident;
 use super::keywords::Kw;
+use super::kinds::{
+    Classification, DdlVerb, DiscardTarget, Isolation, LockMode, QueryKind, StatementKind as K,
+    TransactionModes,
+};
 use super::lexer::{StringKind, TokenKind};
 use super::query::scan_query;
 use super::{Span, SqlError};

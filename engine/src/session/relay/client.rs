@@ -10,7 +10,8 @@
 
 use std::cell::Cell;
 
-use corepool_protocol::framing::{ChunkWalker, Step};
+use corepool_protocol::framing::{ChunkWalker, Header, Step};
+use corepool_protocol::message::frontend::Query;
 use corepool_protocol::message::tags::{
     BIND_TAG, FUNCTION_CALL_TAG, PARSE_TAG, QUERY_TAG, SYNC_TAG, TERMINATE_TAG,
 };
@@ -81,6 +82,22 @@ impl ClientSide {
         let bytes = self.front_bytes();
         let len = self.front.map_or(0, |f| f.len);
         bytes.get(..len).unwrap_or(bytes)
+    }
+
+    /// The length and text of the Query message at the front (empty when it is not a valid
+    /// Query).
+    pub fn front_query(&self) -> (usize, String) {
+        let frame = self.front_message();
+        let Ok(Some(h)) = Header::parse(frame) else {
+            return (0, String::new());
+        };
+        let len = h.frame_len().min(frame.len());
+        let sql = frame
+            .get(5..len)
+            .and_then(|b| Query::parse(b).ok())
+            .map(|q| q.query().to_owned())
+            .unwrap_or_default();
+        (len, sql)
     }
 
     /// Consumes `len` bytes of the request at the front (the session answered it itself):
