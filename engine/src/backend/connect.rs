@@ -114,6 +114,14 @@ pub enum ConnectError {
         #[source]
         source: io::Error,
     },
+    /// Transaction pooling: every backend of the pool stayed busy for `query_wait_timeout`.
+    #[error("sorry, too many clients already: no backend connection of node {node} became free within query_wait_timeout ({} s)", waited.as_secs())]
+    PoolTimeout {
+        /// Node id.
+        node: usize,
+        /// How long the client waited.
+        waited: Duration,
+    },
     /// Start-up did not finish in time.
     #[error("backend node {node} did not finish start-up within {limit:?}")]
     Timeout {

@@ -6,9 +6,11 @@
 
 mod connect;
 mod ddl_bridge;
+pub mod params;
 mod query;
 mod reset;
 mod side;
+mod tx;
 
 pub use connect::{connect, next_message, BackendConn, ConnectError, Credentials, StartupReply};
 /// SQL literals for internal queries: `E'…'` with doubled backslashes whenever needed, so they
@@ -18,3 +20,4 @@ pub use ddl_bridge::BackendServer;
 pub use query::{internal_query, Rows};
 pub use reset::{reset, ResetError};
 pub use side::BackendSide;
+pub use tx::TxBackend;

@@ -32,6 +32,6 @@ pub struct BackendSide {
 impl BackendSide {
     /// True when nothing is owed or half-forwarded: the connection is between requests.
     pub fn is_quiet(&self) -> bool {
-        self.in_flight == 0 && !self.walker.mid_message()
+        self.in_flight == 0 && self.discard_pending == 0 && !self.walker.mid_message()
     }
 }

@@ -144,6 +144,8 @@ pub struct ShardStats {
     pub idle_connections: Gauge,
     /// Clients accepted by the shard and waiting for a session slot (or a held door).
     pub clients_waiting: Gauge,
+    /// Transaction-pooled clients pinned to their backend (state that cannot move).
+    pub pinned_clients: Gauge,
     nodes: Box<[NodeStats]>,
 }
 
@@ -154,6 +156,7 @@ impl ShardStats {
             bytes_from_backends: Counter::default(),
             idle_connections: Gauge::default(),
             clients_waiting: Gauge::default(),
+            pinned_clients: Gauge::default(),
             nodes: (0..nodes).map(|_| NodeStats::default()).collect(),
         }
     }

@@ -10,6 +10,7 @@
 //! - `apply`: assignments → [`Config`] plus [`ConfigWarning`]s; `validate`: whole-config checks.
 //! - `settings`: the [`Config`] struct and its defaults (Pgpool-II 4.3's, in one place).
 //! - `session`: [`Config::show`], [`Config::set_session`] for `PGPOOL SHOW/SET/RESET`.
+//! - `pooling`: [`PoolingConfig`], session or transaction pooling and the pools' sizes.
 //!
 //! Unknown parameters never fail the load: they come back as warnings for the binary to log.
 //! A known parameter with a bad value is an error naming the file, line and parameter.
@@ -35,6 +36,7 @@ mod kinds;
 mod lexer;
 mod local;
 mod params;
+mod pooling;
 mod session;
 mod settings;
 mod source;
@@ -53,6 +55,7 @@ pub use kinds::{
     IdleLimitInRecovery, LogErrorVerbosity, LogLevel, LogStandbyDelay,
 };
 pub use lexer::SyntaxError;
+pub use pooling::{PoolMode, PoolingConfig};
 pub use session::SetError;
 pub use settings::{BackendConfig, Config, HealthCheck, HealthCheckOverrides};
 pub use source::MAX_INCLUDE_DEPTH;

@@ -8,6 +8,7 @@ use super::kinds::{
     CheckTempTable, Context, DisableLoadBalanceOnWrite, LogErrorVerbosity, LogLevel,
     LogStandbyDelay,
 };
+use super::pooling::{ModeList, PoolMode};
 use super::settings::Config;
 use super::value::ValueError;
 
@@ -148,6 +149,14 @@ pub(super) static PARAMS: &[Param] = &[
     param!(Reload, corepool_read_your_writes: Bool),
     param!(Init, corepool_metrics_address: Text),
     param!(Init, corepool_max_message_size: MessageSize),
+    // Pooling (PgBouncer's names; pooling.rs)
+    param!("pool_mode", Reload, pooling.pool_mode: Enum<PoolMode>),
+    param!("pool_mode_per_database", Reload, pooling.per_database: ModeList),
+    param!("pool_mode_per_user", Reload, pooling.per_user: ModeList),
+    param!("default_pool_size", Reload, pooling.default_pool_size: Positive),
+    param!("query_wait_timeout", Reload, pooling.query_wait_timeout: Secs),
+    param!("server_idle_timeout", Reload, pooling.server_idle_timeout: Secs),
+    param!("max_prepared_statements", Reload, pooling.max_prepared_statements: Count),
 ];
 
 /// Old spellings Pgpool-II still accepts, and the parameter each now sets.

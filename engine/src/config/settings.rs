@@ -213,6 +213,8 @@ pub struct Config {
     /// Largest protocol message accepted from a client or backend, in bytes; bigger ones end
     /// the session instead of being buffered.
     pub corepool_max_message_size: usize,
+    /// Session or transaction pooling, and the transaction pools' sizes (PgBouncer's names).
+    pub pooling: super::pooling::PoolingConfig,
 }
 
 /// One PostgreSQL server (`backend_*N`).
@@ -442,6 +444,7 @@ impl Default for Config {
             corepool_read_your_writes: false,
             corepool_metrics_address: String::new(),
             corepool_max_message_size: 1 << 30,
+            pooling: super::pooling::PoolingConfig::default(),
         }
     }
 }

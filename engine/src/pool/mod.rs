@@ -1,12 +1,15 @@
-//! The per-shard connection cache: idle backend connections keyed by who connected and how.
+//! The per-shard connection cache: idle backend connections keyed by who connected and how
+//! (session pooling), and [`tx`]'s transaction pools.
 //!
 //! A shard owns its pool outright (it is never touched from another core), so the map sits in a
 //! `RefCell` and no lock exists anywhere. A connection is cached only when it is clean: idle
 //! (ReadyForQuery 'I'), not in COPY, every result consumed, and `reset_query_list` run.
 
 mod key;
+pub mod tx;
 
 pub use key::PoolKey;
+pub use tx::{Got, TxPool, TxPoolStats, WaitTimeout};
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};

@@ -14,6 +14,9 @@ use crate::backend::{internal_query, quote_literal, ConnectError};
 impl Session<'_> {
     /// Decides the request at the front of the client's input. `Err` ends the session.
     pub(super) async fn decide(&mut self) -> Result<(), End> {
+        if self.tx.is_some() {
+            self.tx_track();
+        }
         let observed = match self.backends.get_mut(self.router.current) {
             Some(conn) => Observed::of(conn),
             None => return Err(End::backend_lost(None)),
@@ -94,7 +97,7 @@ impl Session<'_> {
                 };
                 if let Err(e) = sent {
                     tracing::warn!(node, error = %e, "standby connection lost; using the primary only");
-                    self.backends.remove(node);
+                    self.drop_backend(node);
                     if self.router.lb_node == node {
                         self.router.lb_node = primary;
                     }
@@ -265,7 +268,7 @@ impl Session<'_> {
             }
             Ok(_) => Ok(primary),
             Err(_) => {
-                self.backends.remove(node);
+                self.drop_backend(node);
                 Ok(primary)
             }
         }

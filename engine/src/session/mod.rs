@@ -11,6 +11,8 @@
 //! - [`inband`]: `SHOW pool_*` and `PGPOOL …`, answered by corepool.
 //! - `ddl`: HighGo's sharding DDL, run by corepool-ddl on the primary.
 //! - [`errors`]: the ErrorResponses corepool itself sends, with PostgreSQL's SQLSTATEs.
+//! - `tx`: transaction pooling — leasing a backend per transaction, carrying the client's
+//!   parameters, pinning.
 //!
 //! A session is a loop of relay runs: [`relay::Relay::run`] forwards until it stops, and the
 //! session acts on the [`relay::Stop`] it returned — decides a request, or ends.
@@ -25,6 +27,7 @@ mod inband_extended;
 pub mod relay;
 pub mod route;
 pub mod startup;
+mod tx;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -33,9 +36,9 @@ use bytes::BytesMut;
 use corepool_protocol::message::write;
 use corepool_protocol::message::TransactionStatus;
 
-use crate::backend::{self, BackendConn, ConnectError, Credentials};
+use crate::backend::{self, BackendConn, ConnectError, Credentials, StartupReply};
 use crate::cluster::CancelTable;
-use crate::config::{ClusteringMode, Config};
+use crate::config::{ClusteringMode, Config, PoolMode};
 use crate::pool::PoolKey;
 use crate::router::choose_session_node;
 use crate::runtime::{self, ReadBuf, Stream};
@@ -106,6 +109,8 @@ pub(crate) struct Session<'s> {
     idle: IdleWatch,
     /// The node whose session gauge counts this session now.
     counted_on: Option<usize>,
+    /// Transaction pooling's state, when the session is pooled per transaction.
+    tx: Option<tx::TxSession>,
 }
 
 async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stream) {
@@ -148,6 +153,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
     };
     // Whatever the client sent after its authentication reaches the relay.
     client.unread_buf(&mut cbuf);
+    drop(cbuf);
 
     let Some(primary) = shard.write_node() else {
         let _ = send_fatal(&mut client, "08006", "no valid backend node is available").await;
@@ -156,6 +162,9 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
     let params = startup.param_pairs();
     let key = PoolKey::new(&startup.user, &startup.database, &params);
     let (router, lb_node) = router_for(shard, &config, startup, primary);
+    let transaction_pooled =
+        config.pooling.mode_for(&startup.user, &startup.database) == PoolMode::Transaction;
+    let tx = transaction_pooled.then(|| tx::TxSession::new(&params));
     let mut session = Session {
         shard,
         config: config.clone(),
@@ -170,45 +179,70 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
         router,
         idle: IdleWatch::default(),
         counted_on: None,
+        tx,
     };
 
-    // The primary first: its start-up reply is what the client sees.
-    if let Err(e) = session.ensure(primary).await {
-        match e {
-            ConnectError::Refused { raw, .. } => {
-                let _ = session.client.write_all(&raw).await;
+    // The primary first: its start-up reply is what the client sees. A transaction-pooled
+    // client is greeted from its pool's first backend's reply when there is one.
+    let cached = match session.tx.is_some() {
+        true => session.tx_greeting(primary),
+        false => None,
+    };
+    if cached.is_none() {
+        if let Err(e) = session.ensure(primary).await {
+            match e {
+                ConnectError::Refused { raw, .. } => {
+                    let _ = session.client.write_all(&raw).await;
+                }
+                e => {
+                    let (code, msg) = tx::refusal(&e);
+                    let _ = send_fatal(&mut session.client, code, &msg).await;
+                }
             }
-            e => {
-                let _ = send_fatal(&mut session.client, "08006", &e.to_string()).await;
-            }
+            session.tx_finish().await;
+            return;
         }
-        return;
     }
     // Pgpool-II connects the load-balance node at session start too; corepool does so when
     // it differs from the primary (statement-level balancing connects on first use).
-    if lb_node != primary && session.ensure(lb_node).await.is_err() {
+    if session.tx.is_none() && lb_node != primary && session.ensure(lb_node).await.is_err() {
         session.router.lb_node = primary;
     }
-    session.count_on(Some(primary));
 
     // Greet the client as PostgreSQL would, with corepool's own cancel key.
     let secret: u32 = rand::random::<u32>().max(1);
     shard.state.cancel.claim(slot, secret);
     let out = {
-        let Some(conn) = session.backends.get_mut(primary) else {
-            return;
+        let (reply, backend_key) = match (&cached, session.backends.get_mut(primary)) {
+            (Some(reply), _) => (reply.clone(), None),
+            (None, Some(conn)) => (conn.reply.clone(), Some(conn.cancel_key())),
+            (None, None) => return,
         };
-        shard.state.cancel.bind(slot, Some(conn.cancel_key()));
-        let backend_key = conn.cancel_key();
+        if session.tx.is_none() {
+            shard.state.cancel.bind(slot, backend_key);
+        }
         shard.state.registry.open(
             slot,
             &startup.user,
             &startup.database,
             primary,
-            backend_key.process_id,
+            backend_key.map_or(0, |k| k.process_id),
         );
-        greeting(conn, startup, CancelTable::process_id(slot), secret)
+        let every = session.tx.is_some();
+        greeting(
+            &reply,
+            startup,
+            every,
+            CancelTable::process_id(slot),
+            secret,
+        )
     };
+    if session.tx.is_some() {
+        // The backend that gave the greeting goes back until the first transaction.
+        session.tx_release();
+    } else {
+        session.count_on(Some(primary));
+    }
     let end = match session.client.write_all(&out).await {
         Err(_) => End::ClientGone,
         Ok(()) => session.serve_requests().await,
@@ -286,14 +320,56 @@ impl Session<'_> {
     /// decides, or at the end.
     async fn serve_requests(&mut self) -> End {
         loop {
+            if self.tx.is_some() && !self.backends.has(self.router.current) {
+                // Between transactions: nothing is held until the client sends its next
+                // request, then a backend is leased for it.
+                if let Err(end) = self.next_transaction().await {
+                    return end;
+                }
+            }
             match self.relay_once().await {
                 Stop::Request => {
                     if let Err(end) = self.decide().await {
                         return end;
                     }
                 }
-                Stop::Drained | Stop::Idle => {}
+                Stop::Idle => self.tx_release(),
+                Stop::Drained => {}
                 Stop::End(end) => return end,
+            }
+        }
+    }
+
+    /// Waits for the client's next request and leases a backend of the current node for it.
+    async fn next_transaction(&mut self) -> Result<(), End> {
+        let idle_limit = self
+            .session_config
+            .as_ref()
+            .unwrap_or(&self.config)
+            .client_idle_limit;
+        if idle_limit.is_zero() {
+            self.wait_input().await?;
+        } else {
+            let idle = IdleWatch::default();
+            let limit = relay::idle_timeout(&idle, idle_limit);
+            let wait = self.wait_input();
+            futures_lite::future::or(wait, async { Err(limit.await) }).await?;
+        }
+        let node = self.router.current;
+        match self.ensure(node).await {
+            Ok(()) => {
+                if let Some(conn) = self.backends.get_mut(node) {
+                    let key = conn.cancel_key();
+                    self.shard.state.cancel.bind(self.slot, Some(key));
+                }
+                self.count_on(Some(node));
+                Ok(())
+            }
+            Err(e) => {
+                let (code, msg) = tx::refusal(&e);
+                tracing::info!(error = %e, "no backend for the transaction");
+                let _ = send_fatal(&mut self.client, code, &msg).await;
+                Err(End::ClientGone)
             }
         }
     }
@@ -313,10 +389,12 @@ impl Session<'_> {
             return Stop::End(End::backend_lost(None));
         };
         let stop = |w: &std::task::Waker| shard.session_should_stop(slot, w);
+        let tx_unpinned = self.tx.as_ref().map(|t| t.pinned.is_none());
         let watch = Watch {
             requests: self.router.is_routing(),
             binds: !self.router.in_band_statements.is_empty(),
-            idle_backend: false,
+            idle_backend: tx_unpinned == Some(true),
+            session_state: tx_unpinned == Some(true),
         };
         let meter = Meter {
             shard: shard.stats(),
@@ -358,6 +436,9 @@ impl Session<'_> {
         if self.backends.has(node) {
             return Ok(());
         }
+        if self.tx.is_some() {
+            return self.tx_acquire(node).await;
+        }
         let generation = self.shard.state.generation();
         if self.config.connection_cache {
             if let Some(c) = self
@@ -369,6 +450,14 @@ impl Session<'_> {
                 return Ok(());
             }
         }
+        let conn = self.open_backend(node).await?;
+        self.backends.insert(conn);
+        Ok(())
+    }
+
+    /// Opens a new connection to `node` with the client's parameters and credentials.
+    pub(crate) async fn open_backend(&mut self, node: usize) -> Result<BackendConn, ConnectError> {
+        let generation = self.shard.state.generation();
         let Some(n) = self.shard.state.node(node) else {
             return Err(ConnectError::Auth {
                 node,
@@ -394,8 +483,7 @@ impl Session<'_> {
         {
             Ok(c) => {
                 n.mark_connected();
-                self.backends.insert(c);
-                Ok(())
+                Ok(c)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "backend connection failed");
@@ -426,14 +514,14 @@ impl Session<'_> {
                     let msg = format!("backend node {node} closed the connection unexpectedly");
                     let _ = client.write_all(&fatal("57P01", &msg)).await;
                 }
-                self.backends.remove(node);
+                self.drop_backend(node);
                 shard.report_backend_lost(node);
             }
             End::BackendProtocol(e) => {
                 let node = self.router.current;
                 let msg = format!("invalid message from backend node {node}: {e}");
                 let _ = client.write_all(&fatal("08P01", &msg)).await;
-                self.backends.remove(node);
+                self.drop_backend(node);
             }
             End::IdleTimeout(limit) => {
                 tracing::info!(seconds = limit.as_secs(), "client_idle_limit reached");
@@ -454,6 +542,22 @@ impl Session<'_> {
             End::ClientTerminated | End::ClientGone => {
                 // Replies still queued for a client that is leaving are of no use.
             }
+        }
+        if self.tx.is_some() {
+            // Transaction pools keep their backends whatever the database.
+            if !clean_exit {
+                for node in self.backends.nodes() {
+                    if !self
+                        .backends
+                        .get_mut(node)
+                        .is_some_and(|c| c.side.is_quiet())
+                    {
+                        self.drop_backend(node);
+                    }
+                }
+            }
+            self.tx_finish().await;
+            return;
         }
         let cacheable =
             clean_exit && self.config.connection_cache && !UNCACHED_DATABASES.contains(&database);
@@ -478,17 +582,28 @@ impl Session<'_> {
     }
 }
 
-/// AuthenticationOk, the backend's ParameterStatus values (application_name as the client set
-/// it), corepool's BackendKeyData and ReadyForQuery.
-fn greeting(conn: &BackendConn, startup: &Startup, process_id: i32, secret: u32) -> BytesMut {
+/// AuthenticationOk, the backend's ParameterStatus values (application_name — in transaction
+/// pooling every reported parameter — as the client set it), corepool's BackendKeyData and
+/// ReadyForQuery.
+fn greeting(
+    reply: &StartupReply,
+    startup: &Startup,
+    every_startup_value: bool,
+    process_id: i32,
+    secret: u32,
+) -> BytesMut {
     let mut out = BytesMut::with_capacity(512);
     write::backend::authentication_ok(&mut out);
-    for (name, value) in &conn.reply.parameters {
-        let value = if name == "application_name" {
-            startup.get("application_name").unwrap_or(value)
-        } else {
-            value
-        };
+    for (name, value) in &reply.parameters {
+        // The client's own start-up values of reported parameters (its application_name; in
+        // transaction pooling every one, since the backend that reported may be another's).
+        let value = startup
+            .params
+            .iter()
+            .filter(|(k, _)| every_startup_value || k == "application_name")
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or(value);
         let _ = write::backend::parameter_status(name, value, &mut out);
     }
     write::backend::backend_key_data(process_id, secret as i32, &mut out);

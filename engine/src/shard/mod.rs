@@ -12,8 +12,10 @@ use corepool_protocol::framing::Limits;
 use corepool_protocol::message::write;
 
 mod catalog_cache;
+mod tx_pools;
 
 pub use catalog_cache::CatalogCache;
+pub use tx_pools::{TxPoolEntry, TxPools};
 
 use crate::auth::files::AuthFiles;
 use crate::auth::hba::Method;
@@ -37,6 +39,8 @@ pub struct Shard {
     auth: RefCell<Arc<AuthFiles>>,
     /// Idle backend connections of this shard.
     pub pool: Pool<BackendConn>,
+    /// Transaction pools (pool_mode = transaction), by user, database and node.
+    pub tx_pools: TxPools,
     free_slots: RefCell<Vec<usize>>,
     slot_base: usize,
     wakers: RefCell<Vec<Option<Waker>>>,
@@ -75,6 +79,7 @@ impl Shard {
             stopping: Cell::new(false),
             rules: RefCell::new(rules),
             catalog: Rc::new(CatalogCache::default()),
+            tx_pools: TxPools::default(),
             slot_waiters: RefCell::new(std::collections::VecDeque::new()),
             next_waiter: std::cell::Cell::new(0),
         }
@@ -93,6 +98,7 @@ impl Shard {
     /// Installs a reloaded configuration (new sessions see it; running ones keep theirs).
     pub fn apply_reload(&self, config: Arc<Config>, auth: Arc<AuthFiles>) {
         self.pool.set_limits(pool_limits(&config));
+        self.tx_pools.resize(self.tx_pool_size(&config));
         *self.rules.borrow_mut() = Rc::new(Rules::from_config(&config));
         self.catalog.clear();
         *self.config.borrow_mut() = config;
@@ -306,12 +312,37 @@ impl Shard {
 
     /// Periodic housekeeping: pool expiry.
     pub fn tick(&self) {
-        let closed = self.pool.prune(self.state.generation(), Instant::now());
-        let idle = self.pool.idle_total() as i64;
+        let now = Instant::now();
+        let generation = self.state.generation();
+        let closed = self.pool.prune(generation, now);
+        let (life, idle_limit) = {
+            let c = self.config.borrow();
+            let life = (!c.connection_life_time.is_zero()).then_some(c.connection_life_time);
+            let idle = c.pooling.server_idle_timeout;
+            (life, (!idle.is_zero()).then_some(idle))
+        };
+        let (tx_closed, tx_idle) = self.tx_pools.prune(generation, life, idle_limit, now);
+        let idle = (self.pool.idle_total() + tx_idle) as i64;
         self.stats().idle_connections.set(idle);
-        if closed > 0 {
-            tracing::debug!(shard = self.id, closed, "closed expired pooled connections");
+        if closed + tx_closed > 0 {
+            tracing::debug!(
+                shard = self.id,
+                closed,
+                tx_closed,
+                "closed expired pooled connections"
+            );
         }
+    }
+
+    /// Backends each transaction pool of this shard may hold.
+    pub fn tx_pool_size(&self, config: &Config) -> usize {
+        config.pooling.per_shard(self.state.stats.shards().len())
+    }
+
+    /// The transaction pool of `user` on `database` at `node`.
+    pub fn tx_pool(&self, user: &str, database: &str, node: usize) -> Rc<TxPoolEntry> {
+        let size = self.tx_pool_size(&self.config.borrow());
+        self.tx_pools.get(user, database, node, size)
     }
 }
 

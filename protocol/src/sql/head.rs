@@ -50,6 +50,18 @@ pub enum Head {
     Rollback,
     /// `SET`.
     Set,
+    /// `RESET`.
+    Reset,
+    /// `DISCARD`.
+    Discard,
+    /// `LISTEN` or `UNLISTEN`.
+    Listen,
+    /// `PREPARE`, `EXECUTE` or `DEALLOCATE` (SQL-level prepared statements).
+    Prepared,
+    /// `DECLARE` (a cursor).
+    Declare,
+    /// `LOAD` (a shared library into the session).
+    Load,
     /// Any other word (or text that does not start with one).
     Other,
 }
@@ -111,6 +123,12 @@ pub fn head(text: &[u8]) -> Head {
         b"commit" | b"end" => Head::Commit,
         b"rollback" | b"abort" => Head::Rollback,
         b"set" => Head::Set,
+        b"reset" => Head::Reset,
+        b"discard" => Head::Discard,
+        b"listen" | b"unlisten" => Head::Listen,
+        b"prepare" | b"execute" | b"deallocate" => Head::Prepared,
+        b"declare" => Head::Declare,
+        b"load" => Head::Load,
         _ => Head::Other,
     }
 }
@@ -181,6 +199,12 @@ mod tests {
             (b"END", Head::Commit),
             (b"abort", Head::Rollback),
             (b"SET search_path = a", Head::Set),
+            (b"reset all", Head::Reset),
+            (b"LISTEN ch", Head::Listen),
+            (b"unlisten *", Head::Listen),
+            (b"PREPARE p AS SELECT 1", Head::Prepared),
+            (b"deallocate all", Head::Prepared),
+            (b"DECLARE c CURSOR WITH HOLD FOR SELECT 1", Head::Declare),
             (b"VACUUM", Head::Other),
             (b"selectx", Head::Other),
             (b"$1", Head::Other),

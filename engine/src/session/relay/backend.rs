@@ -142,14 +142,17 @@ impl Relay<'_> {
         pos: usize,
     ) -> Result<Next, corepool_protocol::Error> {
         let swallow = self.backend.side.swallow_parse_complete > 0;
+        let discarding = self.backend.side.discard_pending > 0;
         let inspect = |t: u8| {
-            matches!(
-                t,
-                READY_FOR_QUERY_TAG
-                    | PARAMETER_STATUS_TAG
-                    | ERROR_RESPONSE_TAG
-                    | COPY_BOTH_RESPONSE_TAG
-            ) || (swallow && t == PARSE_COMPLETE_TAG)
+            discarding
+                || matches!(
+                    t,
+                    READY_FOR_QUERY_TAG
+                        | PARAMETER_STATUS_TAG
+                        | ERROR_RESPONSE_TAG
+                        | COPY_BOTH_RESPONSE_TAG
+                )
+                || (swallow && t == PARSE_COMPLETE_TAG)
         };
         let step = self
             .backend
@@ -166,6 +169,20 @@ impl Relay<'_> {
         };
         let assembled = message.assembled;
         let body = message.body();
+        if discarding {
+            // A reply to a statement corepool sent on its own (a parameter replay): dropped.
+            if message.tag == READY_FOR_QUERY_TAG {
+                if let Some(s) = body.first().and_then(|b| TransactionStatus::from_byte(*b)) {
+                    self.backend.status = s;
+                }
+                self.backend.side.discard_pending -= 1;
+            }
+            return Ok(Next::Skip {
+                at: pass.end,
+                next,
+                assembled,
+            });
+        }
         match message.tag {
             READY_FOR_QUERY_TAG => {
                 if let Some(s) = body.first().and_then(|b| TransactionStatus::from_byte(*b)) {

@@ -18,8 +18,8 @@ use corepool_protocol::message::tags::{
 use corepool_protocol::sql::{head, Head};
 
 use super::{forward_prefix, End, Relay, Stop, Turn, HIGH_WATER};
-use crate::cluster::stats::{NodeStats, StatementClass};
-use crate::runtime::Chunk;
+use crate::cluster::stats::{NodeStats, ShardStats, StatementClass};
+use crate::runtime::{Chunk, Stream};
 
 /// Where the client → backend direction stands between relay runs.
 #[derive(Debug, Default)]
@@ -82,6 +82,42 @@ impl ClientSide {
         let bytes = self.front_bytes();
         let len = self.front.map_or(0, |f| f.len);
         bytes.get(..len).unwrap_or(bytes)
+    }
+
+    /// Waits until the client sent something, holding it for the next relay run (transaction
+    /// pooling waits so between transactions, without a backend). `Err` when the client left,
+    /// sent Terminate, or `stop` says the shard stops.
+    pub async fn wait_input(
+        &mut self,
+        client: &mut Stream,
+        stop: &dyn Fn(&std::task::Waker) -> bool,
+        stats: &ShardStats,
+    ) -> Result<(), End> {
+        std::future::poll_fn(|cx| {
+            if stop(cx.waker()) {
+                return std::task::Poll::Ready(Err(End::Stopped));
+            }
+            if self.held.is_none() && !self.walker.mid_message() {
+                match client.poll_recv(cx) {
+                    std::task::Poll::Ready(Ok(Some(c))) => {
+                        stats.bytes_from_clients.add(c.len() as u64);
+                        self.held = Some(c);
+                    }
+                    std::task::Poll::Ready(_) => {
+                        return std::task::Poll::Ready(Err(End::ClientGone))
+                    }
+                    std::task::Poll::Pending => return std::task::Poll::Pending,
+                }
+            }
+            let terminate = !self.walker.mid_message()
+                && self.held.as_deref().and_then(|c| c.first()) == Some(&TERMINATE_TAG);
+            std::task::Poll::Ready(if terminate {
+                Err(End::ClientTerminated)
+            } else {
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// The length and text of the Query message at the front (empty when it is not a valid
@@ -162,6 +198,17 @@ fn mentions_create_or_drop(text: &[u8]) -> bool {
         .chain(memchr::memmem::find_iter(text, b"ROP"))
         .next()
         .is_some()
+}
+
+/// Whether a transaction-pooled session must look at this request: a named Parse (the
+/// statement lives on one backend), or a statement that may change what the session carries.
+fn carries_state(tag: u8, body: &[u8]) -> bool {
+    if tag == PARSE_TAG && body.first().is_some_and(|b| *b != 0) {
+        return true;
+    }
+    let text = query_text(tag, body);
+    // A string of several statements is read statement by statement by the session.
+    crate::session::tx::track::may_matter(head(text), text) || memchr::memchr(b';', text).is_some()
 }
 
 /// The statement column a passthrough session counts a Query in.
@@ -314,7 +361,8 @@ impl Relay<'_> {
                     && !routed.get()
                     && (watch.requests
                         || (watch.binds && tag == BIND_TAG)
-                        || maybe_ours(query_text(tag, message.body())))
+                        || maybe_ours(query_text(tag, message.body()))
+                        || (watch.session_state && carries_state(tag, message.body())))
                 {
                     Next::Stop {
                         at: pass.end,

@@ -106,6 +106,9 @@ pub struct Watch {
     pub binds: bool,
     /// Stop with [`Stop::Idle`] when the backend is idle between transactions.
     pub idle_backend: bool,
+    /// Stop at statements that may change session state a transaction pool carries (SET,
+    /// LISTEN, temporary tables, named prepared statements …).
+    pub session_state: bool,
 }
 
 /// What the relay learns about the backend for the session's decision.
