@@ -214,3 +214,102 @@ fn extended_protocol_with_unnamed_statements_pools_per_transaction() {
     a.terminate();
     b.terminate();
 }
+
+/// Runs pgbench through `p` and checks every transaction succeeded.
+fn pgbench(p: &Proxy, args: &[&str]) -> String {
+    let port = p.port.to_string();
+    let mut all = vec!["-h", "127.0.0.1", "-p", &port, "-U", "postgres"];
+    all.extend_from_slice(args);
+    all.push("postgres");
+    let out = p.cluster.command("pgbench").args(&all).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "pgbench {args:?}: {stdout} {}",
+        String::from_utf8(out.stderr).unwrap_or_default()
+    );
+    stdout
+}
+
+#[test]
+fn pgbench_prepared_and_extended_share_few_backends_without_pinning() {
+    let p = tx_proxy(2, |c| {
+        c.pooling.max_prepared_statements = 3;
+        c.pooling.query_wait_timeout = Duration::from_secs(20);
+    });
+    pgbench(&p, &["-i", "-s", "1", "-q"]);
+    for mode in ["prepared", "simple", "extended"] {
+        // TPC-B's transactions of several statements, a pgbench thread per client: pgbench
+        // prepares with a blocking call, so a thread of several clients waiting for a backend
+        // would stall its own clients' open transactions (with any transaction pooler).
+        let out = pgbench(&p, &["-c", "4", "-j", "4", "-t", "25", "-M", mode]);
+        assert!(out.contains("actually processed: 100/100"), "{mode}: {out}");
+        assert!(
+            out.contains("number of failed transactions: 0"),
+            "{mode}: {out}"
+        );
+        // One-statement transactions: many clients per thread share the two backends.
+        let out = pgbench(&p, &["-S", "-c", "8", "-j", "2", "-t", "40", "-M", mode]);
+        assert!(out.contains("actually processed: 320/320"), "{mode}: {out}");
+        assert!(
+            out.contains("number of failed transactions: 0"),
+            "{mode}: {out}"
+        );
+    }
+    let pinned: i64 = p
+        .state()
+        .stats
+        .shards()
+        .iter()
+        .map(|s| s.pinned_clients.get())
+        .sum();
+    assert_eq!(pinned, 0, "named statements move with the client");
+}
+
+#[test]
+fn a_statement_prepared_on_one_backend_runs_after_the_client_lands_on_another() {
+    // Two backends, one client that keeps the first busy inside a transaction while the
+    // other prepares; then the preparing client lands on either backend and its statements
+    // (more than max_prepared_statements of them) still run.
+    let p = tx_proxy(2, |c| c.pooling.max_prepared_statements = 2);
+    let rt = common::rt();
+    rt.block_on(async {
+        let conninfo = p.conninfo("postgres", "postgres");
+        let a = common::connect(&conninfo).await;
+        let b = common::connect(&conninfo).await;
+        let mut statements = Vec::new();
+        for i in 0..5 {
+            let text = format!("SELECT $1::int + {i}");
+            statements.push(a.prepare(&text).await.expect("prepare"));
+        }
+        let mut pids = std::collections::BTreeSet::new();
+        for round in 0..6 {
+            // b holds a backend in a transaction now and then, so a's requests move.
+            if round % 2 == 0 {
+                b.batch_execute("BEGIN").await.unwrap();
+            }
+            for (i, s) in statements.iter().enumerate() {
+                let row = a.query_one(s, &[&(round as i32)]).await.expect("execute");
+                assert_eq!(row.get::<_, i32>(0), round as i32 + i as i32);
+            }
+            let pid: i32 = a
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .unwrap()
+                .get(0);
+            pids.insert(pid);
+            if round % 2 == 0 {
+                b.batch_execute("COMMIT").await.unwrap();
+            }
+        }
+        assert_eq!(pids.len(), 2, "the client used both backends: {pids:?}");
+    });
+    let pinned: i64 = p
+        .state()
+        .stats
+        .shards()
+        .iter()
+        .map(|s| s.pinned_clients.get())
+        .sum();
+    assert_eq!(pinned, 0);
+}

@@ -6,7 +6,9 @@
 
 mod connect;
 mod ddl_bridge;
+pub mod expect;
 pub mod params;
+pub mod prepared;
 mod query;
 mod reset;
 mod side;

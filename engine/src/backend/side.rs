@@ -27,11 +27,17 @@ pub struct BackendSide {
     /// Replies to requests corepool sent on its own (a statement run on every backend) that are
     /// read and dropped, not forwarded: the number of ReadyForQuery still to come.
     pub discard_pending: u32,
+    /// Message by message, the replies owed while corepool rewrites the client's
+    /// extended-protocol stream (transaction pooling's prepared statements).
+    pub expect: super::expect::Expected,
 }
 
 impl BackendSide {
     /// True when nothing is owed or half-forwarded: the connection is between requests.
     pub fn is_quiet(&self) -> bool {
-        self.in_flight == 0 && self.discard_pending == 0 && !self.walker.mid_message()
+        self.in_flight == 0
+            && self.discard_pending == 0
+            && self.expect.is_empty()
+            && !self.walker.mid_message()
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::params::Params;
+use super::prepared::BackendStatements;
 use super::BackendConn;
 use crate::pool::Pooled;
 
@@ -16,6 +17,8 @@ pub struct TxBackend {
     pub applied: Params,
     /// The start-up values it was opened with: its session defaults.
     pub defaults: Params,
+    /// The named statements prepared on it.
+    pub statements: BackendStatements,
 }
 
 impl Pooled for TxBackend {

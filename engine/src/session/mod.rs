@@ -401,12 +401,20 @@ impl Session<'_> {
             node: shard.stats().node(node),
             count_statements: !self.router.is_routing(),
         };
-        let run = Relay::new(&mut self.client, &mut self.side, conn, &limits, &stop)
+        let max_statements = self.config.pooling.max_prepared_statements as usize;
+        let mut rewriter = self
+            .tx
+            .as_mut()
+            .and_then(|tx| tx.rewriter(node, max_statements));
+        let mut relay = Relay::new(&mut self.client, &mut self.side, conn, &limits, &stop)
             .watching(watch)
             .watched(&self.idle)
             .metered(meter)
-            .published(shard.state.registry.activity(slot))
-            .run();
+            .published(shard.state.registry.activity(slot));
+        if let Some(r) = rewriter.as_mut() {
+            relay = relay.rewriting(r);
+        }
+        let run = relay.run();
         if idle_limit.is_zero() {
             run.await
         } else {

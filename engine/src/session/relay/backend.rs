@@ -29,6 +29,8 @@ enum Next {
         next: usize,
         assembled: bool,
     },
+    /// Replies corepool made up are due before the message at `at`: send them first.
+    MadeUpFirst { at: usize },
 }
 
 impl Relay<'_> {
@@ -63,6 +65,9 @@ impl Relay<'_> {
         if let Some(m) = self.meter {
             m.shard.bytes_from_backends.add(chunk.len() as u64);
         }
+        if self.send_made_up().is_err() {
+            return Turn::Stop(Stop::End(End::ClientGone));
+        }
         let mut pos = 0;
         loop {
             let next = match self.walk_backend(&chunk, pos) {
@@ -90,6 +95,15 @@ impl Relay<'_> {
                     }
                     continue;
                 }
+                Next::MadeUpFirst { at } => {
+                    if forward_prefix(self.client, &mut chunk, at, true).is_err()
+                        || self.send_made_up().is_err()
+                    {
+                        return Turn::Stop(Stop::End(End::ClientGone));
+                    }
+                    pos = 0;
+                    continue;
+                }
                 Next::Skip {
                     at,
                     next,
@@ -109,7 +123,8 @@ impl Relay<'_> {
                     }
                 }
             };
-            if sent.is_err() {
+            // Replies corepool made up that the chunk's last message made due.
+            if sent.is_err() || self.send_made_up().is_err() {
                 return Turn::Stop(Stop::End(End::ClientGone));
             }
             self.note_activity(false);
@@ -143,8 +158,10 @@ impl Relay<'_> {
     ) -> Result<Next, corepool_protocol::Error> {
         let swallow = self.backend.side.swallow_parse_complete > 0;
         let discarding = self.backend.side.discard_pending > 0;
+        let rewriting = !self.backend.side.expect.is_empty();
         let inspect = |t: u8| {
             discarding
+                || rewriting
                 || matches!(
                     t,
                     READY_FOR_QUERY_TAG
@@ -182,6 +199,22 @@ impl Relay<'_> {
                 next,
                 assembled,
             });
+        }
+        if rewriting {
+            if self.backend.side.expect.pop_made_up_ready() {
+                return Ok(Next::MadeUpFirst { at: pass.end });
+            }
+            let d = self.backend.side.expect.on_reply(message.tag);
+            if let (Some(def), Some(r)) = (&d.failed_statement, self.rewrite.as_mut()) {
+                r.statement_failed(def);
+            }
+            if !d.forward {
+                return Ok(Next::Skip {
+                    at: pass.end,
+                    next,
+                    assembled,
+                });
+            }
         }
         match message.tag {
             READY_FOR_QUERY_TAG => {
@@ -221,7 +254,7 @@ impl Relay<'_> {
                     }
                 }
             }
-            PARSE_COMPLETE_TAG => {
+            PARSE_COMPLETE_TAG if swallow => {
                 // The reply to a Parse corepool re-sent itself: the client never asked.
                 self.backend.side.swallow_parse_complete -= 1;
                 return Ok(Next::Skip {
@@ -230,7 +263,9 @@ impl Relay<'_> {
                     assembled,
                 });
             }
-            _ => self.backend.side.copy_both = true,
+            COPY_BOTH_RESPONSE_TAG => self.backend.side.copy_both = true,
+            // Everything else is only looked at by the expected-reply queue (rewriting).
+            _ => {}
         }
         Ok(Next::Forward { next, assembled })
     }

@@ -17,7 +17,7 @@ use corepool_protocol::message::tags::{
 };
 use corepool_protocol::sql::{head, Head};
 
-use super::{forward_prefix, End, Relay, Stop, Turn, HIGH_WATER};
+use super::{forward_prefix, End, Relay, Rewritten, Stop, Turn, HIGH_WATER};
 use crate::cluster::stats::{NodeStats, ShardStats, StatementClass};
 use crate::runtime::{Chunk, Stream};
 
@@ -229,6 +229,13 @@ enum Next {
     Done { pass: usize },
     /// Forward the message (in place up to `next`, or the walker's assembled copy).
     Forward { next: usize, assembled: bool },
+    /// Send `bytes` instead of the message at `at..next` (or `None`: nothing).
+    Rewritten {
+        at: usize,
+        next: usize,
+        assembled: bool,
+        bytes: Option<Vec<u8>>,
+    },
     /// Stop at the message (it starts at `at`).
     Stop { at: usize, front: Front },
     /// Terminate at `at`: forward what precedes it and end.
@@ -295,6 +302,36 @@ impl Relay<'_> {
                     }
                     continue;
                 }
+                Next::Rewritten {
+                    at,
+                    next,
+                    assembled,
+                    bytes,
+                } => {
+                    if let Err(e) = forward_prefix(&mut self.backend.stream, &mut chunk, at, true) {
+                        return Turn::Stop(Stop::End(End::backend_lost(Some(e))));
+                    }
+                    if assembled {
+                        self.side.walker.release();
+                        chunk.advance(next);
+                    } else {
+                        chunk.advance(next - at);
+                    }
+                    pos = 0;
+                    if let Some(bytes) = bytes {
+                        if let Err(e) = self.backend.stream.send(bytes) {
+                            return Turn::Stop(Stop::End(End::backend_lost(Some(e))));
+                        }
+                    }
+                    if self.send_made_up().is_err() {
+                        return Turn::Stop(Stop::End(End::ClientGone));
+                    }
+                    if chunk.is_empty() {
+                        self.note_activity(true);
+                        return Turn::Moved;
+                    }
+                    continue;
+                }
                 Next::Stop { at, front } => {
                     if let Err(e) = forward_prefix(&mut self.backend.stream, &mut chunk, at, true) {
                         return Turn::Stop(Stop::End(End::backend_lost(Some(e))));
@@ -325,12 +362,14 @@ impl Relay<'_> {
         node_stats: Option<&NodeStats>,
     ) -> Result<Next, corepool_protocol::Error> {
         let watch = self.watch;
+        let rewriting = self.rewrite.is_some();
         let extended_open = Cell::new(self.side.extended_open);
         let requests = Cell::new(0u32);
         // The decided front message is the first request start this walk meets.
         let routed = Cell::new(self.side.routed_front);
         let inspect = |t: u8| {
-            t == TERMINATE_TAG
+            rewriting
+                || t == TERMINATE_TAG
                 || t == QUERY_TAG
                 || t == PARSE_TAG
                 || (watch.binds && t == BIND_TAG)
@@ -380,9 +419,29 @@ impl Relay<'_> {
                         routed.set(false);
                     }
                     on_request_tag(tag, &extended_open, &requests);
-                    Next::Forward {
-                        next,
-                        assembled: message.assembled,
+                    let rewritten = match self.rewrite.as_mut() {
+                        Some(r) => {
+                            r.client_message(tag, message.frame, &mut self.backend.side.expect)
+                        }
+                        None => Rewritten::Forward,
+                    };
+                    match rewritten {
+                        Rewritten::Forward => Next::Forward {
+                            next,
+                            assembled: message.assembled,
+                        },
+                        Rewritten::Replace(bytes) => Next::Rewritten {
+                            at: pass.end,
+                            next,
+                            assembled: message.assembled,
+                            bytes: Some(bytes),
+                        },
+                        Rewritten::Drop => Next::Rewritten {
+                            at: pass.end,
+                            next,
+                            assembled: message.assembled,
+                            bytes: None,
+                        },
                     }
                 }
             }

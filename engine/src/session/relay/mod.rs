@@ -111,6 +111,33 @@ pub struct Watch {
     pub session_state: bool,
 }
 
+/// What happens to one client message on its way to the backend, when the session rewrites
+/// the client's stream (transaction pooling's prepared statements).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewritten {
+    /// It goes on as it came.
+    Forward,
+    /// These bytes go instead (they may hold several messages).
+    Replace(Vec<u8>),
+    /// Nothing goes (its reply was made up).
+    Drop,
+}
+
+/// Rewrites the client's messages on their way to the backend, queueing in the backend's
+/// [`Expected`](crate::backend::expect::Expected) what each reply is.
+pub trait Rewrite {
+    /// Decides one client message (`frame` whole) and queues what the backend owes for it.
+    fn client_message(
+        &mut self,
+        tag: u8,
+        frame: &[u8],
+        expect: &mut crate::backend::expect::Expected,
+    ) -> Rewritten;
+
+    /// A statement prepared on corepool's own initiative failed on the backend.
+    fn statement_failed(&mut self, def: &crate::backend::prepared::Definition);
+}
+
 /// What the relay learns about the backend for the session's decision.
 #[derive(Debug, Clone, Copy)]
 pub struct Observed {
@@ -159,6 +186,7 @@ pub struct Relay<'a> {
     pub(super) idle: Option<&'a IdleWatch>,
     pub(super) meter: Option<Meter<'a>>,
     activity: Option<&'a AtomicU8>,
+    pub(super) rewrite: Option<&'a mut dyn Rewrite>,
 }
 
 /// What one direction's turn did.
@@ -194,7 +222,23 @@ impl<'a> Relay<'a> {
             idle: None,
             meter: None,
             activity: None,
+            rewrite: None,
         }
+    }
+
+    /// Passes every client message through `rewrite` (and the replies through the backend's
+    /// expected-reply queue).
+    pub fn rewriting(mut self, rewrite: &'a mut dyn Rewrite) -> Self {
+        self.rewrite = Some(rewrite);
+        self
+    }
+
+    /// Sends the replies corepool made up that are due (everything before them answered).
+    pub(super) fn send_made_up(&mut self) -> io::Result<()> {
+        while let Some(reply) = self.backend.side.expect.pop_made_up() {
+            self.client.send(bytes::Bytes::from_static(reply))?;
+        }
+        Ok(())
     }
 
     /// Stops for what `watch` names.

@@ -14,8 +14,10 @@
 //!
 //! # Layout
 //! - `track`: what a statement does to the carried state ([`track::Effect`]), pure.
+//! - `rewrite`: named prepared statements mapped onto each backend's, message by message.
 //! - this file: the session's side — leasing, replay, release, pinning, the end.
 
+mod rewrite;
 pub(crate) mod track;
 
 use std::rc::Rc;
@@ -28,6 +30,7 @@ use super::backends::{query_message, send_discarded};
 use super::relay::End;
 use super::Session;
 use crate::backend::params::Params;
+use crate::backend::prepared::BackendStatements;
 use crate::backend::{self, internal_query, ConnectError, TxBackend};
 use crate::pool::Got;
 use crate::runtime;
@@ -48,13 +51,22 @@ pub(super) struct TxSession {
     pub(super) pinned: Option<&'static str>,
     /// Per node: the pool, and while a backend is lent, its state.
     leases: Vec<Lease>,
+    /// The client's named statements, once it used one (the relay then rewrites its stream).
+    pub(super) statements: Option<rewrite::ClientStatements>,
 }
 
 #[derive(Default)]
 struct Lease {
     pool: Option<Rc<TxPoolEntry>>,
-    /// The lent backend's defaults (start-up values) and applied parameters.
-    lent: Option<(Params, Params)>,
+    /// The lent backend's state while this client has it.
+    lent: Option<Lent>,
+}
+
+/// What a lent backend carries besides its connection.
+struct Lent {
+    defaults: Params,
+    applied: Params,
+    statements: BackendStatements,
 }
 
 impl TxSession {
@@ -68,7 +80,23 @@ impl TxSession {
             errors_at_pending: 0,
             pinned: None,
             leases: Vec::new(),
+            statements: None,
         }
+    }
+
+    /// The rewriter for a relay run on `node`, when the client uses named statements (and is
+    /// not pinned: a pinned client's statements live on its backend under its own names).
+    pub(super) fn rewriter(&mut self, node: usize, max: usize) -> Option<rewrite::Rewriter<'_>> {
+        if self.pinned.is_some() {
+            return None;
+        }
+        let client = self.statements.as_mut()?;
+        let lent = self.leases.get_mut(node)?.lent.as_mut()?;
+        Some(rewrite::Rewriter {
+            client,
+            backend: &mut lent.statements,
+            max,
+        })
     }
 
     fn lease(&mut self, node: usize) -> &mut Lease {
@@ -155,6 +183,7 @@ impl Session<'_> {
                         conn,
                         applied: defaults.clone(),
                         defaults,
+                        statements: BackendStatements::default(),
                     }
                 }
                 Err(e) => {
@@ -167,6 +196,7 @@ impl Session<'_> {
             mut conn,
             applied,
             defaults,
+            statements,
         } = lent;
         let Some(tx) = self.tx.as_mut() else {
             return Err(ConnectError::Auth {
@@ -181,7 +211,11 @@ impl Session<'_> {
             }
         }
         let applied = tx.desired.clone();
-        tx.lease(node).lent = Some((defaults, applied));
+        tx.lease(node).lent = Some(Lent {
+            defaults,
+            applied,
+            statements,
+        });
         self.backends.insert(conn);
         Ok(())
     }
@@ -201,10 +235,10 @@ impl Session<'_> {
 
     /// What the request at the front does to the carried state (the relay stopped at it).
     pub(super) fn tx_track(&mut self) {
-        let errors = self
+        let (errors, quiet) = self
             .backends
             .get_mut(self.router.current)
-            .map_or(0, |c| c.side.errors);
+            .map_or((0, true), |c| (c.side.errors, c.side.is_quiet()));
         let Some(tx) = self.tx.as_mut() else {
             return;
         };
@@ -216,7 +250,18 @@ impl Session<'_> {
                 Err(_) => Vec::new(),
             },
             Some(&PARSE_TAG) if body.first().is_some_and(|b| *b != 0) => {
-                vec![Effect::Pin("a named prepared statement")]
+                if tx.statements.is_none() {
+                    // From now on the relay maps this client's statements onto the backends'.
+                    // It can start only between requests: when something is owed, keep the
+                    // backend instead.
+                    if quiet {
+                        tx.statements = Some(rewrite::ClientStatements::default());
+                    } else {
+                        tx.pinned
+                            .get_or_insert("a named statement while replies were owed");
+                    }
+                }
+                Vec::new()
             }
             Some(&PARSE_TAG) => match corepool_protocol::message::frontend::Parse::parse(body) {
                 Ok(p) => track::effects(p.query()),
@@ -254,11 +299,14 @@ impl Session<'_> {
                 continue;
             };
             let lease = tx.lease(node);
-            let (Some(pool), Some((defaults, mut applied))) =
-                (lease.pool.clone(), lease.lent.take())
-            else {
+            let (Some(pool), Some(lent)) = (lease.pool.clone(), lease.lent.take()) else {
                 continue;
             };
+            let Lent {
+                defaults,
+                mut applied,
+                statements,
+            } = lent;
             if !conn.side.is_quiet() || conn.status != TransactionStatus::Idle {
                 // Not between transactions after all (a backend of another node still busy):
                 // it cannot serve another client.
@@ -273,6 +321,7 @@ impl Session<'_> {
                     conn,
                     applied,
                     defaults,
+                    statements,
                 },
                 now,
             );
@@ -294,10 +343,14 @@ impl Session<'_> {
                 continue;
             };
             let lease = tx.lease(node);
-            let (Some(pool), Some((defaults, applied))) = (lease.pool.clone(), lease.lent.take())
-            else {
+            let (Some(pool), Some(lent)) = (lease.pool.clone(), lease.lent.take()) else {
                 continue;
             };
+            let Lent {
+                defaults,
+                applied,
+                mut statements,
+            } = lent;
             let clean = conn.side.is_quiet() && !conn.side.copy_both && conn.rbuf.is_empty();
             let mut ok = clean
                 && super::backends::discard_owed(&mut conn, &limits)
@@ -313,6 +366,7 @@ impl Session<'_> {
                 ok = backend::reset(&mut conn, &["DISCARD ALL".to_owned()], &limits)
                     .await
                     .is_ok();
+                statements.clear();
                 defaults.clone()
             } else {
                 applied
@@ -323,6 +377,7 @@ impl Session<'_> {
                         conn,
                         applied,
                         defaults,
+                        statements,
                     },
                     runtime::now(),
                 );
