@@ -117,7 +117,12 @@ pub fn recover(failover: &Failover, auth: &AuthFiles, node_id: i32) -> Result<Wa
         }
     };
     tracing::info!(node, "node recovery, node: {node} restarted");
-    failover.attach(node as i64)?;
+    if state.nodes()[node].status().is_valid() {
+        // pcp_attach_node got there first: the node is attached, as the recovery would leave it.
+        tracing::info!(node, "node recovery: the node was attached meanwhile");
+    } else {
+        failover.attach(node as i64)?;
+    }
     tracing::info!(node, way = ?way, "recovery done");
     Ok(way)
 }
