@@ -23,6 +23,7 @@ LAYERS = {
         ["auth", "pool", "router", "report", "metrics"],
         ["backend"],
         ["failover", "shard"],
+        ["recovery"],
         ["session", "pcp", "health"],
         ["server"],
     ],

@@ -30,8 +30,17 @@ fn write_auth_files(dir: &Path, password_in_passfile: &str) -> (PathBuf, PathBuf
 
 /// corepool with PCP on a kernel-chosen port in front of `cluster`.
 fn start_corepool(cluster: &Cluster, dir: &Path) -> (Running, u16) {
+    start_corepool_with(cluster, dir, |_| {})
+}
+
+/// The same with `tweak` applied to the configuration.
+fn start_corepool_with(
+    cluster: &Cluster,
+    dir: &Path,
+    tweak: impl FnOnce(&mut Config),
+) -> (Running, u16) {
     let (pcp_conf, _) = write_auth_files(dir, PASSWORD);
-    let config = Config {
+    let mut config = Config {
         listen_addresses: vec!["127.0.0.1".into()],
         port: corepool_testkit::free_port(),
         unix_socket_directories: Vec::new(),
@@ -45,6 +54,7 @@ fn start_corepool(cluster: &Cluster, dir: &Path) -> (Running, u16) {
         backends: backends(cluster),
         ..Config::default()
     };
+    tweak(&mut config);
     let options = ServeOptions {
         pcp_file: Some(pcp_conf),
         ..ServeOptions::default()
@@ -202,6 +212,11 @@ fn corepool_pcp_against_corepool() {
     );
     let out = corepool_pcp(port, &pass, &["recovery-node", "-n", "1"]);
     assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(
+        err.contains("ERROR: node recovery failed, node id: 1 is alive"),
+        "{err}"
+    );
     let out = corepool_pcp(
         port,
         &pass,
@@ -213,6 +228,125 @@ fn corepool_pcp_against_corepool() {
     let out = corepool_pcp(port, &pass, &["stop-pgpool", "-m", "fast"]);
     assert_eq!(stdout(&out), "stop-pgpool: command successful\n");
     assert_eq!(running.state.shutdown(), ShutdownMode::Fast);
+    running.wait().expect("corepool stops");
+}
+
+/// Polls `f` every 50 ms for up to 30 s.
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// corepool's own online recovery (no scripts): a detached standby whose data directory was
+/// wiped is rebuilt with corepool's base backup, started as the directory's owner, streams
+/// again, is attached and serves reads. A standby whose server still runs is refused and its
+/// directory left alone.
+#[test]
+fn corepool_pcp_recovers_a_wiped_standby_with_its_own_base_backup() {
+    let cluster = Cluster::builder().standbys(1).start().expect("cluster");
+    let (primary, standby) = (cluster.primary(), &cluster.standbys()[0]);
+    primary
+        .psql(
+            "postgres",
+            "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 1000)",
+        )
+        .unwrap();
+    let data = standby.data_dir().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (running, port) = start_corepool_with(&cluster, dir.path(), |c| {
+        c.recovery_user = "postgres".into();
+        c.recovery_timeout = Duration::from_secs(30);
+        c.corepool_recovery_jobs = 2;
+        c.backends[1].data_directory = data.display().to_string();
+        c.backends[1].application_name = "node1".into();
+        c.backends[0].weight = 0.0;
+    });
+    let (_, pass) = write_auth_files(dir.path(), PASSWORD);
+    let status = |node: usize| running.state.nodes()[node].status().name();
+
+    assert_eq!(
+        stdout(&corepool_pcp(port, &pass, &["detach-node", "-n", "1"])),
+        "detach-node: command successful\n"
+    );
+    wait_until("node 1 down", || status(1) == "down");
+    // Detached but its server still runs: refused, nothing removed.
+    let out = corepool_pcp(port, &pass, &["recovery-node", "-n", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(
+        err.contains(&format!(
+            "ERROR: node recovery failed, node id: 1 is still running (postmaster.pid in \"{}\" names process",
+            data.display()
+        )),
+        "{err}"
+    );
+    assert!(data.join("PG_VERSION").exists());
+
+    standby.stop().unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+    let out = corepool_pcp(port, &pass, &["recovery-node", "-n", "1"]);
+    assert_eq!(stdout(&out), "recovery-node: command successful\n");
+    assert!(matches!(status(1), "waiting" | "up"), "{}", status(1));
+
+    // A standby of the primary again, owned by the servers' user, through a permanent slot.
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(data.parent().unwrap()).unwrap().uid();
+    assert_eq!(std::fs::metadata(&data).unwrap().uid(), owner);
+    assert!(data.join("standby.signal").exists());
+    let auto = std::fs::read_to_string(data.join("postgresql.auto.conf")).unwrap();
+    assert!(
+        auto.contains("primary_slot_name = 'corepool_node1'"),
+        "{auto}"
+    );
+    assert!(auto.contains("application_name=node1"), "{auto}");
+    standby.wait_streaming_from(primary).unwrap();
+    assert_eq!(
+        primary
+            .psql(
+                "postgres",
+                "SELECT active FROM pg_replication_slots WHERE slot_name = 'corepool_node1'"
+            )
+            .unwrap(),
+        "t"
+    );
+    let nodes = json(&corepool_pcp(
+        port,
+        &pass,
+        &["node-info", "-n", "1", "--json"],
+    ));
+    assert_eq!(nodes[0]["role"], "standby");
+
+    // Serving reads through corepool (node 0 has weight 0).
+    primary
+        .psql("postgres", "INSERT INTO t VALUES (1001)")
+        .unwrap();
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        running.bound.tcp[0].port()
+    );
+    let lsn = primary.current_wal_lsn().unwrap();
+    wait_until("node 1 to replay", || {
+        standby
+            .psql_tcp(
+                "postgres",
+                "postgres",
+                None,
+                "SELECT pg_last_wal_replay_lsn()",
+            )
+            .ok()
+            .and_then(|l| l.parse::<corepool_testkit::Lsn>().ok())
+            .is_some_and(|l| l >= lsn)
+    });
+    let out = cluster
+        .psql_command(&conninfo, "SELECT count(*) FROM t")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "1001");
+    assert!(running.state.stats.node_totals(1).select >= 1);
+    running.state.request_shutdown(ShutdownMode::Fast);
     running.wait().expect("corepool stops");
 }
 

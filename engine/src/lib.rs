@@ -19,8 +19,10 @@
 //! - [`health`]: on shard 0, health checks, replication checks (primary, delay, replication
 //!   state, false primaries, auto_failback) and the failover requests shards post; it changes
 //!   node status only through `failover`.
+//! - [`recovery`]: online recovery (`pcp_recovery_node`): the pgpool_recovery extension's
+//!   scripts, or corepool's own base backup into a local data directory; then attach.
 //! - [`pcp`]: the PCP admin server on its own threads; reads `cluster`, changes it through
-//!   `failover`, stops and reloads through the same paths as signals.
+//!   `failover` and `recovery`, stops and reloads through the same paths as signals.
 //!
 //! Data moves: `server` accepts a client on some shard → `session` reads its start-up and
 //! authenticates it → `pool` or `backend` provides a backend connection → the session's relay
@@ -36,6 +38,7 @@ pub mod health;
 pub mod metrics;
 pub mod pcp;
 pub mod pool;
+pub mod recovery;
 pub mod report;
 pub mod router;
 pub mod runtime;

@@ -15,6 +15,10 @@ use crate::auth::ClientIdent;
 use crate::config::Config;
 use crate::runtime::tls::{TlsFiles, TlsSettings};
 
+/// Where the threads outside the shards (primary probe, online recovery) read the
+/// authentication files in force after reloads.
+pub type AuthSource = std::sync::Arc<dyn Fn() -> std::sync::Arc<AuthFiles> + Send + Sync>;
+
 /// pool_hba.conf, pool_passwd and the TLS configurations as loaded at start or reload.
 /// Immutable once built.
 #[derive(Debug, Default)]

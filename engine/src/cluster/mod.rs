@@ -42,6 +42,7 @@ pub struct ClusterState {
     sessions: AtomicUsize,
     max_sessions: usize,
     admission_holds: AtomicUsize,
+    recovering: AtomicI32,
     /// Proxy-issued cancel keys.
     pub cancel: CancelTable,
     /// Who is connected, per cancel slot (PCP process info).
@@ -67,6 +68,20 @@ impl Drop for AdmissionHold<'_> {
     }
 }
 
+/// The one online recovery running, from [`ClusterState::begin_recovery`]; the node is shown
+/// as recovering until this is dropped.
+#[must_use = "the recovery is marked only while the guard lives"]
+#[derive(Debug)]
+pub struct RecoveryMark<'a> {
+    state: &'a ClusterState,
+}
+
+impl Drop for RecoveryMark<'_> {
+    fn drop(&mut self) {
+        self.state.recovering.store(-1, Ordering::Release);
+    }
+}
+
 impl ClusterState {
     /// State for `nodes`, with at most `max_sessions` concurrent client sessions over `shards`.
     pub fn new(nodes: Vec<Node>, shards: usize, max_sessions: usize) -> Self {
@@ -81,6 +96,7 @@ impl ClusterState {
             sessions: AtomicUsize::new(0),
             max_sessions: max_sessions.max(1),
             admission_holds: AtomicUsize::new(0),
+            recovering: AtomicI32::new(-1),
             cancel: CancelTable::new(shards, max_sessions.max(1)),
             registry: SessionRegistry::new(shards, max_sessions.max(1)),
             events: events::EventLog::new(),
@@ -170,6 +186,21 @@ impl ClusterState {
         self.admission_holds.load(Ordering::Acquire) > 0
     }
 
+    /// Marks `node` as being recovered (`pcp_recovery_node`); `None` while another recovery
+    /// runs, since one runs at a time, as in Pgpool-II.
+    pub fn begin_recovery(&self, node: usize) -> Option<RecoveryMark<'_>> {
+        let id = i32::try_from(node).ok()?;
+        self.recovering
+            .compare_exchange(-1, id, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| RecoveryMark { state: self })
+    }
+
+    /// The node an online recovery is rebuilding now, if any (shown as `recovering`).
+    pub fn recovering(&self) -> Option<usize> {
+        usize::try_from(self.recovering.load(Ordering::Acquire)).ok()
+    }
+
     /// Takes a session slot; `false` when `max_sessions` are already connected.
     pub fn try_begin_session(&self) -> bool {
         self.sessions
@@ -233,6 +264,18 @@ mod tests {
         assert_eq!(s.shutdown(), ShutdownMode::Fast);
         s.request_shutdown(ShutdownMode::Immediate);
         assert_eq!(s.shutdown(), ShutdownMode::Immediate);
+    }
+
+    #[test]
+    fn one_recovery_at_a_time() {
+        let s = state(1);
+        assert_eq!(s.recovering(), None);
+        let mark = s.begin_recovery(0).expect("first recovery");
+        assert_eq!(s.recovering(), Some(0));
+        assert!(s.begin_recovery(0).is_none());
+        drop(mark);
+        assert_eq!(s.recovering(), None);
+        assert!(s.begin_recovery(0).is_some());
     }
 
     #[test]

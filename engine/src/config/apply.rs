@@ -58,6 +58,9 @@ fn unsupported_value(config: &Config, name: &str) -> Option<&'static str> {
         "use_watchdog" if config.use_watchdog => {
             Some("corepool has no watchdog; running with use_watchdog = off")
         }
+        "recovery_2nd_stage_command" if !config.recovery_2nd_stage_command.trim().is_empty() => {
+            Some("the second stage runs only in native replication mode, which corepool lacks")
+        }
         _ => None,
     }
 }
@@ -66,7 +69,6 @@ const WATCHDOG: &str = "corepool has no watchdog";
 const QUERY_CACHE: &str = "corepool has no query cache";
 const RELCACHE: &str = "corepool keeps no relation cache";
 const NATIVE_REPLICATION: &str = "only used by native replication mode, which corepool lacks";
-const RECOVERY: &str = "corepool does not do online recovery";
 const LOGGING: &str = "corepool logs to stderr; route it with the service manager";
 const PROCESSES: &str = "corepool runs one thread per core, not child processes";
 const SOCKETS: &str = "corepool creates its UNIX sockets with default permissions";
@@ -134,11 +136,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("lobj_lock_table", NATIVE_REPLICATION),
     ("replication_stop_on_mismatch", NATIVE_REPLICATION),
     ("failover_if_affected_tuples_mismatch", NATIVE_REPLICATION),
-    ("recovery_user", RECOVERY),
-    ("recovery_password", RECOVERY),
-    ("recovery_1st_stage_command", RECOVERY),
-    ("recovery_2nd_stage_command", RECOVERY),
-    ("recovery_timeout", RECOVERY),
     ("logging_collector", LOGGING),
     ("log_directory", LOGGING),
     ("log_filename", LOGGING),

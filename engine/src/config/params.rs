@@ -141,6 +141,12 @@ pub(super) static PARAMS: &[Param] = &[
     param!(Reload, auto_failback: Bool),
     param!(Reload, auto_failback_interval: Secs),
     param!(Reload, search_primary_node_timeout: Secs),
+    // Online recovery
+    param!(Reload, recovery_user: Text),
+    param!(Reload, recovery_password: Text),
+    param!(Reload, recovery_1st_stage_command: Text),
+    param!(Reload, recovery_2nd_stage_command: Text),
+    param!(Reload, recovery_timeout: Secs),
     // Accepted, only off is supported
     param!(Init, memory_cache_enabled: Bool),
     param!(Init, use_watchdog: Bool),
@@ -149,6 +155,7 @@ pub(super) static PARAMS: &[Param] = &[
     param!(Reload, corepool_read_your_writes: Bool),
     param!(Init, corepool_metrics_address: Text),
     param!(Init, corepool_max_message_size: MessageSize),
+    param!(Reload, corepool_recovery_jobs: Positive),
     // Pooling (PgBouncer's names; pooling.rs)
     param!("pool_mode", Reload, pooling.pool_mode: Enum<PoolMode>),
     param!("pool_mode_per_database", Reload, pooling.per_database: ModeList),

@@ -196,6 +196,21 @@ pub struct Config {
     /// How long to look for a new primary after failover (0 = forever).
     pub search_primary_node_timeout: Duration,
 
+    // ---- Online recovery (pcp_recovery_node) ----
+    /// The PostgreSQL user online recovery connects as (to the primary, to call the
+    /// pgpool_recovery functions or take the base backup, and to the recovered node).
+    pub recovery_user: String,
+    /// Its password (md5/AES/TEXT forms; empty = look up pool_passwd).
+    pub recovery_password: String,
+    /// Script in the primary's data directory that pgpool_recovery() runs to rebuild the node;
+    /// empty = corepool's own base backup when the node's data directory is local.
+    pub recovery_1st_stage_command: String,
+    /// Native replication mode's second stage; never run in streaming replication mode.
+    pub recovery_2nd_stage_command: String,
+    /// How long the recovered node may take to accept connections (and, for corepool's own
+    /// recovery, to stream).
+    pub recovery_timeout: Duration,
+
     // ---- Accepted for compatibility; only `off` is supported ----
     /// Pgpool-II's query result cache; corepool has none (a warning is logged when on).
     pub memory_cache_enabled: bool,
@@ -213,6 +228,8 @@ pub struct Config {
     /// Largest protocol message accepted from a client or backend, in bytes; bigger ones end
     /// the session instead of being buffered.
     pub corepool_max_message_size: usize,
+    /// Parallel connections (`-j`) of the base backup corepool's own online recovery takes.
+    pub corepool_recovery_jobs: u32,
     /// Session or transaction pooling, and the transaction pools' sizes (PgBouncer's names).
     pub pooling: super::pooling::PoolingConfig,
 }
@@ -437,6 +454,12 @@ impl Default for Config {
             auto_failback_interval: Duration::from_secs(60),
             search_primary_node_timeout: Duration::from_secs(300),
 
+            recovery_user: String::new(),
+            recovery_password: String::new(),
+            recovery_1st_stage_command: String::new(),
+            recovery_2nd_stage_command: String::new(),
+            recovery_timeout: Duration::from_secs(90),
+
             memory_cache_enabled: false,
             use_watchdog: false,
 
@@ -444,6 +467,7 @@ impl Default for Config {
             corepool_read_your_writes: false,
             corepool_metrics_address: String::new(),
             corepool_max_message_size: 1 << 30,
+            corepool_recovery_jobs: 4,
             pooling: super::pooling::PoolingConfig::default(),
         }
     }

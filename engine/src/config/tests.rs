@@ -92,9 +92,41 @@ fn spot_check_the_4_3_defaults() {
         Duration::from_millis(10_000)
     );
     assert_eq!(c.search_primary_node_timeout, Duration::from_secs(300));
+    assert_eq!(c.recovery_timeout, Duration::from_secs(90));
+    assert!(c.recovery_user.is_empty() && c.recovery_1st_stage_command.is_empty());
+    assert_eq!(c.corepool_recovery_jobs, 4);
     assert_eq!(c.log_min_messages, LogLevel::Warning);
     assert_eq!(c.client_min_messages, LogLevel::Notice);
     assert_eq!(c.pool_passwd, "pool_passwd");
+}
+
+#[test]
+fn online_recovery_parameters_are_read() {
+    let text = "
+backend_hostname0 = 'db0'
+recovery_user = 'postgres'
+recovery_password = 'secret'
+recovery_1st_stage_command = 'recovery_1st_stage'
+recovery_2nd_stage_command = 'recovery_2nd_stage'
+recovery_timeout = 2min
+corepool_recovery_jobs = 8
+";
+    let loaded = Config::load_str(text, file()).unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.recovery_user, "postgres");
+    assert_eq!(c.recovery_password, "secret");
+    assert_eq!(c.recovery_1st_stage_command, "recovery_1st_stage");
+    assert_eq!(c.recovery_timeout, Duration::from_secs(120));
+    assert_eq!(c.corepool_recovery_jobs, 8);
+    // The second stage belongs to native replication mode: read, and said to have no effect.
+    assert_eq!(c.recovery_2nd_stage_command, "recovery_2nd_stage");
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert_eq!(loaded.warnings[0].name, "recovery_2nd_stage_command");
+    assert!(Config::load_str(
+        "backend_hostname0 = x\ncorepool_recovery_jobs = 0\n",
+        file()
+    )
+    .is_err());
 }
 
 #[test]

@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use corepool_client::{ConnectOptions, Connection};
 
 use crate::auth::files::AuthFiles;
@@ -17,7 +15,7 @@ use crate::config::Config;
 use crate::failover::probe::{NodeProbe, ProbeResult};
 
 /// Where the probe reads pool_passwd and the pool key (the set in force after reloads).
-pub type AuthSource = Arc<dyn Fn() -> Arc<AuthFiles> + Send + Sync>;
+pub use crate::auth::files::AuthSource;
 
 /// The real probe: a PostgreSQL connection per node through `corepool-client`, logging in as
 /// the replication check does (`sr_check_password` in any pool_passwd form, else pool_passwd).

@@ -273,7 +273,9 @@ fn fail_back(
     memory: &mut Memory,
 ) {
     for node in ctx.state.nodes() {
-        if node.id == primary || node.status() != NodeStatus::Down {
+        // A node online recovery is rebuilding is attached by the recovery when it is done.
+        let recovering = ctx.state.recovering() == Some(node.id);
+        if node.id == primary || node.status() != NodeStatus::Down || recovering {
             continue;
         }
         let streaming = row_of(config, rows, node.id).is_some_and(|r| r.state == "streaming");

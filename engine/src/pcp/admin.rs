@@ -16,6 +16,7 @@ use super::PcpContext;
 use crate::cluster::{AdmissionHold, ShutdownMode};
 use crate::config::ClusteringMode;
 use crate::failover::{Busy, Failover, FailoverError};
+use crate::recovery::RecoveryError;
 
 /// How long a graceful detach or promote waits for clients to leave (pgpool's recovery_timeout
 /// default).
@@ -57,7 +58,7 @@ pub(super) fn answer(
             gracefully,
             switchover,
         } => promote(ctx, i64::from(node_id), gracefully, switchover, out),
-        Request::RecoveryNode { node_id } => recovery(ctx, node_id),
+        Request::RecoveryNode { node_id } => recovery(ctx, node_id, out),
         Request::StopPgpool { mode, scope: _ } => {
             refuse_when_busy(&ctx.failover)?;
             response::write_command_complete(out, STOP_PGPOOL_REPLY_TAG).map_err(internal)?;
@@ -148,7 +149,10 @@ fn promote(
     ok(out, DETACH_NODE_REPLY_TAG)
 }
 
-fn recovery(ctx: &PcpContext, node_id: i32) -> Result<After, Report> {
+/// `O`: online recovery. The checks of Pgpool-II's `process_recovery_request`, then the
+/// recovery itself on this thread (the reply waits for it, as in Pgpool-II); `c` when the node
+/// is recovered and attached.
+fn recovery(ctx: &PcpContext, node_id: i32, out: &mut BytesMut) -> Result<After, Report> {
     refuse_when_busy(&ctx.failover)?;
     let state = ctx.state();
     let failed = |detail: String| error_report("process recovery request failed", Some(detail));
@@ -167,10 +171,31 @@ fn recovery(ctx: &PcpContext, node_id: i32) -> Result<After, Report> {
             "primary server cannot be recovered by online recovery.".into(),
         ));
     }
-    Err(failed(
-        "online recovery is not implemented by corepool; rebuild the standby (corepool basebackup) and use pcp_attach_node"
-            .into(),
-    ))
+    let auth = ctx.auth();
+    match crate::recovery::recover(&ctx.failover, &auth, node_id) {
+        Ok(_) => ok(out, ATTACH_NODE_REPLY_TAG),
+        Err(e) => {
+            tracing::error!(node = node_id, error = %e, detail = ?e.detail(), source = ?std::error::Error::source(&e).map(|s| s.to_string()), "online recovery failed");
+            Err(recovery_report(&e))
+        }
+    }
+}
+
+/// A failed recovery as Pgpool-II reports it: ERROR (FATAL for a second recovery at once),
+/// naming `recovery.c` or `pcp_worker.c`.
+fn recovery_report(e: &RecoveryError) -> Report {
+    let severity = if e.is_fatal() {
+        Severity::Fatal
+    } else {
+        Severity::Error
+    };
+    Report {
+        severity,
+        message: e.to_string().into_bytes().into(),
+        detail: e.detail().map(|d| d.into_bytes().into()),
+        file: e.source_file(),
+        line: 0,
+    }
 }
 
 /// Refuses stop and recovery while a failover, failback or promotion runs.

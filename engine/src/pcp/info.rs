@@ -130,6 +130,7 @@ fn live_checks(ctx: &PcpContext, config: &Config, ids: &[usize]) -> Vec<(PgStatu
                 .position(|(t, _)| t == i)
                 .and_then(|p| results.get(p).copied());
             let pg_status = match (hc, probed) {
+                _ if state.recovering() == Some(*i) => PgStatus::Recovering,
                 (false, _) | (true, None) => PgStatus::Unknown,
                 (true, Some(ProbeResult::Unreachable)) => PgStatus::Down,
                 (true, Some(_)) => PgStatus::Up,

@@ -9,7 +9,7 @@
 //! - `info`: read-only answers (node count and info, health check stats, processes, pool
 //!   status, watchdog).
 //! - `admin`: state-changing answers (detach, attach, promote, stop, reload, recovery, set
-//!   parameter), through [`crate::failover`].
+//!   parameter), through [`crate::failover`] and [`crate::recovery`].
 //! - `pool_status`: the configuration rows; `time`: local-time formatting.
 //!
 //! The server runs on its own threads, not on a shard: PCP is rare admin traffic whose work
@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::auth::files::{AuthFiles, AuthSource};
 use crate::auth::pcp_conf::PcpUsers;
 use crate::cluster::{ClusterState, ShutdownMode};
 use crate::config::Config;
@@ -43,6 +44,8 @@ pub struct PcpContext {
     /// pcp.conf's path, re-read on reload.
     pub pcp_file: PathBuf,
     users: Mutex<Arc<PcpUsers>>,
+    /// pool_passwd and the pool key in force, for online recovery's recovery_user.
+    auth: AuthSource,
     /// Runs the server's reload (the same as SIGHUP).
     reload: Box<dyn Fn() + Send + Sync>,
 }
@@ -56,10 +59,12 @@ impl std::fmt::Debug for PcpContext {
 }
 
 impl PcpContext {
-    /// A context with the users of `pcp_file` (read now) and the server's `reload` action.
+    /// A context with the users of `pcp_file` (read now), the authentication files of `auth`
+    /// and the server's `reload` action.
     pub fn new(
         failover: Arc<Failover>,
         pcp_file: PathBuf,
+        auth: AuthSource,
         reload: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Self, crate::auth::pcp_conf::PcpConfError> {
         let users = PcpUsers::load(&pcp_file)?;
@@ -67,8 +72,14 @@ impl PcpContext {
             failover,
             pcp_file,
             users: Mutex::new(Arc::new(users)),
+            auth,
             reload,
         })
+    }
+
+    /// The authentication files in force (pool_passwd, the pool key, TLS).
+    pub fn auth(&self) -> Arc<AuthFiles> {
+        (self.auth)()
     }
 
     /// The cluster state.

@@ -11,7 +11,7 @@
 //! - [`tls`]: rustls configurations and the TLS session over a plain stream.
 //! - `shards`: one pinned thread per shard, the start gate, the port check, `RLIMIT_NOFILE`.
 //! - `readbuf`: [`ReadBuf`], the contiguous buffer of the slow paths (start-up, auth, queries).
-//! - `sys`: CPU affinity and resource limits (the seam's only unsafe code).
+//! - `sys`: CPU affinity, resource limits and the effective uid (the seam's only unsafe code).
 
 mod readbuf;
 mod shards;
@@ -26,3 +26,4 @@ pub use shards::{
     check_port_free, raise_fd_limit, start_shards, ExecutorSettings, ShardHandle, StartGate,
 };
 pub use stream::{Chunk, Listener, Stream, UnixListener};
+pub use sys::effective_uid;

@@ -1,5 +1,5 @@
-//! The process-level system calls the shards need: CPU affinity and resource limits. The only
-//! unsafe code of the engine's runtime seam.
+//! The process-level system calls the engine needs: CPU affinity, resource limits, the
+//! effective uid. The only unsafe code of the engine's runtime seam.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -64,4 +64,10 @@ pub(super) fn set_rlimit(
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The process's effective user id (0 when corepool runs as root).
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
 }

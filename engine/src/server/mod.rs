@@ -236,7 +236,7 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
         );
         tell(ReloadPhase::Finished);
     });
-    let pcp = match start_admin(&failover, &options, &config, &reload_now) {
+    let pcp = match start_admin(&failover, &reload_box, &options, &config, &reload_now) {
         Ok(started) => started,
         Err(e) => {
             state.request_shutdown(ShutdownMode::Immediate);
@@ -318,22 +318,29 @@ fn build_failover(state: &Arc<ClusterState>, reload_box: &ReloadBox) -> Arc<Fail
         Ok(g) => g.0.clone(),
         Err(p) => p.into_inner().0.clone(),
     });
-    let source = reload_box.clone();
-    let auth_source: crate::health::probe::AuthSource = Arc::new(move || match source.lock() {
-        Ok(g) => g.1.clone(),
-        Err(p) => p.into_inner().1.clone(),
-    });
     Arc::new(Failover::new(
         state.clone(),
         config_source,
-        Arc::new(crate::health::probe::ClientProbe::new(auth_source)),
+        Arc::new(crate::health::probe::ClientProbe::new(auth_source(
+            reload_box,
+        ))),
     ))
+}
+
+/// The authentication files in force, read from `reload_box`.
+fn auth_source(reload_box: &ReloadBox) -> crate::auth::files::AuthSource {
+    let source = reload_box.clone();
+    Arc::new(move || match source.lock() {
+        Ok(g) => g.1.clone(),
+        Err(p) => p.into_inner().1.clone(),
+    })
 }
 
 /// Starts the PCP server (when a pcp.conf exists: `options.pcp_file`, else `pcp.conf` beside
 /// pgpool.conf).
 fn start_admin(
     failover: &Arc<Failover>,
+    reload_box: &ReloadBox,
     options: &ServeOptions,
     config: &Config,
     reload_now: &Arc<dyn Fn() + Send + Sync>,
@@ -351,8 +358,13 @@ fn start_admin(
         return Ok(None);
     };
     let reload = reload_now.clone();
-    let ctx = crate::pcp::PcpContext::new(failover.clone(), pcp_file, Box::new(move || reload()))
-        .map_err(|e| ServeError::Config(e.to_string()))?;
+    let ctx = crate::pcp::PcpContext::new(
+        failover.clone(),
+        pcp_file,
+        auth_source(reload_box),
+        Box::new(move || reload()),
+    )
+    .map_err(|e| ServeError::Config(e.to_string()))?;
     let handle = crate::pcp::start(Arc::new(ctx), config).map_err(ServeError::Bind)?;
     Ok(Some(handle))
 }

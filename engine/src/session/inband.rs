@@ -314,7 +314,11 @@ fn node_rows(ctx: &Context<'_>) -> Vec<Vec<String>> {
             let health = ctx.state.health.node(n.id);
             let weight = if total > 0.0 { n.weight() / total } else { 0.0 };
             let role = n.role().name();
-            let pg_status = if n.status().is_valid() { "up" } else { "down" };
+            let pg_status = match ctx.state.recovering() {
+                Some(r) if r == n.id => "recovering",
+                _ if n.status().is_valid() => "up",
+                _ => "down",
+            };
             vec![
                 n.id.to_string(),
                 n.address.host().to_owned(),

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod pcp;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;

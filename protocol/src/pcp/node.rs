@@ -368,12 +368,16 @@ pub enum PgStatus {
     Down,
     /// `unknown`: health checking is off for the node.
     Unknown,
+    /// `recovering`: corepool is rebuilding the node with online recovery
+    /// (`pcp_recovery_node`). Pgpool-II never sends it; its tools print the name as given.
+    Recovering,
 }
 
 named!(PgStatus {
     Up => "up",
     Down => "down",
     Unknown => "unknown",
+    Recovering => "recovering",
 });
 
 /// The role PostgreSQL itself reports for a node (`pg_is_in_recovery()` in streaming mode, the

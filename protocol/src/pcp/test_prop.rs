@@ -94,7 +94,8 @@ fn node_info() -> impl Strategy<Value = NodeInfo<'static>> {
     let pg_status = prop_oneof![
         Just(PgStatus::Up),
         Just(PgStatus::Down),
-        Just(PgStatus::Unknown)
+        Just(PgStatus::Unknown),
+        Just(PgStatus::Recovering)
     ];
     let pg_role = prop_oneof![
         Just(PgRole::Primary),

@@ -91,8 +91,22 @@ impl std::fmt::Display for Target {
     }
 }
 
-trait Stream: Read + Write {}
-impl<T: Read + Write> Stream for T {}
+trait Stream: Read + Write {
+    /// Bounds each read (`None`: wait as long as the server takes).
+    fn set_read_limit(&self, limit: Option<Duration>) -> io::Result<()>;
+}
+
+impl Stream for TcpStream {
+    fn set_read_limit(&self, limit: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(limit)
+    }
+}
+
+impl Stream for UnixStream {
+    fn set_read_limit(&self, limit: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(limit)
+    }
+}
 
 /// A logged-in PCP connection.
 pub struct Client {
@@ -174,6 +188,13 @@ impl Client {
     pub fn call(&mut self, req: &pcp::Request<'_>) -> Result<Vec<Packet>, ClientError> {
         let mut out = BytesMut::new();
         req.write(&mut out)?;
+        // An online recovery answers when the node is rebuilt (a base backup, then up to
+        // recovery_timeout): wait for it as pcp_recovery_node does.
+        let limit = match req {
+            pcp::Request::RecoveryNode { .. } => None,
+            _ => Some(IO_TIMEOUT),
+        };
+        self.stream.set_read_limit(limit)?;
         self.send(&out)?;
         let mut packets = Vec::new();
         let mut remaining: Option<u32> = None;
