@@ -23,7 +23,7 @@ LAYERS = {
         ["auth", "pool", "router", "report", "metrics"],
         ["backend"],
         ["failover", "shard"],
-        ["session", "pcp", "health"],
+        ["session", "pcp", "health", "watchdog"],
         ["server"],
     ],
 }
