@@ -22,7 +22,9 @@ fn ip(args: &[&str]) -> Result<(), Error> {
 
 /// Whether network namespaces can be made here (root and `ip netns`).
 pub fn netns_available() -> bool {
-    let name = format!("cpprobe{}", std::process::id());
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("cpprobe{}-{n}", std::process::id());
     let ok = ip(&["netns", "add", &name]).is_ok();
     if ok {
         let _ = ip(&["netns", "del", &name]);

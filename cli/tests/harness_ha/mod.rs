@@ -51,7 +51,10 @@ pub struct Ha {
 
 /// Whether this machine can run the HA tests: root, network namespaces, etcd.
 pub fn available() -> bool {
-    let ok = corepool_testkit::etcd::etcd_available() && corepool_testkit::netns::netns_available();
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *AVAILABLE.get_or_init(|| {
+        corepool_testkit::etcd::etcd_available() && corepool_testkit::netns::netns_available()
+    });
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -121,8 +124,10 @@ impl Ha {
                  backend_hostname0 = '{h}'\nbackend_port0 = {p0}\nbackend_application_name0 = 'node0'\n\
                  backend_hostname1 = '{h}'\nbackend_port1 = {p1}\nbackend_application_name1 = 'node1'\n\
                  backend_hostname2 = '{hb}'\nbackend_port2 = {p2}\nbackend_application_name2 = 'node2'\n\
+                 backend_data_directory0 = '{d0}'\nbackend_data_directory1 = '{d1}'\n\
+                 backend_data_directory2 = '{d2}'\n\
                  health_check_period = 1\nhealth_check_timeout = 2\nhealth_check_max_retries = 0\n\
-                 health_check_user = 'postgres'\nconnect_timeout = 1000\nsr_check_period = 0\n\
+                 health_check_user = 'postgres'\nsr_check_user = 'postgres'\nconnect_timeout = 1000\nsr_check_period = 0\n\
                  search_primary_node_timeout = 20\nnum_init_children = 16\n\
                  use_watchdog = on\netcd_endpoints = '{endpoints}'\netcd_prefix = '{prefix}'\n\
                  etcd_instance_name = '{name}'\netcd_lease_ttl = 3\n\
@@ -135,6 +140,9 @@ impl Ha {
                 p0 = nodes[0].port(),
                 p1 = nodes[1].port(),
                 p2 = nodes[2].port(),
+                d0 = nodes[0].data_dir().display(),
+                d1 = nodes[1].data_dir().display(),
+                d2 = nodes[2].data_dir().display(),
                 extra = extra.replace("{name}", &name).replace("{events}", &ev.to_string()),
             );
             let conf = idir.join("pgpool.conf");
@@ -245,6 +253,31 @@ impl Ha {
         );
         let out = self.cluster.psql_command(&conninfo, sql).output().unwrap();
         corepool_testkit::psql_result(&out)
+    }
+
+    /// psql through instance `i`, killed after `limit` (then an error: not acknowledged).
+    pub fn psql_within(&self, i: usize, sql: &str, limit: Duration) -> Result<String, String> {
+        let conninfo = format!(
+            "host={} port={PORT} user=postgres dbname=postgres connect_timeout=3",
+            self.instances[i].addr()
+        );
+        let mut child = self
+            .cluster
+            .psql_command(&conninfo, sql)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + limit;
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no answer within {limit:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        corepool_testkit::psql_result(&child.wait_with_output().unwrap())
     }
 
     /// Node `node`'s (status, role) as instance `i` shows them in SHOW pool_nodes.
