@@ -23,7 +23,7 @@ LAYERS = {
         ["auth", "pool", "router", "report", "metrics"],
         ["backend"],
         ["failover", "shard"],
-        ["recovery"],
+        ["recovery", "watchdog"],
         ["session", "pcp", "health"],
         ["server"],
     ],

@@ -7,13 +7,15 @@ set -euo pipefail
 # pg_amcheck), postgres_fdw (contrib), the peers we compare against (PgBouncer, Pgpool-II with its
 # pcp_* tools, pg_md5, pg_enc and the pgpool_adm extension), the clients the integration tests
 # drive, headless Chromium for the status page test, OpenSSL's CLI (it decrypts `corepool enc`'s
-# output in a test) and binutils' strip for the Debian package.
+# output in a test), binutils' strip for the Debian package, and etcd with iproute2 for the HA
+# tests (cli/tests/ha.rs: a 3-member etcd cluster, instances in network namespaces).
 packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib
   pgbouncer pgpool2 postgresql-15-pgpool2
   python3-psycopg2 libpostgresql-jdbc-java default-jdk-headless
   python3-pip unzip
   chromium openssl binutils
+  etcd-server etcd-client iproute2
 )
 
 missing=()

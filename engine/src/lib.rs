@@ -23,6 +23,8 @@
 //!   scripts, or corepool's own base backup into a local data directory; then attach.
 //! - [`pcp`]: the PCP admin server on its own threads; reads `cluster`, changes it through
 //!   `failover` and `recovery`, stops and reloads through the same paths as signals.
+//! - [`watchdog`]: with `use_watchdog = on`, several instances agree on node state and
+//!   failover through etcd; it sits behind `failover`'s coordinator seam.
 //!
 //! Data moves: `server` accepts a client on some shard → `session` reads its start-up and
 //! authenticates it → `pool` or `backend` provides a backend connection → the session's relay
@@ -45,3 +47,4 @@ pub mod runtime;
 pub mod server;
 pub mod session;
 pub mod shard;
+pub mod watchdog;

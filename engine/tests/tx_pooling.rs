@@ -283,14 +283,14 @@ fn a_statement_prepared_on_one_backend_runs_after_the_client_lands_on_another() 
             statements.push(a.prepare(&text).await.expect("prepare"));
         }
         let mut pids = std::collections::BTreeSet::new();
-        for round in 0..6 {
+        for round in 0..6i32 {
             // b holds a backend in a transaction now and then, so a's requests move.
             if round % 2 == 0 {
                 b.batch_execute("BEGIN").await.unwrap();
             }
             for (i, s) in statements.iter().enumerate() {
-                let row = a.query_one(s, &[&(round as i32)]).await.expect("execute");
-                assert_eq!(row.get::<_, i32>(0), round as i32 + i as i32);
+                let row = a.query_one(s, &[&round]).await.expect("execute");
+                assert_eq!(row.get::<_, i32>(0), round + i as i32);
             }
             let pid: i32 = a
                 .query_one("SELECT pg_backend_pid()", &[])

@@ -45,17 +45,21 @@
 pub mod cluster;
 pub mod conf;
 pub mod error;
+pub mod etcd;
 mod exec;
 pub mod install;
 pub mod lsn;
+pub mod netns;
 pub mod node;
 mod sys;
 
 pub use cluster::{psql_result, Cluster, ClusterBuilder};
 pub use conf::AuthMethod;
 pub use error::Error;
+pub use etcd::EtcdCluster;
 pub use install::{PgInstall, RunAs};
 pub use lsn::Lsn;
+pub use netns::Netns;
 pub use node::Node;
 
 use std::net::{Ipv4Addr, TcpListener};

@@ -1,4 +1,4 @@
-//! The testkit's only `unsafe`: the libc calls for the effective uid and for SIGKILL.
+//! The testkit's only `unsafe`: the libc calls for the effective uid and for signals.
 #![allow(unsafe_code)]
 
 use std::fs;
@@ -50,6 +50,14 @@ fn process_group(pid: i32) -> Option<i32> {
 fn stat_field(stat: &str, n: usize) -> Option<&str> {
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(n)
+}
+
+/// Sends `sig` to process `pid` (a child the testkit started).
+pub(crate) fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) with a pid and a valid signal number has no memory effects.
+    unsafe {
+        libc::kill(pid, sig);
+    }
 }
 
 #[cfg(test)]

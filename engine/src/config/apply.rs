@@ -55,9 +55,6 @@ fn unsupported_value(config: &Config, name: &str) -> Option<&'static str> {
         "memory_cache_enabled" if config.memory_cache_enabled => {
             Some("corepool has no query cache; running with memory_cache_enabled = off")
         }
-        "use_watchdog" if config.use_watchdog => {
-            Some("corepool has no watchdog; running with use_watchdog = off")
-        }
         "recovery_2nd_stage_command" if !config.recovery_2nd_stage_command.trim().is_empty() => {
             Some("the second stage runs only in native replication mode, which corepool lacks")
         }
@@ -65,7 +62,11 @@ fn unsupported_value(config: &Config, name: &str) -> Option<&'static str> {
     }
 }
 
-const WATCHDOG: &str = "corepool has no watchdog";
+const LEASES: &str =
+    "replaced by etcd leases (etcd_lease_ttl): an instance is alive while its lease is";
+const MEMBERS: &str = "the watchdog's members are the instances registered under etcd_prefix";
+const WATCHDOG_IPC: &str = "the watchdog runs inside corepool; there is no IPC socket";
+const WATCHDOG_AUTH: &str = "instances talk only to etcd; use etcd_username and TLS";
 const QUERY_CACHE: &str = "corepool has no query cache";
 const RELCACHE: &str = "corepool keeps no relation cache";
 const NATIVE_REPLICATION: &str = "only used by native replication mode, which corepool lacks";
@@ -76,45 +77,31 @@ const RUNTIME: &str = "shards always run on corepool's own io_uring loop (glommi
 
 /// Pgpool-II 4.3/4.4 parameters for features corepool does not have, with the reason.
 const IGNORED: &[(&str, &str)] = &[
-    ("wd_ipc_socket_dir", WATCHDOG),
-    ("wd_lifecheck_method", WATCHDOG),
-    ("wd_interval", WATCHDOG),
-    ("wd_priority", WATCHDOG),
-    ("wd_authkey", WATCHDOG),
-    ("wd_escalation_command", WATCHDOG),
-    ("wd_de_escalation_command", WATCHDOG),
-    ("wd_heartbeat_keepalive", WATCHDOG),
-    ("wd_heartbeat_deadtime", WATCHDOG),
-    ("wd_life_point", WATCHDOG),
-    ("wd_lifecheck_query", WATCHDOG),
-    ("wd_lifecheck_dbname", WATCHDOG),
-    ("wd_lifecheck_user", WATCHDOG),
-    ("wd_lifecheck_password", WATCHDOG),
-    ("wd_monitoring_interfaces_list", WATCHDOG),
-    ("wd_remove_shutdown_nodes", WATCHDOG),
-    ("wd_lost_node_removal_timeout", WATCHDOG),
-    ("wd_no_show_node_removal_timeout", WATCHDOG),
-    ("trusted_servers", WATCHDOG),
-    ("trusted_server_command", WATCHDOG),
-    ("delegate_IP", WATCHDOG),
-    ("delegate_ip", WATCHDOG),
-    ("if_cmd_path", WATCHDOG),
-    ("if_up_cmd", WATCHDOG),
-    ("if_down_cmd", WATCHDOG),
-    ("arping_path", WATCHDOG),
-    ("arping_cmd", WATCHDOG),
-    ("ping_path", WATCHDOG),
-    ("clear_memqcache_on_escalation", WATCHDOG),
-    ("failover_when_quorum_exists", WATCHDOG),
-    ("failover_require_consensus", WATCHDOG),
-    ("allow_multiple_failover_requests_from_node", WATCHDOG),
-    ("enable_consensus_with_half_votes", WATCHDOG),
-    ("hostname", WATCHDOG),
-    ("wd_port", WATCHDOG),
-    ("pgpool_port", WATCHDOG),
-    ("heartbeat_hostname", WATCHDOG),
-    ("heartbeat_port", WATCHDOG),
-    ("heartbeat_device", WATCHDOG),
+    ("wd_ipc_socket_dir", WATCHDOG_IPC),
+    ("wd_authkey", WATCHDOG_AUTH),
+    ("wd_lifecheck_method", LEASES),
+    ("wd_interval", LEASES),
+    ("wd_heartbeat_keepalive", LEASES),
+    ("wd_heartbeat_deadtime", LEASES),
+    ("wd_life_point", LEASES),
+    ("wd_lifecheck_query", LEASES),
+    ("wd_lifecheck_dbname", LEASES),
+    ("wd_lifecheck_user", LEASES),
+    ("wd_lifecheck_password", LEASES),
+    ("wd_monitoring_interfaces_list", LEASES),
+    ("trusted_servers", LEASES),
+    ("trusted_server_command", LEASES),
+    ("ping_path", LEASES),
+    ("heartbeat_hostname", LEASES),
+    ("heartbeat_port", LEASES),
+    ("heartbeat_device", LEASES),
+    ("wd_remove_shutdown_nodes", MEMBERS),
+    ("wd_lost_node_removal_timeout", MEMBERS),
+    ("wd_no_show_node_removal_timeout", MEMBERS),
+    ("hostname", MEMBERS),
+    ("wd_port", MEMBERS),
+    ("pgpool_port", MEMBERS),
+    ("clear_memqcache_on_escalation", QUERY_CACHE),
     ("memqcache_method", QUERY_CACHE),
     ("memqcache_memcached_host", QUERY_CACHE),
     ("memqcache_memcached_port", QUERY_CACHE),
@@ -216,8 +203,8 @@ mod tests {
                 (1, WarningKind::Unrecognized),
                 (2, WarningKind::Unrecognized),
                 (3, WarningKind::Ignored(QUERY_CACHE)),
-                (4, WarningKind::Ignored(WATCHDOG)),
-                (5, WarningKind::Ignored(WATCHDOG)),
+                (4, WarningKind::Ignored(MEMBERS)),
+                (5, WarningKind::Ignored(MEMBERS)),
             ]
         );
         assert_eq!(
@@ -238,17 +225,31 @@ mod tests {
     }
 
     #[test]
-    fn watchdog_and_query_cache_are_accepted_with_a_warning_when_on() {
+    fn query_cache_is_accepted_with_a_warning_when_on_and_the_watchdog_is_supported() {
         let (config, warnings) = apply(&assignments(&[
             ("use_watchdog", "off"),
             ("memory_cache_enabled", "on"),
             ("use_watchdog", "on"),
+            (
+                "etcd_endpoints",
+                "http://10.0.0.1:2379, http://10.0.0.2:2379",
+            ),
+            ("delegate_IP", "10.0.0.9"),
+            ("wd_heartbeat_deadtime", "30"),
+            ("failover_require_consensus", "off"),
         ]))
         .unwrap();
         assert!(config.use_watchdog && config.memory_cache_enabled);
-        let lines: Vec<_> = warnings.iter().map(|w| w.at.line).collect();
-        assert_eq!(lines, [2, 3]);
-        assert!(matches!(warnings[0].why, WarningKind::UnsupportedValue(_)));
+        assert_eq!(config.watchdog.etcd_endpoints.len(), 2);
+        assert_eq!(config.watchdog.delegate_ip, "10.0.0.9");
+        assert!(!config.watchdog.failover_require_consensus);
+        let lines: Vec<_> = warnings
+            .iter()
+            .map(|w| (w.at.line, w.why.clone()))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert!(matches!(lines[0], (2, WarningKind::UnsupportedValue(_))));
+        assert_eq!(lines[1], (6, WarningKind::Ignored(LEASES)));
     }
 
     #[test]

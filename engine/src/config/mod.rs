@@ -42,6 +42,7 @@ mod settings;
 mod source;
 mod validate;
 mod value;
+mod watchdog;
 
 #[cfg(test)]
 mod tests;
@@ -60,6 +61,7 @@ pub use session::SetError;
 pub use settings::{BackendConfig, Config, HealthCheck, HealthCheckOverrides};
 pub use source::MAX_INCLUDE_DEPTH;
 pub use value::{Named, ValueError};
+pub use watchdog::WatchdogSettings;
 
 /// A loaded configuration and the settings in it that had no effect.
 #[derive(Debug, Clone)]

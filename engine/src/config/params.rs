@@ -149,7 +149,39 @@ pub(super) static PARAMS: &[Param] = &[
     param!(Reload, recovery_timeout: Secs),
     // Accepted, only off is supported
     param!(Init, memory_cache_enabled: Bool),
+    // The watchdog (watchdog.rs): corepool's etcd parameters and Pgpool-II's that still apply
     param!(Init, use_watchdog: Bool),
+    param!("etcd_endpoints", Init, watchdog.etcd_endpoints: Comma),
+    param!("etcd_prefix", Init, watchdog.etcd_prefix: Text),
+    param!("etcd_username", Init, watchdog.etcd_username: Text),
+    param!("etcd_password_file", Init, watchdog.etcd_password_file: Text),
+    param!("etcd_cacert", Init, watchdog.etcd_cacert: Text),
+    param!("etcd_cert", Init, watchdog.etcd_cert: Text),
+    param!("etcd_key", Init, watchdog.etcd_key: Text),
+    param!("etcd_instance_name", Init, watchdog.instance_name: Text),
+    param!("etcd_lease_ttl", Init, watchdog.lease_ttl: Secs),
+    param!("failover_when_quorum_exists", Reload, watchdog.failover_when_quorum_exists: Bool),
+    param!("failover_require_consensus", Reload, watchdog.failover_require_consensus: Bool),
+    param!(
+        "allow_multiple_failover_requests_from_node",
+        Reload,
+        watchdog.allow_multiple_failover_requests_from_node: Bool
+    ),
+    param!(
+        "enable_consensus_with_half_votes",
+        Reload,
+        watchdog.enable_consensus_with_half_votes: Bool
+    ),
+    param!("wd_escalation_command", Reload, watchdog.escalation_command: Text),
+    param!("wd_de_escalation_command", Reload, watchdog.de_escalation_command: Text),
+    param!("delegate_ip", Reload, watchdog.delegate_ip: Text),
+    param!("delegate_IP", Reload, watchdog.delegate_ip: Text),
+    param!("if_cmd_path", Reload, watchdog.if_cmd_path: Text),
+    param!("if_up_cmd", Reload, watchdog.if_up_cmd: Text),
+    param!("if_down_cmd", Reload, watchdog.if_down_cmd: Text),
+    param!("arping_path", Reload, watchdog.arping_path: Text),
+    param!("arping_cmd", Reload, watchdog.arping_cmd: Text),
+    param!("wd_priority", Init, watchdog.priority: Count),
     // corepool extensions
     param!(Init, corepool_cores: Count),
     param!(Reload, corepool_read_your_writes: Bool),

@@ -214,8 +214,10 @@ pub struct Config {
     // ---- Accepted for compatibility; only `off` is supported ----
     /// Pgpool-II's query result cache; corepool has none (a warning is logged when on).
     pub memory_cache_enabled: bool,
-    /// Pgpool-II's watchdog (HA of the proxy itself); corepool has none (warning when on).
+    /// Several corepool instances agree on failover through etcd (docs/ha.md).
     pub use_watchdog: bool,
+    /// The watchdog's etcd and consensus settings.
+    pub watchdog: super::watchdog::WatchdogSettings,
 
     // ---- corepool extensions ----
     /// Executor threads, one pinned per core; 0 = one per available core.
@@ -462,6 +464,7 @@ impl Default for Config {
 
             memory_cache_enabled: false,
             use_watchdog: false,
+            watchdog: super::watchdog::WatchdogSettings::default(),
 
             corepool_cores: 0,
             corepool_read_your_writes: false,

@@ -60,7 +60,9 @@ fn debian_sample_with_backends_loads_to_the_4_3_defaults() {
         warnings,
         [(
             "hostname0",
-            &WarningKind::Ignored("corepool has no watchdog")
+            &WarningKind::Ignored(
+                "the watchdog's members are the instances registered under etcd_prefix"
+            )
         )]
     );
 }

@@ -6,18 +6,21 @@
 //! - [`status_file`]: `pgpool_status` in `logdir`, read at start and written on every change.
 //! - [`command`]: runs a command through `sh -c` and waits (blocking).
 //! - [`probe`]: asks nodes `SELECT pg_is_in_recovery()` to find the primary.
+//! - [`coordinator`]: the seam to the watchdog; with one installed, health checks vote and
+//!   PCP asks the leader instead of failing over alone.
 //!
 //! Every operation here blocks (commands, probes, waits): call it from a PCP worker thread, or
 //! from a shard through `health::Context::detach`, which moves it to a thread.
 //! Operations are serialized by one lock, as Pgpool-II processes one failover at a time.
 
 pub mod command;
+pub mod coordinator;
 pub mod placeholders;
 pub mod probe;
 pub mod status_file;
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::cluster::events::EventKind;
@@ -103,6 +106,7 @@ pub struct Failover {
     probe: Arc<dyn NodeProbe>,
     lock: Mutex<()>,
     busy: AtomicU8,
+    coordinator: OnceLock<Arc<dyn coordinator::Coordinator>>,
 }
 
 impl std::fmt::Debug for Failover {
@@ -131,7 +135,19 @@ impl Failover {
             probe,
             lock: Mutex::new(()),
             busy: AtomicU8::new(Busy::Idle as u8),
+            coordinator: OnceLock::new(),
         }
+    }
+
+    /// Installs the watchdog (once, at start): from then on health checks and PCP go
+    /// through it.
+    pub fn set_coordinator(&self, c: Arc<dyn coordinator::Coordinator>) {
+        let _ = self.coordinator.set(c);
+    }
+
+    /// The watchdog, when `use_watchdog = on`.
+    pub fn coordinator(&self) -> Option<&Arc<dyn coordinator::Coordinator>> {
+        self.coordinator.get()
     }
 
     /// The shared state.

@@ -28,6 +28,7 @@ pub async fn run(ctx: &Context, id: usize) {
         match attempt(&mut opts, hc.database.is_empty(), hc.timeout).await {
             Ok(()) => {
                 stats.record_check(true, u64::from(retries), started.elapsed());
+                ctx.node_ok(id);
                 return;
             }
             Err(e) if retries >= hc.max_retries || !node.status().is_valid() => break e,

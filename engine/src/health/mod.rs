@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use crate::auth::files::AuthFiles;
 use crate::cluster::{ClusterState, ShutdownMode};
 use crate::config::{ClusteringMode, Config};
+use crate::failover::coordinator::AdminOp;
 use crate::failover::Failover;
 use crate::runtime;
 
@@ -74,6 +75,11 @@ impl Context {
             tracing::debug!(node, reason, error = %e, "no failover");
             return;
         }
+        if let Some(c) = self.failover.coordinator() {
+            // The watchdog's leader decides: this instance only votes.
+            c.node_failed(node, reason);
+            return;
+        }
         self.on_thread(node, "corepool-failover", move |f| {
             if let Err(e) = f.detach(node as i64, reason) {
                 tracing::warn!(node, error = %e, "failover request refused");
@@ -81,13 +87,27 @@ impl Context {
         });
     }
 
-    /// Attaches `node` through failover on a new thread (failback).
+    /// Attaches `node` through failover on a new thread (failback); with the watchdog, asks
+    /// its leader to.
     pub fn attach(&self, node: usize) {
         self.on_thread(node, "corepool-failback", move |f| {
-            if let Err(e) = f.attach(node as i64) {
+            let result = match f.coordinator() {
+                Some(c) => c
+                    .request(AdminOp::Attach { node }, false)
+                    .map_err(|e| e.to_string()),
+                None => f.attach(node as i64).map_err(|e| e.to_string()),
+            };
+            if let Err(e) = result {
                 tracing::warn!(node, error = %e, "failback request refused");
             }
         });
+    }
+
+    /// This instance's check reached `node`: the watchdog withdraws its vote, if any.
+    pub fn node_ok(&self, node: usize) {
+        if let Some(c) = self.failover.coordinator() {
+            c.node_ok(node);
+        }
     }
 
     fn on_thread(&self, node: usize, name: &str, job: impl FnOnce(&Failover) + Send + 'static) {

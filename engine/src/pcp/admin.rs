@@ -15,6 +15,7 @@ use super::reply::{error_report, internal, report, After, ConnState};
 use super::PcpContext;
 use crate::cluster::{AdmissionHold, ShutdownMode};
 use crate::config::ClusteringMode;
+use crate::failover::coordinator::{AdminOp, CoordinatorError};
 use crate::failover::{Busy, Failover, FailoverError};
 use crate::recovery::RecoveryError;
 
@@ -35,9 +36,14 @@ pub(super) fn answer(
             gracefully,
         } => {
             let f = &ctx.failover;
-            f.check_detach(i64::from(node_id))
+            let node = f
+                .check_detach(i64::from(node_id))
                 .map_err(failover_report)?;
-            if gracefully {
+            if let Some(c) = f.coordinator() {
+                let _held = gracefully.then(|| wait_for_clients(ctx));
+                c.request(AdminOp::Detach { node }, gracefully)
+                    .map_err(watchdog_report)?;
+            } else if gracefully {
                 let _held = wait_for_clients(ctx);
                 f.detach(i64::from(node_id), "PCP detach (gracefully)")
                     .map_err(failover_report)?;
@@ -47,10 +53,16 @@ pub(super) fn answer(
             ok(out, DETACH_NODE_REPLY_TAG)
         }
         Request::AttachNode { node_id } => {
-            ctx.failover
+            let node = ctx
+                .failover
                 .check_attach(i64::from(node_id))
                 .map_err(failover_report)?;
-            in_background(&ctx.failover, move |f| f.attach(i64::from(node_id)));
+            match ctx.failover.coordinator() {
+                Some(c) => c
+                    .request(AdminOp::Attach { node }, false)
+                    .map_err(watchdog_report)?,
+                None => in_background(&ctx.failover, move |f| f.attach(i64::from(node_id))),
+            }
             ok(out, ATTACH_NODE_REPLY_TAG)
         }
         Request::PromoteNode {
@@ -138,7 +150,14 @@ fn promote(
             )),
         ));
     }
-    if gracefully {
+    if let Some(c) = ctx.failover.coordinator() {
+        let _held = gracefully.then(|| wait_for_clients(ctx));
+        let op = AdminOp::Promote {
+            node: node as usize,
+            switchover,
+        };
+        c.request(op, gracefully).map_err(watchdog_report)?;
+    } else if gracefully {
         let _held = wait_for_clients(ctx);
         ctx.failover
             .promote(node, switchover)
@@ -251,6 +270,14 @@ fn set_parameter(conn: &mut ConnState, name: &str, value: &str) -> Result<(), Re
     }
     conn.client_min_messages = level;
     Ok(())
+}
+
+/// A request the watchdog could not take.
+fn watchdog_report(e: CoordinatorError) -> Report {
+    error_report(
+        "failed to process PCP request at the moment",
+        Some(e.to_string()),
+    )
 }
 
 /// A refused failover request as pgpool reports it.

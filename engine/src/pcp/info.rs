@@ -44,8 +44,17 @@ pub(super) fn answer(
         }
         Request::ProcessInfo { pid } => process_info(ctx, pid, out),
         Request::PoolStatus => pool_status_rows(ctx, out),
-        // corepool has no watchdog: answer as Pgpool-II does with use_watchdog = off.
-        Request::WatchdogInfo { .. } => Err(Report::watchdog_not_enabled()),
+        // Without the watchdog, answer as Pgpool-II does with use_watchdog = off.
+        Request::WatchdogInfo { watchdog_id } => match ctx.failover.coordinator() {
+            None => Err(Report::watchdog_not_enabled()),
+            Some(c) => match c.watchdog_info(watchdog_id) {
+                Some(json) => response::write_watchdog_info(out, &json).map_err(internal),
+                None => Err(error_report(
+                    "PCP: informing watchdog info failed",
+                    Some(format!("invalid watchdog index {watchdog_id}")),
+                )),
+            },
+        },
         _ => Ok(()),
     }
 }

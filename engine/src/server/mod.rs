@@ -105,6 +105,7 @@ pub struct Running {
     pcp: Option<crate::pcp::PcpHandle>,
     shards: Vec<runtime::ShardHandle>,
     pid_file: Option<PathBuf>,
+    watchdog: Option<Arc<crate::watchdog::Watchdog>>,
 }
 
 impl Running {
@@ -118,6 +119,10 @@ impl Running {
         }
         if let Some(pcp) = self.pcp {
             pcp.join();
+        }
+        // The watchdog de-escalates and leaves etcd before the process ends.
+        if let Some(w) = &self.watchdog {
+            w.join();
         }
         if let Some(p) = self.pid_file {
             let _ = std::fs::remove_file(p);
@@ -165,6 +170,13 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
         Arc::new(Mutex::new((config.clone(), auth.clone())));
     let failover = build_failover(&state, &reload_box);
     crate::health::primary::mark_at_start(&state, &config, failover.probe());
+    let watchdog = if config.use_watchdog {
+        let w = crate::watchdog::Watchdog::start(&failover, &config)
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        Some(w)
+    } else {
+        None
+    };
     let (gate, reports) = StartGate::new();
     let unix_dir = config
         .unix_socket_directories
@@ -277,6 +289,7 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
         pcp,
         shards: handles,
         pid_file,
+        watchdog,
     })
 }
 

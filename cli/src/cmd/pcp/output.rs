@@ -72,7 +72,8 @@ pub fn render(
                     let value: Value = serde_json::from_str(json).unwrap_or(Value::Null);
                     out = match format {
                         Format::Json => value.to_string() + "\n",
-                        _ => serde_json::to_string_pretty(&value).unwrap_or_default() + "\n",
+                        Format::Human => watchdog_info(&value, false),
+                        Format::Verbose => watchdog_info(&value, true),
                     };
                 }
             }
@@ -436,4 +437,92 @@ fn table<const N: usize>(out: &mut String, rows: &[[String; N]]) {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+}
+
+/// `pcp_watchdog_info`'s text, as Pgpool-II 4.3 prints it (`-v`: the labelled layout).
+fn watchdog_info(v: &Value, verbose: bool) -> String {
+    let int = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let remote = int(v, "RemoteNodeCount");
+    let member_remote = v
+        .get("MemberRemoteNodeCount")
+        .and_then(Value::as_i64)
+        .unwrap_or(-1);
+    let escalated = if int(v, "Escalated") != 0 {
+        "YES"
+    } else {
+        "NO"
+    };
+    let nodes = v
+        .get("WatchdogNodes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = String::new();
+    if verbose {
+        let quorum = match int(v, "QuorumStatus") {
+            0 => "QUORUM IS ON THE EDGE",
+            1 => "QUORUM EXIST",
+            -1 => "QUORUM ABSENT",
+            -2 => "NO LEADER NODE",
+            _ => "UNKNOWN",
+        };
+        let required = v
+            .get("NodesRequireForQuorum")
+            .and_then(Value::as_i64)
+            .unwrap_or(-1);
+        let _ = write!(
+            out,
+            "Watchdog Cluster Information \nTotal Nodes              : {}\nRemote Nodes             : {remote}\n\
+             Member Remote Nodes      : {member_remote}\nAlive Remote Nodes       : {}\n\
+             Nodes required for quorum: {required}\nQuorum state             : {quorum}\n\
+             Local node escalation    : {escalated}\nLeader Node Name         : {}\n\
+             Leader Host Name         : {}\n\nWatchdog Node Information \n",
+            remote + 1,
+            int(v, "AliveNodeCount"),
+            text(v, "LeaderNodeName"),
+            text(v, "LeaderHostName"),
+        );
+        for n in &nodes {
+            let _ = write!(
+                out,
+                "Node Name         : {}\nHost Name         : {}\nDelegate IP       : {}\n\
+                 Pgpool port       : {}\nWatchdog port     : {}\nNode priority     : {}\n\
+                 Status            : {}\nStatus Name       : {}\nMembership Status : {}\n\n",
+                text(n, "NodeName"),
+                text(n, "HostName"),
+                text(n, "DelegateIP"),
+                int(n, "PgpoolPort"),
+                int(n, "WdPort"),
+                int(n, "Priority"),
+                int(n, "State"),
+                text(n, "StateName"),
+                text(n, "MembershipString"),
+            );
+        }
+    } else {
+        let _ = write!(
+            out,
+            "{} {} {escalated} {} {}\n\n",
+            remote + 1,
+            member_remote + 1,
+            text(v, "LeaderNodeName"),
+            text(v, "LeaderHostName"),
+        );
+        for n in &nodes {
+            let _ = writeln!(
+                out,
+                "{} {} {} {} {} {} {} {}",
+                text(n, "NodeName"),
+                text(n, "HostName"),
+                int(n, "PgpoolPort"),
+                int(n, "WdPort"),
+                int(n, "State"),
+                text(n, "StateName"),
+                int(n, "Membership"),
+                text(n, "MembershipString"),
+            );
+        }
+    }
+    out
 }
