@@ -148,9 +148,13 @@ fn the_grafana_dashboard_queries_only_metrics_that_exist() {
     let proxy = Proxy::start(1, |c, _| {
         c.corepool_metrics_address = format!("127.0.0.1:{port}");
         c.load_balance_mode = true;
+        // Transaction pooling too, so its families have samples to match.
+        c.pooling.pool_mode = corepool_engine::config::PoolMode::Transaction;
     });
     let (mut a, _) = RawClient::connect(proxy.port, "postgres", "postgres", &[]);
     a.query("SELECT 1");
+    // The shards publish their transaction pools at their next tick.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let body = scrape(
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         "/metrics",

@@ -71,10 +71,38 @@ use std::net::{Ipv4Addr, TcpListener};
 /// # Panics
 /// If binding 127.0.0.1:0 fails, which means the loopback interface is unusable.
 pub fn free_port() -> u16 {
+    // Ports below the kernel's ephemeral range: a port the kernel handed out for `:0` and took
+    // back is soon the local port of some outgoing connection (pgbench, psql, our own clients),
+    // and a server binding it then fails with "address in use". Picked at random (other test
+    // processes pick too) and checked free by binding it.
+    let low = ephemeral_low().unwrap_or(32768).clamp(12000, 65000);
+    let mut seed = std::process::id() as u64 ^ nanos();
+    for _ in 0..200 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let port = 10000 + (seed >> 33) as u16 % (low - 10000);
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("bind 127.0.0.1:0")
+}
+
+/// The first port of the kernel's ephemeral range (`ip_local_port_range`).
+fn ephemeral_low() -> Option<u16> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+fn nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod events;
 pub mod health_stats;
 mod node;
+pub mod pool_report;
 pub mod sessions;
 pub mod stats;
 
@@ -53,6 +54,8 @@ pub struct ClusterState {
     pub stats: stats::Stats,
     /// Recent failover and health events, for the status page.
     pub events: events::EventLog,
+    /// The transaction pools, as the shards last published them.
+    pub pools: pool_report::PoolReport,
 }
 
 /// New clients wait while one of these lives; from [`ClusterState::hold_admission`].
@@ -100,6 +103,7 @@ impl ClusterState {
             cancel: CancelTable::new(shards, max_sessions.max(1)),
             registry: SessionRegistry::new(shards, max_sessions.max(1)),
             events: events::EventLog::new(),
+            pools: pool_report::PoolReport::new(shards),
         }
     }
 

@@ -162,6 +162,7 @@ impl Collector for ClusterCollector {
             "Clients accepted by each shard and waiting for a session slot",
             &waiting,
         )?;
+        encode_tx_pools(state, &mut encoder)?;
         gauge_family(
             &mut encoder,
             "corepool_client_sessions",
@@ -247,6 +248,92 @@ impl Collector for ClusterCollector {
         }
         Ok(())
     }
+}
+
+/// Transaction pools: backends by state, waiting clients, the longest wait, prepared
+/// statements and re-prepares per pool; pinned clients per shard.
+fn encode_tx_pools(state: &ClusterState, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let rows = state.pools.rows();
+    let labels = |r: &crate::cluster::pool_report::TxPoolRow| {
+        vec![
+            ("shard", r.shard.to_string()),
+            ("database", r.database.clone()),
+            ("user", r.user.clone()),
+            ("node", r.node.to_string()),
+        ]
+    };
+    let mut backends = Vec::new();
+    for r in &rows {
+        for (s, v) in [
+            ("active", r.backends.saturating_sub(r.idle)),
+            ("idle", r.idle),
+        ] {
+            let mut l = labels(r);
+            l.push(("state", s.to_owned()));
+            backends.push((l, v as i64));
+        }
+    }
+    gauge_family(
+        encoder,
+        "corepool_tx_pool_backends",
+        "Backends of each transaction pool, lent to a client (active) or idle",
+        &backends,
+    )?;
+    let per_pool = |f: &dyn Fn(&crate::cluster::pool_report::TxPoolRow) -> i64| {
+        rows.iter().map(|r| (labels(r), f(r))).collect::<Vec<_>>()
+    };
+    gauge_family(
+        encoder,
+        "corepool_tx_pool_clients_waiting",
+        "Clients waiting for a backend of each transaction pool",
+        &per_pool(&|r| r.waiting as i64),
+    )?;
+    gauge_family(
+        encoder,
+        "corepool_tx_pool_longest_wait_milliseconds",
+        "How long the longest current wait of each transaction pool has lasted",
+        &per_pool(&|r| r.longest_wait.as_millis() as i64),
+    )?;
+    gauge_family(
+        encoder,
+        "corepool_tx_pool_prepared_statements",
+        "Named statements prepared on the idle backends of each transaction pool",
+        &per_pool(&|r| r.prepared_statements as i64),
+    )?;
+    let counters = |f: &dyn Fn(&crate::cluster::pool_report::TxPoolRow) -> u64| {
+        rows.iter().map(|r| (labels(r), f(r))).collect::<Vec<_>>()
+    };
+    counter_family(
+        encoder,
+        "corepool_tx_pool_waits",
+        "Clients that waited for a backend of each transaction pool",
+        &counters(&|r| r.waits),
+    )?;
+    counter_family(
+        encoder,
+        "corepool_tx_pool_wait_timeouts",
+        "Waits for a backend that ran past query_wait_timeout",
+        &counters(&|r| r.timeouts),
+    )?;
+    counter_family(
+        encoder,
+        "corepool_tx_pool_re_prepared",
+        "Statements prepared again on a backend for a client that had them elsewhere",
+        &counters(&|r| r.re_prepared),
+    )?;
+    let pinned: Vec<_> = state
+        .stats
+        .shards()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (vec![("shard", i.to_string())], s.pinned_clients.get()))
+        .collect();
+    gauge_family(
+        encoder,
+        "corepool_pinned_clients",
+        "Transaction-pooled clients pinned to their backend (state that cannot move)",
+        &pinned,
+    )
 }
 
 /// The metrics in Prometheus' text format.

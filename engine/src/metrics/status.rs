@@ -230,7 +230,10 @@ pub fn build(state: &ClusterState) -> Status {
         clients_waiting_for_slot: shards.iter().map(|s| s.clients_waiting).sum(),
         backends_active: nodes.iter().map(|n| u64::from(n.sessions)).sum(),
         backends_idle: shards.iter().map(|s| s.idle_connections).sum(),
-        clients_waiting_for_backend: None,
+        clients_waiting_for_backend: {
+            let rows = state.pools.rows();
+            (!rows.is_empty()).then(|| rows.iter().map(|r| r.waiting as u64).sum())
+        },
         shards,
     };
     let (from_clients, from_backends) = state.stats.bytes();

@@ -38,6 +38,8 @@ struct Waiter<C> {
     handed: RefCell<Option<Got<C>>>,
     waker: RefCell<Option<Waker>>,
     since: Instant,
+    /// Still in the queue (not popped by whoever served it).
+    queued: Cell<bool>,
 }
 
 /// Figures of one pool, for `SHOW pool_pools` and metrics.
@@ -109,6 +111,7 @@ impl<C: Pooled> TxPool<C> {
             handed: RefCell::new(None),
             waker: RefCell::new(None),
             since: now,
+            queued: Cell::new(true),
         });
         self.waiters.borrow_mut().push_back(waiter.clone());
         self.waits.set(self.waits.get() + 1);
@@ -150,6 +153,7 @@ impl<C: Pooled> TxPool<C> {
         let waiter = self.waiters.borrow_mut().pop_front();
         match waiter {
             Some(w) => {
+                w.queued.set(false);
                 *w.handed.borrow_mut() = Some(Got::Idle(conn));
                 let waker = w.waker.borrow_mut().take();
                 if let Some(waker) = waker {
@@ -191,6 +195,14 @@ impl<C: Pooled> TxPool<C> {
         closed
     }
 
+    /// The node is gone (failover): idle connections are closed and every waiter is let go
+    /// (its attempt to open a connection then fails quickly, instead of waiting for a
+    /// connection that will never come back).
+    pub fn release_waiters(&self) {
+        self.clear();
+        while self.hand_place() {}
+    }
+
     /// Closes every idle connection (failover, shutdown).
     pub fn clear(&self) {
         let closed = std::mem::take(&mut *self.idle.borrow_mut()).len();
@@ -215,6 +227,11 @@ impl<C: Pooled> TxPool<C> {
         }
     }
 
+    /// Folds over the idle connections (for reports).
+    pub fn fold_idle<A>(&self, init: A, f: impl Fn(A, &C) -> A) -> A {
+        self.idle.borrow().iter().fold(init, |a, (c, _)| f(a, c))
+    }
+
     fn take_idle(&self, generation: u64, life: Option<Duration>, now: Instant) -> Option<C> {
         loop {
             let (c, _) = self.idle.borrow_mut().pop()?;
@@ -232,6 +249,7 @@ impl<C: Pooled> TxPool<C> {
             return false;
         };
         self.open.set(self.open.get() + 1);
+        w.queued.set(false);
         *w.handed.borrow_mut() = Some(Got::Open);
         let waker = w.waker.borrow_mut().take();
         if let Some(waker) = waker {
@@ -250,11 +268,15 @@ struct LeaveQueue<'a, C: Pooled> {
 
 impl<C: Pooled> Drop for LeaveQueue<'_, C> {
     fn drop(&mut self) {
-        self.pool
-            .waiters
-            .borrow_mut()
-            .retain(|w| !Rc::ptr_eq(w, &self.waiter));
         let left = self.waiter.handed.borrow_mut().take();
+        if self.waiter.queued.get() {
+            // Not served (timed out or dropped): still queued. A served waiter was popped by
+            // whoever served it, so thousands of waiters cost nothing here.
+            self.pool
+                .waiters
+                .borrow_mut()
+                .retain(|w| !Rc::ptr_eq(w, &self.waiter));
+        }
         match left {
             Some(Got::Idle(c)) => self.pool.release(c, corepool_runtime::now()),
             Some(Got::Open) => self.pool.discard(),

@@ -4,5 +4,6 @@
 
 pub mod pool_status;
 mod time;
+pub mod tx_pools;
 
 pub use time::format_local;

@@ -315,7 +315,7 @@ impl Session<'_> {
         if conn.side.is_quiet() {
             return Ok(());
         }
-        let never = |_: &std::task::Waker| false;
+        let never = |_: &std::task::Waker| None;
         let meter = super::relay::Meter {
             shard: self.shard.stats(),
             node: self.shard.stats().node(node),

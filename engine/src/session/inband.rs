@@ -76,6 +76,10 @@ pub fn answer(sql: &str, ctx: Context<'_>) -> BytesMut {
         }
         ["show", "pool_processes"] => table(&PROCESS_COLUMNS, process_rows(&ctx)),
         ["show", "pool_pools"] => table(&POOL_COLUMNS, pool_rows(&ctx)),
+        ["show", "pool_transaction_pools"] => table(
+            &crate::report::tx_pools::COLUMNS,
+            crate::report::tx_pools::rows(ctx.state),
+        ),
         ["show", "pool_cache"] => table(
             &CACHE_COLUMNS,
             vec![["0", "0", "0.00", "0", "0", "0", "0", "0", "0"]

@@ -355,6 +355,19 @@ impl Session<'_> {
             let wait = self.wait_input();
             futures_lite::future::or(wait, async { Err(limit.await) }).await?;
         }
+        // After a failover the next transaction goes to the new primary: a transaction-pooled
+        // client does not have to reconnect.
+        let detached =
+            |s: &Self, n: usize| !s.shard.state.node(n).is_some_and(|n| n.status().is_valid());
+        if detached(self, self.router.primary) {
+            if let Some(p) = self.shard.write_node() {
+                self.router.primary = p;
+                self.router.lb_node = p;
+                self.router.current = p;
+            }
+        } else if detached(self, self.router.current) {
+            self.router.current = self.router.primary;
+        }
         let node = self.router.current;
         match self.ensure(node).await {
             Ok(()) => {
@@ -388,7 +401,7 @@ impl Session<'_> {
         let Some(conn) = self.backends.get_mut(node) else {
             return Stop::End(End::backend_lost(None));
         };
-        let stop = |w: &std::task::Waker| shard.session_should_stop(slot, w);
+        let stop = |w: &std::task::Waker| shard.session_stop(slot, w, Some(node));
         let tx_unpinned = self.tx.as_ref().map(|t| t.pinned.is_none());
         let watch = Watch {
             requests: self.router.is_routing(),
@@ -546,6 +559,14 @@ impl Session<'_> {
                         "terminating connection due to administrator command",
                     ))
                     .await;
+            }
+            End::NodeDetached(node) => {
+                tracing::info!(node, "backend node detached; ending the session");
+                let msg = format!(
+                    "terminating connection because backend node {node} was detached (failover)"
+                );
+                let _ = client.write_all(&fatal("57P01", &msg)).await;
+                self.drop_backend(node);
             }
             End::ClientTerminated | End::ClientGone => {
                 // Replies still queued for a client that is leaving are of no use.

@@ -41,6 +41,8 @@ pub struct Shard {
     pub pool: Pool<BackendConn>,
     /// Transaction pools (pool_mode = transaction), by user, database and node.
     pub tx_pools: TxPools,
+    /// The topology generation the shard's sessions were last woken for.
+    seen_generation: Cell<u64>,
     free_slots: RefCell<Vec<usize>>,
     slot_base: usize,
     wakers: RefCell<Vec<Option<Waker>>>,
@@ -80,6 +82,7 @@ impl Shard {
             rules: RefCell::new(rules),
             catalog: Rc::new(CatalogCache::default()),
             tx_pools: TxPools::default(),
+            seen_generation: Cell::new(0),
             slot_waiters: RefCell::new(std::collections::VecDeque::new()),
             next_waiter: std::cell::Cell::new(0),
         }
@@ -171,6 +174,30 @@ impl Shard {
             }
         }
         self.stopping.get()
+    }
+
+    /// [`Self::session_should_stop`] as the relay asks it: the end a session must come to now
+    /// — a fast shutdown, or its backend `node` detached by a failover — if any.
+    pub fn session_stop(
+        &self,
+        slot: usize,
+        waker: &Waker,
+        node: Option<usize>,
+    ) -> Option<crate::session::relay::End> {
+        if self.session_should_stop(slot, waker) {
+            return Some(crate::session::relay::End::Stopped);
+        }
+        let node = node?;
+        let up = self.state.node(node).is_some_and(|n| n.status().is_valid());
+        (!up).then_some(crate::session::relay::End::NodeDetached(node))
+    }
+
+    /// Wakes every session of this shard so it looks at the cluster again (the topology
+    /// changed: a session on a detached node ends).
+    fn wake_sessions(&self) {
+        for w in self.wakers.borrow().iter().flatten() {
+            w.wake_by_ref();
+        }
     }
 
     /// Drops a finished session's waker.
@@ -314,6 +341,11 @@ impl Shard {
     pub fn tick(&self) {
         let now = Instant::now();
         let generation = self.state.generation();
+        if self.seen_generation.replace(generation) != generation {
+            self.wake_sessions();
+            self.tx_pools
+                .node_gone(|node| self.state.node(node).is_some_and(|n| n.status().is_valid()));
+        }
         let closed = self.pool.prune(generation, now);
         let (life, idle_limit) = {
             let c = self.config.borrow();
@@ -322,6 +354,9 @@ impl Shard {
             (life, (!idle.is_zero()).then_some(idle))
         };
         let (tx_closed, tx_idle) = self.tx_pools.prune(generation, life, idle_limit, now);
+        self.state
+            .pools
+            .publish(self.id, self.tx_pools.report(self.id, now));
         let idle = (self.pool.idle_total() + tx_idle) as i64;
         self.stats().idle_connections.set(idle);
         if closed + tx_closed > 0 {

@@ -48,6 +48,15 @@ impl TxPools {
             .clone()
     }
 
+    /// Lets go of the waiters of pools whose node is not `usable` any more.
+    pub fn node_gone(&self, usable: impl Fn(usize) -> bool) {
+        for p in self.pools.borrow().values() {
+            if !usable(p.node) {
+                p.pool.release_waiters();
+            }
+        }
+    }
+
     /// Resizes every pool (reload).
     pub fn resize(&self, size: usize) {
         for p in self.pools.borrow().values() {
@@ -71,6 +80,38 @@ impl TxPools {
             idle += p.pool.stats(now).idle;
         }
         (closed, idle)
+    }
+
+    /// The rows this shard publishes for the pool report.
+    pub fn report(
+        &self,
+        shard: usize,
+        now: Instant,
+    ) -> Vec<crate::cluster::pool_report::TxPoolRow> {
+        self.pools
+            .borrow()
+            .values()
+            .map(|p| {
+                let s = p.pool.stats(now);
+                let (prepared, re_prepared) = p.pool.fold_idle((0, 0), |(n, r), b| {
+                    (n + b.statements.len(), r + b.statements.re_prepared)
+                });
+                crate::cluster::pool_report::TxPoolRow {
+                    shard,
+                    user: p.user.clone(),
+                    database: p.database.clone(),
+                    node: p.node,
+                    backends: s.open,
+                    idle: s.idle,
+                    waiting: s.waiting,
+                    longest_wait: s.longest_wait,
+                    waits: s.waits,
+                    timeouts: s.timeouts,
+                    prepared_statements: prepared,
+                    re_prepared,
+                }
+            })
+            .collect()
     }
 
     /// Every pool with its figures.

@@ -90,12 +90,12 @@ impl ClientSide {
     pub async fn wait_input(
         &mut self,
         client: &mut Stream,
-        stop: &dyn Fn(&std::task::Waker) -> bool,
+        stop: &dyn Fn(&std::task::Waker) -> Option<End>,
         stats: &ShardStats,
     ) -> Result<(), End> {
         std::future::poll_fn(|cx| {
-            if stop(cx.waker()) {
-                return std::task::Poll::Ready(Err(End::Stopped));
+            if let Some(end) = stop(cx.waker()) {
+                return std::task::Poll::Ready(Err(end));
             }
             if self.held.is_none() && !self.walker.mid_message() {
                 match client.poll_recv(cx) {

@@ -85,6 +85,8 @@ pub enum End {
     Stopped,
     /// The client sent nothing for client_idle_limit while no request was outstanding.
     IdleTimeout(std::time::Duration),
+    /// The session's backend node was detached (failover): the session cannot go on there.
+    NodeDetached(usize),
 }
 
 impl End {
@@ -180,8 +182,8 @@ pub struct Relay<'a> {
     pub(super) limits: &'a Limits,
     pub(super) watch: Watch,
     /// Called on every wake-up with the task's waker (so the shard can wake idle sessions for a
-    /// fast shutdown); true ends the run with [`End::Stopped`].
-    stop: &'a dyn Fn(&Waker) -> bool,
+    /// fast shutdown or a failover); an answer ends the run with it.
+    stop: &'a dyn Fn(&Waker) -> Option<End>,
     pub(super) drain: bool,
     pub(super) idle: Option<&'a IdleWatch>,
     pub(super) meter: Option<Meter<'a>>,
@@ -206,7 +208,7 @@ impl<'a> Relay<'a> {
         side: &'a mut ClientSide,
         backend: &'a mut BackendConn,
         limits: &'a Limits,
-        stop: &'a dyn Fn(&Waker) -> bool,
+        stop: &'a dyn Fn(&Waker) -> Option<End>,
     ) -> Self {
         // Bytes an earlier reader (start-up, an internal query) left in the connection's read
         // buffer come first.
@@ -298,8 +300,8 @@ impl<'a> Relay<'a> {
     }
 
     fn poll_relay(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
-        if (self.stop)(cx.waker()) {
-            return Poll::Ready(Stop::End(End::Stopped));
+        if let Some(end) = (self.stop)(cx.waker()) {
+            return Poll::Ready(Stop::End(end));
         }
         for _ in 0..POLL_BUDGET {
             let mut moved = false;

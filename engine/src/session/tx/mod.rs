@@ -414,7 +414,7 @@ impl Session<'_> {
     pub(super) async fn wait_input(&mut self) -> Result<(), End> {
         let shard = self.shard;
         let slot = self.slot;
-        let stop = |w: &std::task::Waker| shard.session_should_stop(slot, w);
+        let stop = |w: &std::task::Waker| shard.session_stop(slot, w, None);
         let stats = shard.stats();
         self.side.wait_input(&mut self.client, &stop, stats).await
     }
