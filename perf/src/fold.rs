@@ -25,6 +25,49 @@ pub fn collapse(script: &Path) -> Result<String> {
     Ok(folded)
 }
 
+/// `folded` with numbered threads of one pool merged: a root frame (the thread's name, as
+/// perf reports it) ending in `-<digits>` or `-` (`corepool-shard-0`; the kernel keeps 15
+/// bytes of a name, so `corepool-shard-1` can arrive as `corepool-shard-`) loses the suffix,
+/// and stacks that become equal are summed, so the shards' work reads as one tree.
+pub fn merge_numbered_threads(folded: &str) -> String {
+    let mut merged: Vec<(String, u64)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for line in folded.lines() {
+        let Some((stack, count)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(count) = count.parse::<u64>() else {
+            continue;
+        };
+        let (root, rest) = stack.split_once(';').unwrap_or((stack, ""));
+        let base = root.trim_end_matches(|c: char| c.is_ascii_digit());
+        let root = match base.strip_suffix('-') {
+            Some(pool) if !pool.is_empty() => pool,
+            _ => root,
+        };
+        let key = if rest.is_empty() {
+            root.to_string()
+        } else {
+            format!("{root};{rest}")
+        };
+        match index.get(&key) {
+            Some(&i) => merged[i].1 += count,
+            None => {
+                index.insert(key.clone(), merged.len());
+                merged.push((key, count));
+            }
+        }
+    }
+    let mut out = String::with_capacity(folded.len());
+    for (stack, count) in merged {
+        out.push_str(&stack);
+        out.push(' ');
+        out.push_str(&count.to_string());
+        out.push('\n');
+    }
+    out
+}
+
 /// Draws `folded` as an SVG flamegraph at `out`; `unit` names what the counts are.
 pub fn draw(folded: &str, title: &str, unit: &str, out: &Path) -> Result<()> {
     let mut options = flamegraph::Options::default();
@@ -94,6 +137,19 @@ mod tests {
                     samples: 30
                 }
             ]
+        );
+    }
+
+    #[test]
+    fn merges_numbered_shard_threads() {
+        let folded = "corepool-shard-0;run;relay 30\ncorepool-shard-1;run;relay 20\n\
+                      corepool-shard-;run;park 5\ncorepool;main 1\npostgres;exec 7\n\
+                      pgbench-2;x 1\n";
+        let merged = merge_numbered_threads(folded);
+        assert_eq!(
+            merged,
+            "corepool-shard;run;relay 50\ncorepool-shard;run;park 5\ncorepool;main 1\n\
+             postgres;exec 7\npgbench;x 1\n"
         );
     }
 
