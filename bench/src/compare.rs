@@ -51,6 +51,12 @@ impl Report {
         if !self.throughput.workloads.is_empty() {
             out.push_str("\n## Throughput and latency (pgbench -S, select-only)\n\n");
             out.push_str(&self.columns_note());
+            for warning in &self.throughput.warnings {
+                out.push_str(&format!("- {warning}\n"));
+            }
+            if !self.throughput.warnings.is_empty() {
+                out.push('\n');
+            }
             out.push_str(&tables::render_throughput(&self.throughput));
             let added = tables::render_added_latency(&self.throughput);
             if !added.is_empty() {

@@ -59,6 +59,8 @@ pub struct Throughput {
     /// Names of the nodes whose share of the reads gets a column (primary first; empty: no
     /// column).
     pub nodes: Vec<String>,
+    /// Things a reader must know before the tables (a setting a proxy ignored).
+    pub warnings: Vec<String>,
     /// Each target's pooling in this run.
     pooling: BTreeMap<TargetKind, Pooling>,
     /// Each target's baseline for the "vs" columns.
@@ -82,6 +84,7 @@ impl Throughput {
             workloads,
             targets,
             baseline_label: label.into(),
+            warnings: Vec::new(),
             nodes: Vec::new(),
             entries: BTreeMap::new(),
         }

@@ -66,6 +66,20 @@ impl Proxy {
         }
     }
 
+    /// Settings of `settings` its log says it did not recognise (corepool warns about an
+    /// unknown pgpool.conf parameter and goes on without it).
+    pub fn unrecognized(&self, settings: &[(String, String)]) -> Vec<String> {
+        let log = fs::read_to_string(&self.log).unwrap_or_default();
+        settings
+            .iter()
+            .filter(|(name, _)| {
+                let quoted = format!("\"{name}\": unrecognized");
+                log.lines().any(|l| l.contains(&quoted))
+            })
+            .map(|(name, value)| format!("{name} = {value}"))
+            .collect()
+    }
+
     /// An error if the proxy has exited, with the end of its log.
     pub fn check_alive(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {

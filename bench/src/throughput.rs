@@ -73,6 +73,16 @@ pub fn run(cluster: &Cluster, opts: &Options, plan: &Plan, stop: &Stop) -> Resul
             Ok(proxy) => {
                 if let Some(proxy) = proxy {
                     eprintln!("compare: {target} listening on {}", proxy.port());
+                    let ignored = proxy.unrecognized(&opts.corepool_conf);
+                    if target == TargetKind::Corepool && !ignored.is_empty() {
+                        let warning = format!(
+                            "**corepool ignored --corepool-conf {}** (unrecognized \
+                             configuration parameter, its log says): it ran without them",
+                            ignored.join(", ")
+                        );
+                        eprintln!("compare: {warning}");
+                        results.warnings.push(warning);
+                    }
                     proxies.insert(target, proxy);
                 }
                 runnable.push(target);

@@ -7,15 +7,20 @@ use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use inferno::collapse::perf::Folder;
+use inferno::collapse::perf::{Folder, Options};
 use inferno::collapse::Collapse;
 use inferno::flamegraph;
 
-/// Folds the stacks of a `perf script` dump: one `frame;frame;...;leaf count` line per stack.
-pub fn collapse(script: &Path) -> Result<String> {
+/// Folds the stacks of a `perf script` dump: one `frame;frame;...;leaf count` line per stack,
+/// rooted at the thread's name, or with `per_thread` at `name-pid/tid` (corepool's shard threads
+/// all read `corepool-shard-` once the kernel cut their names to 15 bytes, so only the tid tells
+/// them apart).
+pub fn collapse(script: &Path, per_thread: bool) -> Result<String> {
     let file = File::open(script).with_context(|| format!("open {}", script.display()))?;
     let mut folded = Vec::new();
-    Folder::default()
+    let mut options = Options::default();
+    options.include_tid = per_thread;
+    Folder::from(options)
         .collapse(BufReader::new(file), &mut folded)
         .context("fold perf script output")?;
     let folded = String::from_utf8(folded).context("folded stacks are not UTF-8")?;
@@ -26,9 +31,9 @@ pub fn collapse(script: &Path) -> Result<String> {
 }
 
 /// `folded` with numbered threads of one pool merged: a root frame (the thread's name, as
-/// perf reports it) ending in `-<digits>` or `-` (`corepool-shard-0`; the kernel keeps 15
-/// bytes of a name, so `corepool-shard-1` can arrive as `corepool-shard-`) loses the suffix,
-/// and stacks that become equal are summed, so the shards' work reads as one tree.
+/// perf reports it) ending in `-<digits>` or `-` (`pgbench-2`; `corepool-shard-0` arrives as
+/// `corepool-shard-`, the kernel keeping 15 bytes of a name) loses the suffix, and stacks that
+/// become equal are summed, so a pool's work reads as one tree.
 pub fn merge_numbered_threads(folded: &str) -> String {
     let mut merged: Vec<(String, u64)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -165,7 +170,7 @@ mod tests {
              \t55d0 relay+0x10 (/bin/corepool)\n\t55c0 main+0x20 (/bin/corepool)\n\n",
         )
         .unwrap();
-        let folded = collapse(&script).unwrap();
+        let folded = collapse(&script, false).unwrap();
         // Each sample counts with its period (1,001,001 ns of cpu-clock), not as 1.
         assert_eq!(folded.trim(), "corepool;main;relay 2002002");
         let svg = dir.path().join("f.svg");

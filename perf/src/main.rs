@@ -8,7 +8,7 @@
 //! corepool's `corepool-shard-N` threads, PgDog's workers; Pgpool-II's children; for `direct`
 //! the postmaster and its backends), folds the samples with inferno, writes the SVG and prints
 //! the functions with the most self time. Threads of one pool (`corepool-shard-0`, `-1`, …) are
-//! merged into one root frame unless `--per-thread` is given.
+//! merged into one root frame unless `--per-thread` is given (then each is `name-pid/tid`).
 //!
 //! # Layout
 //! - `record`: running `perf` (permission probe, record, script).
@@ -69,7 +69,8 @@ struct Args {
     /// Backends of a transaction-pooling target (PgBouncer and PgDog `default_pool_size`).
     #[arg(long, default_value_t = 20)]
     pool_size: u32,
-    /// Keep each thread (`corepool-shard-0`, `corepool-shard-1`, …) as its own root frame.
+    /// Keep each thread as its own root frame (`name-pid/tid`), instead of merging the threads
+    /// of a pool (`corepool-shard-N`) into one.
     #[arg(long)]
     per_thread: bool,
     /// Sampling frequency (`perf record -F`).
@@ -251,7 +252,7 @@ fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let script = scratch.path().join("perf.script");
     record::script(&perf, &data, &script, args.inline)?;
-    let folded = fold::collapse(&script)?;
+    let folded = fold::collapse(&script, args.per_thread)?;
     let folded = if args.per_thread {
         folded
     } else {

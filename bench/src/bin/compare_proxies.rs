@@ -282,18 +282,22 @@ fn command_line() -> String {
     let mut args = std::env::args();
     let _program = args.next();
     std::iter::once("compare-proxies".to_string())
-        .chain(args.map(|a| {
-            let plain = a
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:+".contains(c));
-            if plain && !a.is_empty() {
-                a
-            } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            }
-        }))
+        .chain(args.map(|a| shell_quote(&a)))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `arg` as a shell word: bare when safe, in double quotes when nothing in it is special there
+/// (`"pool_mode='transaction'"`), otherwise in single quotes.
+fn shell_quote(arg: &str) -> String {
+    let bare = |c: char| c.is_ascii_alphanumeric() || "-_=.,/:+@%".contains(c);
+    if !arg.is_empty() && arg.chars().all(bare) {
+        arg.to_string()
+    } else if !arg.contains(['"', '$', '`', '\\', '!']) {
+        format!("\"{arg}\"")
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
 }
 
 #[cfg(test)]
@@ -336,6 +340,10 @@ mod tests {
         );
         assert!(parse_setting("novalue").is_err());
         assert!(parse_setting("a b=1").is_err());
+        assert_eq!(shell_quote("--clients"), "--clients");
+        assert_eq!(shell_quote("pool_mode='x'"), "\"pool_mode='x'\"");
+        assert_eq!(shell_quote("a b"), "\"a b\"");
+        assert_eq!(shell_quote("$x'"), r"'$x'\'''");
         let targets = parse_targets(&["pumps".into(), "pgdog".into()], Shape::Proxy, 0).unwrap();
         assert_eq!(
             targets,
