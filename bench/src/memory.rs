@@ -55,7 +55,7 @@ pub fn run(
         .filter(|_| {
             proxies
                 .iter()
-                .any(|&t| opts.pooling(t).backend_per_client())
+                .any(|&t| opts.pooling(t).backend_per_client() && opts.cannot_start(t).is_none())
         });
     if let Some(n) = needs_backends.filter(|&n| n + 100 > max_connections as usize) {
         raise_max_connections(cluster, n + 100)?;
@@ -67,7 +67,10 @@ pub fn run(
         for &target in &proxies {
             stop.check()?;
             let expected = expects_backend_per_client(opts, target);
-            let outcome = match skip_reason(target, expected, clients, held.get(&target).copied()) {
+            let skip = opts
+                .cannot_start(target)
+                .or_else(|| skip_reason(target, expected, clients, held.get(&target).copied()));
+            let outcome = match skip {
                 Some(why) => IdleOutcome::NotApplicable(why),
                 None => measure(cluster, target, clients, opts, stop)?,
             };

@@ -119,12 +119,20 @@ impl Options {
         out
     }
 
-    /// Why `kind` cannot run at all, if so.
+    /// Why `kind` cannot run at all (its build failed), if so.
     pub fn unavailable(&self, kind: TargetKind) -> Option<&str> {
         self.unavailable
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, why)| why.as_str())
+    }
+
+    /// Why proxy `kind` cannot be started (failed build, absent program), if so.
+    pub fn cannot_start(&self, kind: TargetKind) -> Option<String> {
+        if let Some(why) = self.unavailable(kind) {
+            return Some(why.to_string());
+        }
+        self.programs.locate(kind).err()
     }
 }
 
