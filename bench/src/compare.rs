@@ -281,7 +281,8 @@ fn describe_setup(cluster: &Cluster, opts: &Options, plan: &Plan, nofile: u64) -
     ));
     lines.push(
         "proxy CPU = utime+stime from /proc (all threads; Pgpool-II: summed over its process \
-         tree), sampled around each run, divided by the transactions pgbench counted"
+         tree, each child's exact `se.sum_exec_runtime`), sampled around each run, divided by \
+         the transactions pgbench counted"
             .into(),
     );
     lines
