@@ -8,7 +8,7 @@
 #
 #   scripts/bench-proxies.sh [OUT.md] [more compare-proxies flags]
 #   scripts/bench-proxies.sh docs/bench-proxies.md
-#   scripts/bench-proxies.sh /tmp/tx.md --shape transaction-pooling --corepool-conf "pool_mode='transaction'"
+#   scripts/bench-proxies.sh /tmp/tx.md --shape transaction-pooling --corepool-conf pool_mode=transaction
 #
 # OUT.md defaults to $CARGO_TARGET_DIR/bench-proxies.md. PgBouncer 1.25 and PgDog come from the
 # peers directory (--peers-dir, default ../shared/peers beside the repository); absent ones are

@@ -6,7 +6,7 @@
 #   scripts/flamegraph.sh                       # --duration 20 --clients 16 --mode simple --out perf/flamegraph.svg
 #   scripts/flamegraph.sh --target pgbouncer-1.25-transaction --mode prepared --duration 5 --out /tmp/pgb.svg
 #   scripts/flamegraph.sh --target pump-epoll --duration 5 --out /tmp/pump.svg
-#   scripts/flamegraph.sh --target corepool --corepool-conf "pool_mode='transaction'" --out /tmp/tx.svg
+#   scripts/flamegraph.sh --target corepool --corepool-conf pool_mode=transaction --out /tmp/tx.svg
 #
 # Targets: corepool, pump-epoll, pump-uring, pgbouncer-1.25-transaction, pgbouncer-1.25-session,
 # pgbouncer-1.18-transaction, pgbouncer-1.18-session (or pgbouncer), pgdog, pgpool (its whole

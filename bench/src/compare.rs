@@ -249,11 +249,12 @@ fn describe_setup(cluster: &Cluster, opts: &Options, plan: &Plan, nofile: u64) -
             opts.rounds
         ),
         format!(
-            "trust auth, one backend; transaction poolers get a pool of {} backends (PgBouncer \
-             and PgDog `default_pool_size`; PgBouncer 1.25 `max_prepared_statements = {}` in \
-             transaction mode); session poolers and the pumps up to {} clients (PgBouncer \
+            "trust auth, one backend; transaction poolers get a pool of {} backends (PgBouncer's, \
+             PgDog's and a transaction-pooling corepool's `default_pool_size`; PgBouncer 1.25 \
+             `max_prepared_statements = {}` in transaction mode); session poolers and the pumps up to {} clients (PgBouncer \
              `default_pool_size`, Pgpool-II and corepool `num_init_children`, `max_pool 1`), \
-             PgBouncer `max_client_conn` ≥ 11,000; PgDog `workers = {}`",
+             PgBouncer `max_client_conn` and a transaction-pooling corepool's \
+             `num_init_children` ≥ 11,000; PgDog `workers = {}`",
             opts.pool_size,
             opts.max_prepared_statements,
             plan.session_clients + 8,

@@ -25,6 +25,9 @@ pub struct ProxyConfig {
     /// `--corepool-conf` settings, written into corepool's pgpool.conf as given (replacing a
     /// setting of the same name the harness wrote).
     pub corepool_conf: Vec<(String, String)>,
+    /// corepool's `default_pool_size` when it pools transactions (the transaction poolers'
+    /// pool, so it gets the backends PgBouncer and PgDog get); `None` in session pooling.
+    pub corepool_pool_size: Option<u32>,
     /// Pgpool-II and corepool in streaming-replication mode with load balancing over every node
     /// of the cluster (primary and standbys) instead of raw mode on the primary alone.
     pub load_balance: bool,
@@ -191,10 +194,14 @@ fn pgpool_conf(
 
 /// Settings only corepool reads, appended to its copy of [`pgpool`].
 pub fn corepool_extras(config: &ProxyConfig) -> String {
-    match config.corepool_cores {
-        Some(cores) => format!("corepool_cores = {cores}\n"),
-        None => String::new(),
+    let mut out = String::new();
+    if let Some(cores) = config.corepool_cores {
+        let _ = writeln!(out, "corepool_cores = {cores}");
     }
+    if let Some(pool) = config.corepool_pool_size {
+        let _ = writeln!(out, "default_pool_size = {pool}");
+    }
+    out
 }
 
 /// `text` (a pgpool.conf) with each `(name, value)` of `settings` written as `name = value`:
@@ -294,6 +301,14 @@ mod tests {
             );
         }
         assert_eq!(corepool_extras(&config()), "corepool_cores = 2\n");
+        let transaction = ProxyConfig {
+            corepool_pool_size: Some(20),
+            ..config()
+        };
+        assert_eq!(
+            corepool_extras(&transaction),
+            "corepool_cores = 2\ndefault_pool_size = 20\n"
+        );
     }
 
     #[test]

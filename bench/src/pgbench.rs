@@ -200,8 +200,13 @@ pub fn run(
     if !out.status.success() {
         bail!("pgbench exited with {}: {}", out.status, tail(&out.stderr));
     }
-    let mut summary =
-        parse(&stdout).with_context(|| format!("pgbench said: {}", tail(&out.stderr)))?;
+    let mut summary = parse(&stdout).with_context(|| {
+        format!(
+            "pgbench printed: {} | and on stderr: {}",
+            tail(stdout.as_bytes()),
+            tail(&out.stderr)
+        )
+    })?;
     if let Some(dir) = log_dir {
         let percentiles = latency::read_logs(dir, LOG_PREFIX);
         clear_dir(dir)?;

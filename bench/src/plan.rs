@@ -20,7 +20,10 @@ use crate::pgbench::{QueryMode, Workload};
 use crate::programs::Programs;
 use crate::targets::{self, Proxy};
 
-/// PgBouncer's `max_client_conn` in every phase (it allocates client slots lazily).
+/// PgBouncer's `max_client_conn` in every phase (it allocates client slots lazily), and the
+/// least `num_init_children` a transaction-pooling corepool gets: the same client capacity.
+/// (With exactly 10,016 for 10,000 clients, corepool on 2 shards once answered a client's
+/// SSLRequest with an error, turning it away.)
 pub const PGBOUNCER_MAX_CLIENTS: u32 = 11_000;
 
 /// Clients a pooler accepts beyond the workload's (the harness's readiness pings, stragglers).
@@ -224,8 +227,10 @@ fn config_for(opts: &Options, target: TargetKind, clients: u32, pool: u32) -> Pr
             | TargetKind::Pgbouncer118Transaction
             | TargetKind::Pgbouncer118Session
     );
+    let transaction_corepool =
+        target == TargetKind::Corepool && opts.pooling(target) == Pooling::Transaction;
     ProxyConfig {
-        max_clients: if is_pgbouncer {
+        max_clients: if is_pgbouncer || transaction_corepool {
             PGBOUNCER_MAX_CLIENTS.max(clients)
         } else {
             clients
@@ -233,6 +238,7 @@ fn config_for(opts: &Options, target: TargetKind, clients: u32, pool: u32) -> Pr
         pool_size: pool,
         corepool_cores: opts.corepool_cores,
         corepool_conf: opts.corepool_conf.clone(),
+        corepool_pool_size: transaction_corepool.then_some(opts.pool_size),
         load_balance: opts.standbys > 0,
         pgdog_workers: opts.pgdog_workers,
         max_prepared_statements: opts.max_prepared_statements,
@@ -324,10 +330,10 @@ mod tests {
         let plan = Plan::new(&opts, &workloads);
         assert_eq!(plan.skip(&opts, &workloads[1], TargetKind::Corepool), None);
         let config = plan.proxy_config(&opts, TargetKind::Corepool);
-        assert_eq!(config.max_clients, 10_016);
-        assert_eq!(
-            idle_config(&opts, TargetKind::Corepool, 1000).max_clients,
-            1016
-        );
+        assert_eq!(config.max_clients, 11_000);
+        assert_eq!(config.corepool_pool_size, Some(20));
+        let idle = |t| idle_config(&opts, t, 1000).max_clients;
+        assert_eq!(idle(TargetKind::Corepool), 11_000);
+        assert_eq!(idle(TargetKind::Pgdog), 1016);
     }
 }
