@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# Records a flamegraph of corepool serving pgbench -S and prints the top functions by self time.
+# Records a flamegraph of corepool (or any target of compare-proxies) serving pgbench -S and
+# prints the top functions by self time. Every thread of the target is recorded; corepool's
+# shard threads (corepool-shard-N) are merged into one tree unless --per-thread is given.
 #
 #   scripts/flamegraph.sh                       # --duration 20 --clients 16 --mode simple --out perf/flamegraph.svg
-#   scripts/flamegraph.sh --target pgbouncer --duration 5 --out /tmp/pgbouncer.svg
+#   scripts/flamegraph.sh --target pgbouncer-1.25-transaction --mode prepared --duration 5 --out /tmp/pgb.svg
+#   scripts/flamegraph.sh --target pump-epoll --duration 5 --out /tmp/pump.svg
+#   scripts/flamegraph.sh --target corepool --corepool-conf pool_mode=transaction --out /tmp/tx.svg
+#
+# Targets: corepool, pump-epoll, pump-uring, pgbouncer-1.25-transaction, pgbouncer-1.25-session,
+# pgbouncer-1.18-transaction, pgbouncer-1.18-session (or pgbouncer), pgdog, pgpool (its whole
+# process tree), direct (PostgreSQL's postmaster and backends). The peers' binaries are stripped,
+# so their own frames show as [pgbouncer-1.25] / [pgdog]; the kernel's are named.
 #
 # Needs Linux perf (Debian: linux-perf) and permission to use it; exits with status 2 when perf
 # is missing or not permitted (e.g. in a container without CAP_PERFMON).

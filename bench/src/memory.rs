@@ -2,12 +2,12 @@
 //! before and after that many idle clients complete start-up, and how many PostgreSQL backends
 //! it held for them.
 //!
-//! A proxy that holds a backend per client (Pgpool-II by design; corepool as it authenticates
-//! each client against its own backend) cannot be given 10,000 idle clients on this machine:
-//! that would be 10,000 PostgreSQL processes. Pgpool-II is skipped above
-//! [`BACKEND_PER_CLIENT_LIMIT`] outright (it also needs a forked child per client); any other
-//! proxy is skipped there only if at a smaller count it really held about one backend per
-//! client (or, unmeasured, if it is expected to).
+//! A proxy that holds a backend per client (the pumps and Pgpool-II by design; corepool in
+//! session pooling, as it authenticates each client against its own backend) cannot be given
+//! 10,000 idle clients on this machine: that would be 10,000 PostgreSQL processes. Those are
+//! skipped above [`BACKEND_PER_CLIENT_LIMIT`] outright; any other proxy (PgBouncer even in
+//! session mode connects a server only for a client's first query) is skipped there only if at
+//! a smaller count it really held about one backend per client.
 
 use std::collections::HashMap;
 use std::thread;
@@ -16,12 +16,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use corepool_testkit::Cluster;
 
-use crate::compare::{start_proxy, Options};
 use crate::idle;
+use crate::kind::{Pooling, TargetKind};
 use crate::pgbench::{DATABASE, USER};
-use crate::report::{IdleOutcome, IdleRow};
+use crate::plan::{idle_config, start_proxy, Options};
+use crate::results::{IdleOutcome, IdleRow};
 use crate::stop::Stop;
-use crate::targets::TargetKind;
 
 /// The most idle clients tried against a proxy that holds a backend per client; the primary's
 /// `max_connections` is raised to this plus headroom for the phase.
@@ -31,8 +31,13 @@ pub const BACKEND_PER_CLIENT_LIMIT: usize = 1_000;
 const SETTLE: Duration = Duration::from_secs(1);
 
 /// Runs the phase for every proxy in `opts.targets` and every count in `opts.idle_clients`
-/// (ascending).
-pub fn run(cluster: &Cluster, opts: &Options, stop: &Stop) -> Result<Vec<IdleRow>> {
+/// (ascending); PostgreSQL is restarted with at least `max_connections` if more are needed.
+pub fn run(
+    cluster: &Cluster,
+    opts: &Options,
+    max_connections: u32,
+    stop: &Stop,
+) -> Result<Vec<IdleRow>> {
     let proxies: Vec<TargetKind> = opts
         .targets
         .iter()
@@ -47,9 +52,13 @@ pub fn run(cluster: &Cluster, opts: &Options, stop: &Stop) -> Result<Vec<IdleRow
         .copied()
         .filter(|&n| n <= BACKEND_PER_CLIENT_LIMIT)
         .max()
-        .filter(|_| proxies.iter().any(|t| t.backend_per_client()));
-    if let Some(n) = needs_backends {
-        raise_max_connections(cluster, (n + 100).max(opts.max_connections as usize))?;
+        .filter(|_| {
+            proxies
+                .iter()
+                .any(|&t| opts.pooling(t).backend_per_client() && opts.cannot_start(t).is_none())
+        });
+    if let Some(n) = needs_backends.filter(|&n| n + 100 > max_connections as usize) {
+        raise_max_connections(cluster, n + 100)?;
     }
     // Per proxy: (idle clients, extra backends) at the largest count measured so far.
     let mut held: HashMap<TargetKind, (usize, i64)> = HashMap::new();
@@ -57,7 +66,11 @@ pub fn run(cluster: &Cluster, opts: &Options, stop: &Stop) -> Result<Vec<IdleRow
     for &clients in &counts {
         for &target in &proxies {
             stop.check()?;
-            let outcome = match skip_reason(target, clients, held.get(&target).copied()) {
+            let expected = expects_backend_per_client(opts, target);
+            let skip = opts
+                .cannot_start(target)
+                .or_else(|| skip_reason(target, expected, clients, held.get(&target).copied()));
+            let outcome = match skip {
                 Some(why) => IdleOutcome::NotApplicable(why),
                 None => measure(cluster, target, clients, opts, stop)?,
             };
@@ -91,8 +104,24 @@ fn raise_max_connections(cluster: &Cluster, max_connections: usize) -> Result<()
     Ok(())
 }
 
-/// Why `target` is not given `clients` idle clients, given what it held at a smaller count.
-fn skip_reason(target: TargetKind, clients: usize, held: Option<(usize, i64)>) -> Option<String> {
+/// Whether `target` connects a PostgreSQL backend for every idle client: the pumps, Pgpool-II
+/// and corepool in session pooling do (PgBouncer's session mode does not until a query).
+fn expects_backend_per_client(opts: &Options, target: TargetKind) -> bool {
+    match opts.pooling(target) {
+        Pooling::Pump => true,
+        Pooling::Session => matches!(target, TargetKind::Pgpool | TargetKind::Corepool),
+        Pooling::Direct | Pooling::Transaction => false,
+    }
+}
+
+/// Why `target` is not given `clients` idle clients, given whether it is `expected` to hold a
+/// backend per client and what it held at a smaller count.
+fn skip_reason(
+    target: TargetKind,
+    expected: bool,
+    clients: usize,
+    held: Option<(usize, i64)>,
+) -> Option<String> {
     if clients <= BACKEND_PER_CLIENT_LIMIT {
         return None;
     }
@@ -111,7 +140,7 @@ fn skip_reason(target: TargetKind, clients: usize, held: Option<(usize, i64)>) -
             "it held {backends} PostgreSQL backends for {n} idle clients (one per client); {cost}"
         )),
         Some(_) => None,
-        None if target.backend_per_client() => Some(format!(
+        None if expected => Some(format!(
             "it connects a PostgreSQL backend for each client's start-up; {cost}"
         )),
         None => None,
@@ -127,8 +156,8 @@ fn measure(
     opts: &Options,
     stop: &Stop,
 ) -> Result<IdleOutcome> {
-    let capacity = u32::try_from(clients + 16).unwrap_or(u32::MAX);
-    let mut proxy = match start_proxy(cluster, target, opts, capacity) {
+    let config = idle_config(opts, target, clients);
+    let mut proxy = match start_proxy(cluster, opts, target, &config) {
         Ok(Some(proxy)) => proxy,
         Ok(None) => return Ok(IdleOutcome::NotApplicable("no proxy".into())),
         Err(e) => return Ok(IdleOutcome::Failed(format!("start: {e:#}"))),
@@ -180,15 +209,31 @@ mod tests {
 
     #[test]
     fn skips_only_above_the_limit_and_on_evidence() {
-        assert_eq!(skip_reason(TargetKind::Pgpool, 1000, None), None);
-        assert!(skip_reason(TargetKind::Pgpool, 10_000, None).is_some());
-        let pgbouncer = TargetKind::PgbouncerSession;
-        assert_eq!(skip_reason(pgbouncer, 10_000, Some((1000, 1))), None);
+        assert_eq!(skip_reason(TargetKind::Pgpool, true, 1000, None), None);
+        assert!(skip_reason(TargetKind::Pgpool, true, 10_000, None).is_some());
+        let pgbouncer = TargetKind::Pgbouncer125Session;
+        assert_eq!(skip_reason(pgbouncer, false, 10_000, Some((1000, 1))), None);
+        assert_eq!(skip_reason(pgbouncer, false, 10_000, None), None);
         let corepool = TargetKind::Corepool;
-        assert!(skip_reason(corepool, 10_000, Some((1000, 1000)))
+        assert!(skip_reason(corepool, true, 10_000, Some((1000, 1000)))
             .unwrap()
             .contains("held 1000"));
-        assert_eq!(skip_reason(corepool, 10_000, Some((1000, 2))), None);
-        assert!(skip_reason(corepool, 10_000, None).is_some());
+        assert_eq!(skip_reason(corepool, true, 10_000, Some((1000, 2))), None);
+        assert!(skip_reason(corepool, true, 10_000, None).is_some());
+        assert!(skip_reason(TargetKind::PumpEpoll, true, 10_000, None).is_some());
+    }
+
+    #[test]
+    fn who_is_expected_to_hold_backends() {
+        let mut opts = Options::default();
+        assert!(expects_backend_per_client(&opts, TargetKind::PumpUring));
+        assert!(expects_backend_per_client(&opts, TargetKind::Corepool));
+        assert!(!expects_backend_per_client(
+            &opts,
+            TargetKind::Pgbouncer118Session
+        ));
+        assert!(!expects_backend_per_client(&opts, TargetKind::Pgdog));
+        opts.corepool_conf = vec![("pool_mode".into(), "transaction".into())];
+        assert!(!expects_backend_per_client(&opts, TargetKind::Corepool));
     }
 }

@@ -1,7 +1,9 @@
-//! Runs `pgbench` (as the cluster's user) and parses its summary.
+//! Runs `pgbench` (as the cluster's user) and parses its summary and, with `-l`, its
+//! per-transaction log.
 
 use std::fmt;
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use corepool_testkit::Cluster;
 
+use crate::latency::{self, Percentiles};
 use crate::sys::{self, Signal};
 
 /// The database and user every run connects as. Not `postgres`: Pgpool-II (and corepool, which
@@ -19,8 +22,14 @@ pub const DATABASE: &str = "bench";
 /// See [`DATABASE`].
 pub const USER: &str = "postgres";
 
-/// How much longer than `-T` a run may take before it is killed (start-up, slow connects).
+/// How much longer than `-T` a run may take before it is killed (start-up, slow connects),
+/// plus [`GRACE_PER_CLIENT`] for each client: pgbench opens its connections one by one.
 const GRACE: Duration = Duration::from_secs(60);
+/// See [`GRACE`]: 10,000 clients get another 100 s.
+const GRACE_PER_CLIENT: Duration = Duration::from_millis(10);
+
+/// The name pgbench's per-transaction log files start with (`--log-prefix`).
+const LOG_PREFIX: &str = "txn";
 
 /// pgbench's `-M`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +43,19 @@ pub enum QueryMode {
 }
 
 impl QueryMode {
+    /// Every mode, in table order.
+    pub const ALL: [QueryMode; 3] = [QueryMode::Simple, QueryMode::Extended, QueryMode::Prepared];
+
+    /// Parses a `-M` argument.
+    pub fn parse(name: &str) -> Result<QueryMode> {
+        QueryMode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == name.trim())
+            .ok_or_else(|| {
+                anyhow!("unknown query mode {name:?}; expected simple, extended or prepared")
+            })
+    }
+
     /// The `-M` argument.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,27 +80,19 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// The comparison's workloads: 16 and 64 clients in each query mode, then 8 clients with a
-    /// connection per transaction.
-    pub fn standard() -> Vec<Workload> {
-        let mut out = Vec::new();
-        for clients in [16, 64] {
-            for mode in [QueryMode::Simple, QueryMode::Extended, QueryMode::Prepared] {
-                out.push(Workload {
-                    clients,
-                    threads: 2,
-                    mode,
-                    connect_per_txn: false,
-                });
-            }
+    /// `clients` clients in `mode` (with `-C`: a connection per transaction), on as many
+    /// pgbench threads as there are cores, but no more than clients: one thread per core
+    /// drives thousands of clients with `poll`, and more threads than cores only compete with
+    /// the proxy and PostgreSQL.
+    pub fn new(clients: u32, mode: QueryMode, connect_per_txn: bool) -> Workload {
+        let cores = thread::available_parallelism().map_or(2, |n| n.get());
+        let cores = u32::try_from(cores).unwrap_or(2);
+        Workload {
+            clients,
+            threads: clients.clamp(1, cores),
+            mode,
+            connect_per_txn,
         }
-        out.push(Workload {
-            clients: 8,
-            threads: 2,
-            mode: QueryMode::Simple,
-            connect_per_txn: true,
-        });
-        out
     }
 
     /// The load-balancing comparison's workloads: 16 and 64 clients, simple and prepared.
@@ -87,10 +101,8 @@ impl Workload {
         for clients in [16, 64] {
             for mode in [QueryMode::Simple, QueryMode::Prepared] {
                 out.push(Workload {
-                    clients,
                     threads: 2,
-                    mode,
-                    connect_per_txn: false,
+                    ..Workload::new(clients, mode, false)
                 });
             }
         }
@@ -136,6 +148,8 @@ pub struct Summary {
     pub latency_ms: f64,
     /// `number of transactions actually processed`.
     pub transactions: u64,
+    /// p50/p99/p99.9 from the per-transaction log, when it was written.
+    pub latency: Option<Percentiles>,
 }
 
 /// Creates [`DATABASE`] on the primary if needed, then runs `pgbench -i -s <scale>` against
@@ -163,21 +177,53 @@ pub fn initialize(cluster: &Cluster, port: u16, scale: u32) -> Result<()> {
     Ok(())
 }
 
-/// Runs `workload` for `duration` against 127.0.0.1:`port` and parses the summary.
+/// Runs `workload` for `duration` against 127.0.0.1:`port` and parses the summary. With
+/// `log_dir` (a directory the cluster's user may write), pgbench also logs every transaction
+/// there (`-l`) and the summary carries the percentiles of those logs; the logs are deleted.
 pub fn run(
     cluster: &Cluster,
     port: u16,
     workload: &Workload,
     duration: Duration,
+    log_dir: Option<&Path>,
 ) -> Result<Summary> {
     let mut cmd = command(cluster, port);
-    cmd.args(workload.args(duration)).arg(DATABASE);
-    let out = output_within(&mut cmd, duration + GRACE)?;
+    cmd.args(workload.args(duration));
+    if let Some(dir) = log_dir {
+        cmd.arg("-l")
+            .arg(format!("--log-prefix={}/{LOG_PREFIX}", dir.display()));
+    }
+    cmd.arg(DATABASE);
+    let grace = GRACE + GRACE_PER_CLIENT * workload.clients;
+    let out = output_within(&mut cmd, duration + grace)?;
     let stdout = String::from_utf8(out.stdout).context("pgbench output is not UTF-8")?;
     if !out.status.success() {
         bail!("pgbench exited with {}: {}", out.status, tail(&out.stderr));
     }
-    parse(&stdout).with_context(|| format!("pgbench said: {}", tail(&out.stderr)))
+    let mut summary = parse(&stdout).with_context(|| {
+        format!(
+            "pgbench printed: {} | and on stderr: {}",
+            tail(stdout.as_bytes()),
+            tail(&out.stderr)
+        )
+    })?;
+    if let Some(dir) = log_dir {
+        let percentiles = latency::read_logs(dir, LOG_PREFIX);
+        clear_dir(dir)?;
+        summary.latency = Some(percentiles?);
+    }
+    Ok(summary)
+}
+
+/// Removes the files in `dir` (pgbench's logs of the last run).
+fn clear_dir(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let path = entry
+            .with_context(|| format!("read {}", dir.display()))?
+            .path();
+        std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn command(cluster: &Cluster, port: u16) -> Command {
@@ -206,6 +252,7 @@ pub fn parse(stdout: &str) -> Result<Summary> {
         tps,
         latency_ms,
         transactions,
+        latency: None,
     })
 }
 
@@ -280,12 +327,20 @@ mod tests {
 
     #[test]
     fn workload_arguments() {
-        let w = Workload::standard();
-        assert_eq!(w.len(), 7);
-        assert!(w[6].connect_per_txn);
-        let args = w[6].args(Duration::from_secs(5)).join(" ");
+        let w = Workload {
+            threads: 2,
+            ..Workload::new(8, QueryMode::Simple, true)
+        };
+        let args = w.args(Duration::from_secs(5)).join(" ");
         assert_eq!(args, "-S -n -T 5 -c 8 -j 2 -M simple -C");
-        assert_eq!(w[2].to_string(), "pgbench -S -c 16 -j 2 -M prepared");
+        assert_eq!(Workload::new(1, QueryMode::Prepared, false).threads, 1);
+        let w = Workload {
+            threads: 2,
+            ..Workload::new(16, QueryMode::Prepared, false)
+        };
+        assert_eq!(w.to_string(), "pgbench -S -c 16 -j 2 -M prepared");
+        assert_eq!(QueryMode::parse("extended").unwrap(), QueryMode::Extended);
+        assert!(QueryMode::parse("fast").is_err());
         let lb: Vec<String> = Workload::load_balancing()
             .iter()
             .map(ToString::to_string)

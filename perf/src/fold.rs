@@ -7,15 +7,20 @@ use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use inferno::collapse::perf::Folder;
+use inferno::collapse::perf::{Folder, Options};
 use inferno::collapse::Collapse;
 use inferno::flamegraph;
 
-/// Folds the stacks of a `perf script` dump: one `frame;frame;...;leaf count` line per stack.
-pub fn collapse(script: &Path) -> Result<String> {
+/// Folds the stacks of a `perf script` dump: one `frame;frame;...;leaf count` line per stack,
+/// rooted at the thread's name, or with `per_thread` at `name-pid/tid` (corepool's shard threads
+/// all read `corepool-shard-` once the kernel cut their names to 15 bytes, so only the tid tells
+/// them apart).
+pub fn collapse(script: &Path, per_thread: bool) -> Result<String> {
     let file = File::open(script).with_context(|| format!("open {}", script.display()))?;
     let mut folded = Vec::new();
-    Folder::default()
+    let mut options = Options::default();
+    options.include_tid = per_thread;
+    Folder::from(options)
         .collapse(BufReader::new(file), &mut folded)
         .context("fold perf script output")?;
     let folded = String::from_utf8(folded).context("folded stacks are not UTF-8")?;
@@ -23,6 +28,49 @@ pub fn collapse(script: &Path) -> Result<String> {
         bail!("perf recorded no samples of the process (was it busy?)");
     }
     Ok(folded)
+}
+
+/// `folded` with numbered threads of one pool merged: a root frame (the thread's name, as
+/// perf reports it) ending in `-<digits>` or `-` (`pgbench-2`; `corepool-shard-0` arrives as
+/// `corepool-shard-`, the kernel keeping 15 bytes of a name) loses the suffix, and stacks that
+/// become equal are summed, so a pool's work reads as one tree.
+pub fn merge_numbered_threads(folded: &str) -> String {
+    let mut merged: Vec<(String, u64)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for line in folded.lines() {
+        let Some((stack, count)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(count) = count.parse::<u64>() else {
+            continue;
+        };
+        let (root, rest) = stack.split_once(';').unwrap_or((stack, ""));
+        let base = root.trim_end_matches(|c: char| c.is_ascii_digit());
+        let root = match base.strip_suffix('-') {
+            Some(pool) if !pool.is_empty() => pool,
+            _ => root,
+        };
+        let key = if rest.is_empty() {
+            root.to_string()
+        } else {
+            format!("{root};{rest}")
+        };
+        match index.get(&key) {
+            Some(&i) => merged[i].1 += count,
+            None => {
+                index.insert(key.clone(), merged.len());
+                merged.push((key, count));
+            }
+        }
+    }
+    let mut out = String::with_capacity(folded.len());
+    for (stack, count) in merged {
+        out.push_str(&stack);
+        out.push(' ');
+        out.push_str(&count.to_string());
+        out.push('\n');
+    }
+    out
 }
 
 /// Draws `folded` as an SVG flamegraph at `out`; `unit` names what the counts are.
@@ -98,6 +146,19 @@ mod tests {
     }
 
     #[test]
+    fn merges_numbered_shard_threads() {
+        let folded = "corepool-shard-0;run;relay 30\ncorepool-shard-1;run;relay 20\n\
+                      corepool-shard-;run;park 5\ncorepool;main 1\npostgres;exec 7\n\
+                      pgbench-2;x 1\n";
+        let merged = merge_numbered_threads(folded);
+        assert_eq!(
+            merged,
+            "corepool-shard;run;relay 50\ncorepool-shard;run;park 5\ncorepool;main 1\n\
+             postgres;exec 7\npgbench;x 1\n"
+        );
+    }
+
+    #[test]
     fn folds_perf_script_text_and_draws() {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("out.perf");
@@ -109,7 +170,7 @@ mod tests {
              \t55d0 relay+0x10 (/bin/corepool)\n\t55c0 main+0x20 (/bin/corepool)\n\n",
         )
         .unwrap();
-        let folded = collapse(&script).unwrap();
+        let folded = collapse(&script, false).unwrap();
         // Each sample counts with its period (1,001,001 ns of cpu-clock), not as 1.
         assert_eq!(folded.trim(), "corepool;main;relay 2002002");
         let svg = dir.path().join("f.svg");

@@ -1,9 +1,14 @@
-//! `corepool-perf`: a flamegraph of corepool (or PgBouncer, for comparison) under pgbench load.
+//! `corepool-perf`: a flamegraph of corepool, or of any other target of compare-proxies (the
+//! byte pumps, PgBouncer 1.25/1.18, PgDog, Pgpool-II, or PostgreSQL itself for `direct`), under
+//! pgbench load.
 //!
-//! Starts a PostgreSQL primary with the testkit and the proxy in front of it, runs
-//! `pgbench -S` against the proxy, records the proxy with
-//! `perf record -F 999 -g --call-graph dwarf -p <pid>` while the load runs, folds the samples with
-//! inferno, writes the SVG and prints the functions with the most self time.
+//! Starts a PostgreSQL primary with the testkit and the target in front of it (configured as
+//! compare-proxies configures it), runs `pgbench -S` against it, records the target's processes
+//! with `perf record -F 999 -g --call-graph dwarf -p <pids>` while the load runs (every thread:
+//! corepool's `corepool-shard-N` threads, PgDog's workers; Pgpool-II's children; for `direct`
+//! the postmaster and its backends), folds the samples with inferno, writes the SVG and prints
+//! the functions with the most self time. Threads of one pool (`corepool-shard-0`, `-1`, …) are
+//! merged into one root frame unless `--per-thread` is given (then each is `name-pid/tid`).
 //!
 //! # Layout
 //! - `record`: running `perf` (permission probe, record, script).
@@ -18,13 +23,15 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
-use corepool_bench::build::{runtime_wrapper, Runtime};
+use corepool_bench::conf::ProxyConfig;
+use corepool_bench::kind::{Pooling, TargetKind};
 use corepool_bench::pgbench::{self, QueryMode, Workload};
+use corepool_bench::procs::{descendants_and_self, ProcessSet};
+use corepool_bench::programs::{default_peers_dir, Programs};
 use corepool_bench::stop::Stop;
-use corepool_bench::targets::{self, ProxyConfig, TargetKind};
-use corepool_bench::{build, sys};
+use corepool_bench::{build, sys, targets};
 use corepool_testkit::Cluster;
 
 use record::{CallGraph, PerfUnavailable};
@@ -35,7 +42,7 @@ const EXIT_PERF_UNAVAILABLE: u8 = 2;
 /// Load before perf starts, so the pools are warm and the profile shows steady state.
 const WARM_UP: Duration = Duration::from_secs(2);
 
-/// Record a flamegraph of corepool (or PgBouncer) serving `pgbench -S`.
+/// Record a flamegraph of corepool (or another target) serving `pgbench -S`.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -54,9 +61,18 @@ struct Args {
     /// Also write the folded stacks here.
     #[arg(long)]
     folded: Option<PathBuf>,
-    /// The process to profile.
-    #[arg(long, value_enum, default_value_t = Target::Corepool)]
-    target: Target,
+    /// The target to profile, as compare-proxies names it: corepool, pump-epoll, pump-uring,
+    /// pgbouncer-1.25-transaction, pgbouncer-1.25-session, pgbouncer-1.18-transaction,
+    /// pgbouncer-1.18-session (or pgbouncer), pgdog, pgpool, direct (PostgreSQL's backends).
+    #[arg(long, default_value = "corepool")]
+    target: String,
+    /// Backends of a transaction-pooling target (PgBouncer and PgDog `default_pool_size`).
+    #[arg(long, default_value_t = 20)]
+    pool_size: u32,
+    /// Keep each thread as its own root frame (`name-pid/tid`), instead of merging the threads
+    /// of a pool (`corepool-shard-N`) into one.
+    #[arg(long)]
+    per_thread: bool,
     /// Sampling frequency (`perf record -F`).
     #[arg(long, default_value_t = 999)]
     frequency: u32,
@@ -81,10 +97,17 @@ struct Args {
     /// The corepool binary (default: `corepool` next to this program, built first).
     #[arg(long)]
     corepool_bin: Option<PathBuf>,
-    /// corepool's shard executor, `corepool_runtime` (default: the binary's default).
-    #[arg(long, value_enum)]
-    runtime: Option<Runtime>,
-    /// Do not run `cargo build --release -p corepool` first.
+    /// A setting for corepool's pgpool.conf, `KEY=VALUE` (as compare-proxies takes it).
+    #[arg(long, value_name = "KEY=VALUE")]
+    corepool_conf: Vec<String>,
+    /// The byte pump (default: `pump` next to this program, built first).
+    #[arg(long)]
+    pump_bin: Option<PathBuf>,
+    /// The peers directory with bin/pgbouncer-1.25 and bin/pgdog (default: ../shared/peers
+    /// beside the repository).
+    #[arg(long, env = "COREPOOL_PEERS_DIR")]
+    peers_dir: Option<PathBuf>,
+    /// Do not run `cargo build --release` for corepool or the pump first.
     #[arg(long)]
     no_build: bool,
 }
@@ -94,12 +117,6 @@ enum Mode {
     Simple,
     Extended,
     Prepared,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Target {
-    Corepool,
-    Pgbouncer,
 }
 
 fn main() -> ExitCode {
@@ -123,17 +140,8 @@ fn run(args: Args) -> Result<()> {
         .tempdir()
         .context("create scratch directory")?;
     let perf = record::check_perf(scratch.path())?;
-    let kind = match args.target {
-        Target::Corepool => TargetKind::Corepool,
-        Target::Pgbouncer => TargetKind::PgbouncerSession,
-    };
-    let corepool_bin = match &args.corepool_bin {
-        Some(bin) => bin.clone(),
-        None => build::default_corepool_path()?,
-    };
-    if kind == TargetKind::Corepool && args.corepool_bin.is_none() && !args.no_build {
-        build::build_corepool(&corepool_bin)?;
-    }
+    let kind = parse_target(&args.target)?;
+    let programs = programs(&args, kind)?;
     sys::raise_nofile_limit().context("raise RLIMIT_NOFILE")?;
 
     eprintln!(
@@ -147,54 +155,88 @@ fn run(args: Args) -> Result<()> {
         .context("start the PostgreSQL primary")?;
     pgbench::initialize(&cluster, cluster.primary().port(), args.scale)?;
     stop.check()?;
+    let corepool_conf = args
+        .corepool_conf
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--corepool-conf {kv:?} is not KEY=VALUE"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let pooling = match kind {
+        TargetKind::Corepool => Pooling::for_corepool(
+            corepool_conf
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "pool_mode")
+                .map(|(_, v)| v.as_str()),
+        ),
+        _ => kind.default_pooling(),
+    };
+    let pool_size = match pooling {
+        Pooling::Transaction => args.pool_size,
+        _ => args.clients + 8,
+    };
     let config = ProxyConfig {
-        max_clients: args.clients + 8,
-        pool_size: args.clients,
+        max_clients: (args.clients + 16).max(11_000 * u32::from(is_pgbouncer(kind))),
+        pool_size,
         corepool_cores: args.corepool_cores,
-        corepool_bin: runtime_wrapper(&corepool_bin, args.runtime)?,
+        corepool_conf,
+        corepool_pool_size: (pooling == Pooling::Transaction).then_some(args.pool_size),
         load_balance: false,
+        pgdog_workers: u32::try_from(thread::available_parallelism().map_or(2, |n| n.get()))
+            .unwrap_or(2),
+        max_prepared_statements: 200,
+        pump_trigger: String::new(),
     };
-    let proxy = targets::start(&cluster, kind, &config)?;
-    eprintln!(
-        "corepool-perf: {kind} pid {} on port {}",
-        proxy.pid(),
-        proxy.port()
-    );
+    let proxy = match kind {
+        TargetKind::Direct => None,
+        _ => Some(targets::start(&cluster, kind, &config, &programs)?),
+    };
+    let port = proxy
+        .as_ref()
+        .map_or(cluster.primary().port(), |p| p.port());
+    match &proxy {
+        Some(p) => eprintln!("corepool-perf: {kind} pid {} on port {port}", p.pid()),
+        None => eprintln!("corepool-perf: direct: profiling PostgreSQL on port {port}"),
+    }
 
-    let workload = Workload {
-        clients: args.clients,
-        threads: 2,
-        mode: match args.mode {
-            Mode::Simple => QueryMode::Simple,
-            Mode::Extended => QueryMode::Extended,
-            Mode::Prepared => QueryMode::Prepared,
-        },
-        connect_per_txn: args.connect,
+    let mode = match args.mode {
+        Mode::Simple => QueryMode::Simple,
+        Mode::Extended => QueryMode::Extended,
+        Mode::Prepared => QueryMode::Prepared,
     };
+    let workload = Workload::new(args.clients, mode, args.connect);
     let duration = Duration::from_secs(args.duration.max(1));
     let data = scratch.path().join("perf.data");
     let summary = thread::scope(|s| {
         let load = s.spawn(|| {
             pgbench::run(
                 &cluster,
-                proxy.port(),
+                port,
                 &workload,
                 WARM_UP + duration + WARM_UP,
+                None,
             )
         });
         thread::sleep(WARM_UP);
-        eprintln!(
-            "corepool-perf: perf record -p {} for {duration:?} under `{workload}`",
-            proxy.pid()
-        );
-        let recorded = record::record(
-            &perf,
-            proxy.pid(),
-            duration,
-            args.frequency,
-            args.call_graph,
-            &data,
-        );
+        let recorded =
+            recorded_pids(&cluster, proxy.as_ref().map(|p| p.processes())).and_then(|pids| {
+                eprintln!(
+                    "corepool-perf: perf record -p {} for {duration:?} under `{workload}`",
+                    join(&pids)
+                );
+                record::record(
+                    &perf,
+                    &join(&pids),
+                    duration,
+                    args.frequency,
+                    args.call_graph,
+                    &data,
+                )
+            });
         let summary = load
             .join()
             .map_err(|_| anyhow::anyhow!("pgbench thread panicked"));
@@ -211,7 +253,12 @@ fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let script = scratch.path().join("perf.script");
     record::script(&perf, &data, &script, args.inline)?;
-    let folded = fold::collapse(&script)?;
+    let folded = fold::collapse(&script, args.per_thread)?;
+    let folded = if args.per_thread {
+        folded
+    } else {
+        fold::merge_numbered_threads(&folded)
+    };
     eprintln!(
         "corepool-perf: perf script + fold took {:.1?}",
         started.elapsed()
@@ -233,6 +280,83 @@ fn run(args: Args) -> Result<()> {
     print_top(&folded, args.top, cpu_clock);
     eprintln!("corepool-perf: wrote {}", args.out.display());
     Ok(())
+}
+
+/// The target named `name` (exactly one; `pgbouncer` alone means Debian's 1.18 in session
+/// mode, as before).
+fn parse_target(name: &str) -> Result<TargetKind> {
+    if name.trim() == "pgbouncer" {
+        return Ok(TargetKind::Pgbouncer118Session);
+    }
+    match TargetKind::parse(name)?.as_slice() {
+        [one] => Ok(*one),
+        many => bail!("--target {name:?} names {} targets; name one", many.len()),
+    }
+}
+
+fn is_pgbouncer(kind: TargetKind) -> bool {
+    matches!(
+        kind,
+        TargetKind::Pgbouncer125Transaction
+            | TargetKind::Pgbouncer125Session
+            | TargetKind::Pgbouncer118Transaction
+            | TargetKind::Pgbouncer118Session
+    )
+}
+
+/// Where the programs are, building corepool or the pump first when `kind` needs it.
+fn programs(args: &Args, kind: TargetKind) -> Result<Programs> {
+    let corepool = match &args.corepool_bin {
+        Some(bin) => bin.clone(),
+        None => {
+            let bin = build::default_corepool_path()?;
+            if kind == TargetKind::Corepool && !args.no_build {
+                build::build_corepool(&bin)?;
+            }
+            bin
+        }
+    };
+    let pump = match &args.pump_bin {
+        Some(bin) => bin.clone(),
+        None => {
+            let bin = build::sibling_path("pump")?;
+            if kind.is_pump() && !args.no_build {
+                build::build_pump(&bin)?;
+            }
+            bin
+        }
+    };
+    Ok(Programs {
+        peers_dir: args.peers_dir.clone().unwrap_or_else(default_peers_dir),
+        corepool,
+        pump,
+    })
+}
+
+/// The pids to record: the proxy's processes (Pgpool-II's whole tree), or for direct the
+/// postmaster and every process it forked (the backends pgbench is connected to).
+fn recorded_pids(cluster: &Cluster, proxy: Option<ProcessSet>) -> Result<Vec<u32>> {
+    match proxy {
+        Some(set) => set.pids(),
+        None => {
+            let pid_file = cluster.primary().data_dir().join("postmaster.pid");
+            let text = std::fs::read_to_string(&pid_file)
+                .with_context(|| format!("read {}", pid_file.display()))?;
+            let pid = text
+                .lines()
+                .next()
+                .and_then(|l| l.trim().parse::<u32>().ok())
+                .with_context(|| format!("no pid in {}", pid_file.display()))?;
+            descendants_and_self(pid)
+        }
+    }
+}
+
+fn join(pids: &[u32]) -> String {
+    pids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Prints the `n` functions with the most self time. inferno weighs each sample by its period,
@@ -269,8 +393,14 @@ mod tests {
     fn arguments_parse() {
         Args::command().debug_assert();
         let args = Args::parse_from(["corepool-perf", "--duration", "3", "--target", "pgbouncer"]);
-        assert_eq!(args.target, Target::Pgbouncer);
+        assert_eq!(
+            parse_target(&args.target).unwrap(),
+            TargetKind::Pgbouncer118Session
+        );
         assert_eq!((args.duration, args.clients, args.frequency), (3, 16, 999));
         assert_eq!(args.out, PathBuf::from("perf/flamegraph.svg"));
+        assert_eq!(parse_target("pump-uring").unwrap(), TargetKind::PumpUring);
+        assert!(parse_target("pumps").is_err());
+        assert!(parse_target("odyssey").is_err());
     }
 }

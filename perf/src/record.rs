@@ -75,10 +75,11 @@ pub fn check_perf(scratch: &Path) -> Result<PathBuf> {
     Ok(perf)
 }
 
-/// `perf record -F <frequency> -g --call-graph <mode> -p <pid>` for `duration`, into `data`.
+/// `perf record -F <frequency> -g --call-graph <mode> -p <pids>` (comma-separated; every
+/// thread of each) for `duration`, into `data`.
 pub fn record(
     perf: &Path,
-    pid: u32,
+    pids: &str,
     duration: Duration,
     frequency: u32,
     call_graph: CallGraph,
@@ -86,13 +87,7 @@ pub fn record(
 ) -> Result<()> {
     let out = Command::new(perf)
         .args(["record", "-q", "-F", &frequency.to_string(), "-g"])
-        .args([
-            "--call-graph",
-            call_graph.as_str(),
-            "-p",
-            &pid.to_string(),
-            "-o",
-        ])
+        .args(["--call-graph", call_graph.as_str(), "-p", pids, "-o"])
         .arg(data)
         .args(["--", "sleep", &format!("{:.3}", duration.as_secs_f64())])
         .stdin(Stdio::null())
