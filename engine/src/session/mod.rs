@@ -401,7 +401,7 @@ impl Session<'_> {
         let Some(conn) = self.backends.get_mut(node) else {
             return Stop::End(End::backend_lost(None));
         };
-        let stop = |w: &std::task::Waker| shard.session_stop(slot, w, Some(node));
+        let stop = |w: &std::task::Waker| shard.session_stop(slot, w, Some(node)).map(End::from);
         let tx_unpinned = self.tx.as_ref().map(|t| t.pinned.is_none());
         let watch = Watch {
             requests: self.router.is_routing(),

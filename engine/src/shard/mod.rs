@@ -29,6 +29,15 @@ use crate::router::Rules;
 use crate::runtime::tls::TlsSettings;
 use crate::runtime::{self, Stream};
 
+/// Why the shard wants a session to end now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A fast shutdown.
+    Shutdown,
+    /// Its backend node was detached (failover).
+    NodeDetached(usize),
+}
+
 /// A core's share of the proxy. Owned by one executor thread; only `state` is shared.
 pub struct Shard {
     /// Shard number.
@@ -183,13 +192,13 @@ impl Shard {
         slot: usize,
         waker: &Waker,
         node: Option<usize>,
-    ) -> Option<crate::session::relay::End> {
+    ) -> Option<StopReason> {
         if self.session_should_stop(slot, waker) {
-            return Some(crate::session::relay::End::Stopped);
+            return Some(StopReason::Shutdown);
         }
         let node = node?;
         let up = self.state.node(node).is_some_and(|n| n.status().is_valid());
-        (!up).then_some(crate::session::relay::End::NodeDetached(node))
+        (!up).then_some(StopReason::NodeDetached(node))
     }
 
     /// Wakes every session of this shard so it looks at the cluster again (the topology

@@ -89,6 +89,15 @@ pub enum End {
     NodeDetached(usize),
 }
 
+impl From<crate::shard::StopReason> for End {
+    fn from(r: crate::shard::StopReason) -> Self {
+        match r {
+            crate::shard::StopReason::Shutdown => End::Stopped,
+            crate::shard::StopReason::NodeDetached(node) => End::NodeDetached(node),
+        }
+    }
+}
+
 impl End {
     /// The backend connection failed without a reason the client saw.
     pub fn backend_lost(error: Option<io::Error>) -> Self {

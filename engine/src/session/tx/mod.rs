@@ -414,7 +414,7 @@ impl Session<'_> {
     pub(super) async fn wait_input(&mut self) -> Result<(), End> {
         let shard = self.shard;
         let slot = self.slot;
-        let stop = |w: &std::task::Waker| shard.session_stop(slot, w, None);
+        let stop = |w: &std::task::Waker| shard.session_stop(slot, w, None).map(End::from);
         let stats = shard.stats();
         self.side.wait_input(&mut self.client, &stop, stats).await
     }
