@@ -9,8 +9,9 @@
 //! the backend goes back to the pool. Plain `SET`s are tracked (and applied to the client's
 //! state only when their transaction ends without an error); state that cannot move between
 //! backends — `LISTEN`, temporary tables, session advisory locks, `WITH HOLD` cursors,
-//! `SET ROLE`, named prepared statements — pins the client to its backend for the rest of its
-//! session, as in session pooling. Nothing is ever silently wrong: when unsure, it pins.
+//! `SET ROLE`, SQL `PREPARE` — pins the client to its backend for the rest of its session, as in
+//! session pooling. Protocol-level named statements move with the client (`rewrite`). Nothing
+//! is ever silently wrong: when unsure, it pins.
 //!
 //! # Layout
 //! - `track`: what a statement does to the carried state ([`track::Effect`]), pure.
