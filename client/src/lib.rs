@@ -17,8 +17,9 @@
 //! - [`query`]: [`Connection::simple_query`] → [`Row`]s, the streaming [`Response`] reader,
 //!   [`Connection::copy_data`], [`Connection::query_binary`].
 //! - [`prepared`]: named statements executed with binary results streamed row by row.
-//! - [`repl`]: IDENTIFY_SYSTEM, slots, START_REPLICATION / standby status / end of COPY BOTH.
-//! - [`replication`]: pure parsing of XLogData and keepalives and writing of status updates.
+//! - [`replication`]: IDENTIFY_SYSTEM, slots, START_REPLICATION / standby status / end of COPY
+//!   BOTH; `replication/messages.rs` parses XLogData and keepalives and writes status updates
+//!   (pure code).
 //! - [`pgpass`]: `.pgpass` lookup.
 //! - [`transport`]: what connections run over — the calling shard's sockets, or the
 //!   [`transport::Connector`] the options name (the backup's glommio executors).
@@ -48,7 +49,6 @@ pub mod error;
 pub mod pgpass;
 pub mod prepared;
 pub mod query;
-pub mod repl;
 pub mod replication;
 mod socket;
 pub mod tls;
@@ -58,4 +58,4 @@ pub use conn::{ConnectOptions, Connection, Host, Notice, RawMessage, Replication
 pub use error::ClientError;
 pub use prepared::{Fetched, Placed};
 pub use query::{Response, Row};
-pub use repl::SystemInfo;
+pub use replication::SystemInfo;

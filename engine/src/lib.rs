@@ -5,7 +5,7 @@
 //!   validation are separate steps; unknown parameters come back as warnings beside the config.
 //! - [`auth`]: the files that decide who may connect — pool_hba.conf rules, pool_passwd
 //!   secrets (md5, AES, SCRAM verifiers, clear text) and pcp.conf users.
-//! - [`runtime`]: the seam over glommio (listeners, streams, timers, executors).
+//! - [`runtime`]: the seam over `corepool-runtime` (listeners, streams, timers, shard threads).
 //! - [`cluster`]: state every shard shares, lock-free: nodes, primary, cancel keys, shutdown;
 //!   and a small bounded log of recent failover and health events.
 //! - [`pool`]: a shard's idle backend connections, keyed by user, database and parameters.
@@ -28,8 +28,14 @@
 //!
 //! Data moves: `server` accepts a client on some shard → `session` reads its start-up and
 //! authenticates it → `pool` or `backend` provides a backend connection → the session's relay
-//! forwards bytes both ways from its read buffers → on Terminate the backend is reset and pooled.
+//! forwards the received chunks both ways → on Terminate (or, in transaction pooling, at each
+//! transaction's end) the backend is reset or handed back and pooled.
+//!
+//! Unsafe code is denied here except in two small modules with a `// SAFETY:` line per block:
+//! `runtime/sys.rs` (CPU affinity, resource limits, the effective uid) and `report/time.rs`
+//! (`localtime_r`).
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 
 pub mod auth;
 pub mod backend;

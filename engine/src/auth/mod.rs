@@ -7,6 +7,8 @@
 //!   SCRAM and clear-text secrets by prefix.
 //! - [`pool_key`]: the `~/.pgpoolkey` passphrase and pg_enc's AES-256-CBC scheme.
 //! - [`pcp_conf`]: PCP users and the salted-md5 check of their `R` packet.
+//! - [`line_file`]: reading a line-oriented file and [`line_file::FileError`], which names the
+//!   file and line (the three files above share it).
 //! - [`files`]: [`files::AuthFiles`], what a shard consults to admit a client (hba, pool_passwd,
 //!   TLS), and the secrets health checks log in with.
 //!
@@ -15,6 +17,7 @@
 
 pub mod files;
 pub mod hba;
+pub mod line_file;
 pub mod pcp_conf;
 pub mod pool_key;
 pub mod pool_passwd;

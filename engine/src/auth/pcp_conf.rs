@@ -1,8 +1,8 @@
 //! pcp.conf: `user:md5hex` lines naming who may use the PCP admin port (PGB-8.5, PCP §3).
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::line_file;
 use super::md5_hex;
 
 /// One PCP user.
@@ -41,30 +41,7 @@ pub enum PcpLineError {
 }
 
 /// Why pcp.conf could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PcpConfError {
-    /// The file could not be read.
-    #[error("cannot read \"{}\": {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A malformed line.
-    #[error("{}:{line}: {why}", file.display())]
-    Parse {
-        /// The file.
-        file: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What was wrong.
-        #[source]
-        why: PcpLineError,
-    },
-}
+pub type PcpConfError = super::line_file::FileError<PcpLineError>;
 
 /// A parsed pcp.conf.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,45 +52,13 @@ pub struct PcpUsers {
 impl PcpUsers {
     /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<Self, PcpConfError> {
-        let bytes = fs::read(path).map_err(|source| PcpConfError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse_bytes(&bytes, path)
+        let users = line_file::load(path, parse_line)?;
+        Ok(Self { users })
     }
 
     /// Parses `text` as the contents of `file` (named in errors).
     pub fn parse(text: &str, file: &Path) -> Result<Self, PcpConfError> {
-        Self::parse_bytes(text.as_bytes(), file)
-    }
-
-    fn parse_bytes(bytes: &[u8], file: &Path) -> Result<Self, PcpConfError> {
-        let mut users = Vec::new();
-        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let error = |why| PcpConfError::Parse {
-                file: file.to_owned(),
-                line: index + 1,
-                why,
-            };
-            // As in Pgpool-II: '#' lines and empty lines are skipped, nothing is trimmed.
-            if raw.is_empty() || raw.starts_with(b"#") {
-                continue;
-            }
-            let line = std::str::from_utf8(raw).map_err(|_| error(PcpLineError::InvalidUtf8))?;
-            let (name, md5) = line
-                .split_once(':')
-                .ok_or(error(PcpLineError::MissingColon))?;
-            if name.is_empty() {
-                return Err(error(PcpLineError::EmptyUser));
-            }
-            if md5.len() != 32 || !md5.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-                return Err(error(PcpLineError::BadHash));
-            }
-            users.push(PcpUser {
-                name: name.to_owned(),
-                md5: md5.to_owned(),
-            });
-        }
+        let users = line_file::parse(text.as_bytes(), file, parse_line)?;
         Ok(Self { users })
     }
 
@@ -135,6 +80,25 @@ impl PcpUsers {
             md5_hex(&[inner.as_bytes(), salt]) == response
         })
     }
+}
+
+/// One pcp.conf line. As in Pgpool-II: '#' lines and empty lines are skipped, nothing is trimmed.
+fn parse_line(_: usize, raw: &[u8]) -> Result<Option<PcpUser>, PcpLineError> {
+    if raw.is_empty() || raw.starts_with(b"#") {
+        return Ok(None);
+    }
+    let line = std::str::from_utf8(raw).map_err(|_| PcpLineError::InvalidUtf8)?;
+    let (name, md5) = line.split_once(':').ok_or(PcpLineError::MissingColon)?;
+    if name.is_empty() {
+        return Err(PcpLineError::EmptyUser);
+    }
+    if md5.len() != 32 || !md5.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(PcpLineError::BadHash);
+    }
+    Ok(Some(PcpUser {
+        name: name.to_owned(),
+        md5: md5.to_owned(),
+    }))
 }
 
 #[cfg(test)]

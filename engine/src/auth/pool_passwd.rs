@@ -1,11 +1,11 @@
 //! pool_passwd: `user:secret` lines giving the password corepool uses for each user (PGB-8).
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use super::line_file;
 use super::md5_hex;
 use super::pool_key::{KeyError, PoolKey};
 
@@ -122,30 +122,7 @@ pub struct PoolPasswdEntry {
 }
 
 /// Why pool_passwd could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PasswdError {
-    /// The file could not be read.
-    #[error("cannot read \"{}\": {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A malformed line.
-    #[error("{}:{line}: {why}", file.display())]
-    Parse {
-        /// The file.
-        file: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What was wrong.
-        #[source]
-        why: PasswdParseError,
-    },
-}
+pub type PasswdError = super::line_file::FileError<PasswdParseError>;
 
 /// A parsed pool_passwd file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -179,34 +156,13 @@ fn split_escaped(line: &str) -> Vec<String> {
 impl PoolPasswd {
     /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<Self, PasswdError> {
-        let bytes = fs::read(path).map_err(|source| PasswdError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse_bytes(&bytes, path)
+        let entries = line_file::load(path, parse_raw_line)?;
+        Ok(Self { entries })
     }
 
     /// Parses `text` as the contents of `file` (named in errors).
     pub fn parse(text: &str, file: &Path) -> Result<Self, PasswdError> {
-        Self::parse_bytes(text.as_bytes(), file)
-    }
-
-    fn parse_bytes(bytes: &[u8], file: &Path) -> Result<Self, PasswdError> {
-        let mut entries = Vec::new();
-        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let error = |why| PasswdError::Parse {
-                file: file.to_owned(),
-                line: index + 1,
-                why,
-            };
-            let line =
-                std::str::from_utf8(raw).map_err(|_| error(PasswdParseError::InvalidUtf8))?;
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            entries.push(parse_line(line).map_err(error)?);
-        }
+        let entries = line_file::parse(text.as_bytes(), file, parse_raw_line)?;
         Ok(Self { entries })
     }
 
@@ -219,6 +175,16 @@ impl PoolPasswd {
     pub fn entries(&self) -> &[PoolPasswdEntry] {
         &self.entries
     }
+}
+
+/// One pool_passwd line: blank lines and `#` comments are skipped, a trailing `\r` dropped.
+fn parse_raw_line(_: usize, raw: &[u8]) -> Result<Option<PoolPasswdEntry>, PasswdParseError> {
+    let line = std::str::from_utf8(raw).map_err(|_| PasswdParseError::InvalidUtf8)?;
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    parse_line(line).map(Some)
 }
 
 fn parse_line(line: &str) -> Result<PoolPasswdEntry, PasswdParseError> {
@@ -507,7 +473,8 @@ carol:pa\\:ss
                 .to_string();
             assert!(err.starts_with(expected), "{text:?}: {err}");
         }
-        let err = PoolPasswd::parse_bytes(b"u:\xff\n", Path::new("p")).unwrap_err();
+        let err = crate::auth::line_file::parse(b"u:\xff\n", Path::new("p"), super::parse_raw_line)
+            .unwrap_err();
         assert_eq!(err.to_string(), "p:1: line is not valid UTF-8");
         assert!(matches!(
             PoolPasswd::load(Path::new("/nonexistent/pp")),

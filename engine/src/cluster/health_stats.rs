@@ -6,7 +6,7 @@
 //! supervisor takes it and acts. Nothing here is touched on the query path.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Every node's health record, by node id.
 #[derive(Debug)]
@@ -238,7 +238,7 @@ impl NodeHealth {
 
     /// Records a check skipped because the node is down or unused.
     pub fn record_skip(&self) {
-        let now = now_secs();
+        let now = super::now_secs();
         self.total.fetch_add(1, Ordering::Relaxed);
         self.skip.fetch_add(1, Ordering::Relaxed);
         self.last_check.store(now, Ordering::Relaxed);
@@ -247,7 +247,7 @@ impl NodeHealth {
 
     /// Records a finished check: its outcome, how many retries it took and how long.
     pub fn record_check(&self, ok: bool, retries: u64, took: Duration) {
-        let now = now_secs();
+        let now = super::now_secs();
         let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
         self.total.fetch_add(1, Ordering::Relaxed);
         if ok {
@@ -320,13 +320,6 @@ impl NodeHealth {
             verify: bits & NodeRequest::Verify as u8 != 0,
         }
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

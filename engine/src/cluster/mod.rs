@@ -16,6 +16,15 @@ pub use cancel::{BackendKey, CancelTable};
 pub use node::{Node, NodeAddress, NodeRole, NodeStatus};
 pub use sessions::{SessionInfo, SessionRegistry};
 
+/// Seconds since the Unix epoch by the wall clock (0 if the clock is before 1970): the time
+/// stamps `SHOW pool_*`, PCP and the status file print.
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// How the server is asked to stop (Pgpool-II's modes).

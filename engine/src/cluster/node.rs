@@ -1,7 +1,6 @@
 //! One backend node's shared, lock-free state: status, role, weight and counters.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Pgpool-II's backend status (`BACKEND_STATUS`), as shown by `SHOW pool_nodes` and PCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +132,7 @@ impl Node {
             status: AtomicU8::new(status as u8),
             role: AtomicU8::new(NodeRole::Unknown as u8),
             weight_bits: AtomicU64::new(weight.to_bits()),
-            last_status_change: AtomicU64::new(now_secs()),
+            last_status_change: AtomicU64::new(super::now_secs()),
             replication_delay: AtomicU64::new(0),
         }
     }
@@ -147,7 +146,8 @@ impl Node {
     pub fn set_status(&self, status: NodeStatus) -> NodeStatus {
         let old = NodeStatus::from_u8(self.status.swap(status as u8, Ordering::AcqRel));
         if old != status {
-            self.last_status_change.store(now_secs(), Ordering::Release);
+            self.last_status_change
+                .store(super::now_secs(), Ordering::Release);
         }
         old
     }
@@ -196,13 +196,6 @@ impl Node {
     pub fn set_replication_delay(&self, bytes: u64) {
         self.replication_delay.store(bytes, Ordering::Release);
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@
 
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What a session is doing, as `pcp_proc_info` and `SHOW pool_processes` report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +95,7 @@ impl SessionRegistry {
 
     /// Records the session in `slot` (called when it has its backend).
     pub fn open(&self, slot: usize, user: &str, database: &str, node: usize, backend_pid: i32) {
-        let now = now_secs();
+        let now = super::now_secs();
         if let Some(a) = self.activity(slot) {
             Activity::Idle.publish(a);
         }
@@ -141,13 +140,6 @@ impl SessionRegistry {
             }
         }
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -57,9 +57,9 @@ pub fn mark_at_start(state: &ClusterState, config: &Config, probe: &dyn NodeProb
     }
 }
 
-/// Runs the probe on a thread of its own that ends before this returns. `ClientProbe` builds a
-/// glommio executor on the calling thread; left on the starting thread, its state outlived the
-/// probe and connections the thread opened later were closed under it (seen in tests).
+/// Runs the probe on a thread of its own that ends before this returns. `ClientProbe` runs a
+/// short-lived ring of its own (`corepool_runtime::block_on`) on the calling thread, which must
+/// not be a shard's (a shard's ring is its own).
 fn probe_on_own_thread(
     probe: &dyn NodeProbe,
     config: &Config,

@@ -1,4 +1,5 @@
 //! Local-time formatting the way pgpool prints timestamps: `YYYY-MM-DD HH:MM:SS`.
+#![allow(unsafe_code)]
 
 /// Formats Unix epoch seconds as C's `asctime` does, without the newline:
 /// `Sat Nov 21 06:59:32 2026`.

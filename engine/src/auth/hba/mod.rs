@@ -10,9 +10,8 @@
 mod address;
 mod parse;
 
-use std::fs;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use address::{Address, Interface};
 
@@ -146,30 +145,7 @@ pub enum HbaParseError {
 }
 
 /// Why pool_hba.conf could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HbaError {
-    /// The file could not be read.
-    #[error("cannot read \"{}\": {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A line is malformed or asks for something unsupported.
-    #[error("{}:{line}: {why}", file.display())]
-    Parse {
-        /// The file.
-        file: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What was wrong.
-        #[source]
-        why: HbaParseError,
-    },
-}
+pub type HbaError = super::line_file::FileError<HbaParseError>;
 
 /// A parsed pool_hba.conf.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -181,37 +157,21 @@ pub struct HbaFile {
 impl HbaFile {
     /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<Self, HbaError> {
-        let bytes = fs::read(path).map_err(|source| HbaError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse_bytes(&bytes, path)
+        let rules = super::line_file::load(path, parse_line)?;
+        Ok(Self::from_rules(rules))
     }
 
     /// Parses `text` as the contents of `file` (named in errors).
     pub fn parse(text: &str, file: &Path) -> Result<Self, HbaError> {
-        Self::parse_bytes(text.as_bytes(), file)
+        let rules = super::line_file::parse(text.as_bytes(), file, parse_line)?;
+        Ok(Self::from_rules(rules))
     }
 
-    fn parse_bytes(bytes: &[u8], file: &Path) -> Result<Self, HbaError> {
-        let mut rules = Vec::new();
-        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let line = index + 1;
-            let error = |why| HbaError::Parse {
-                file: file.to_owned(),
-                line,
-                why,
-            };
-            let text = std::str::from_utf8(raw).map_err(|_| error(HbaParseError::InvalidUtf8))?;
-            let fields = parse::split_fields(text).map_err(error)?;
-            if !fields.is_empty() {
-                rules.push(parse::parse_record(&fields, line).map_err(error)?);
-            }
-        }
-        Ok(Self {
+    fn from_rules(rules: Vec<HbaRule>) -> Self {
+        Self {
             rules,
             interfaces: Vec::new(),
-        })
+        }
     }
 
     /// Supplies this machine's interface addresses for `samehost` and `samenet`.
@@ -259,6 +219,16 @@ impl HbaFile {
         });
         type_ok && addr_ok && db_ok && user_ok
     }
+}
+
+/// One pool_hba.conf line: a record, or nothing (blank, comment).
+fn parse_line(line: usize, raw: &[u8]) -> Result<Option<HbaRule>, HbaParseError> {
+    let text = std::str::from_utf8(raw).map_err(|_| HbaParseError::InvalidUtf8)?;
+    let fields = parse::split_fields(text)?;
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    parse::parse_record(&fields, line).map(Some)
 }
 
 #[cfg(test)]

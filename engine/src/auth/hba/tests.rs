@@ -224,7 +224,9 @@ fn errors_name_file_and_line() {
 
 #[test]
 fn invalid_utf8_and_missing_files_are_errors() {
-    let err = HbaFile::parse_bytes(b"local all \xff trust\n", Path::new("f")).unwrap_err();
+    let err =
+        crate::auth::line_file::parse(b"local all \xff trust\n", Path::new("f"), super::parse_line)
+            .unwrap_err();
     assert_eq!(err.to_string(), "f:1: line is not valid UTF-8");
     let err = HbaFile::load(Path::new("/nonexistent/pool_hba.conf")).unwrap_err();
     assert!(matches!(err, HbaError::Read { .. }));

@@ -1,7 +1,13 @@
 //! Replication commands on a walsender connection: IDENTIFY_SYSTEM, slots, START_REPLICATION.
+//!
+//! The messages inside COPY BOTH (XLogData, keepalives, standby status updates) are decoded and
+//! written by the pure [`messages`] module and re-exported here.
+
+pub mod messages;
+
+pub use messages::*;
 
 use crate::query::Response;
-use crate::replication::{write_standby_status, StandbyStatus};
 use crate::{ClientError, Connection};
 use bytes::BytesMut;
 use corepool_protocol::message::tags::*;
