@@ -31,6 +31,9 @@ pub enum TargetKind {
     Pgpool,
     /// `corepool serve` with the same pgpool.conf dialect.
     Corepool,
+    /// A second corepool for an A/B in the same run: `--corepool-baseline-bin` (default: the
+    /// same binary) with `--baseline-conf` settings over corepool's. Only run when named.
+    CorepoolBaseline,
 }
 
 /// Names `--only` also takes: a group of targets, or an older name.
@@ -100,6 +103,7 @@ impl TargetKind {
             TargetKind::Pgdog => "pgdog",
             TargetKind::Pgpool => "pgpool",
             TargetKind::Corepool => "corepool",
+            TargetKind::CorepoolBaseline => "corepool-baseline",
         }
     }
 
@@ -107,7 +111,11 @@ impl TargetKind {
     /// the older `pgbouncer-session`/`pgbouncer-transaction` for Debian's 1.18).
     pub fn parse(name: &str) -> Result<Vec<TargetKind>> {
         let name = name.trim();
-        if let Some(kind) = TargetKind::ALL.into_iter().find(|k| k.name() == name) {
+        if let Some(kind) = TargetKind::ALL
+            .into_iter()
+            .chain([TargetKind::CorepoolBaseline])
+            .find(|k| k.name() == name)
+        {
             return Ok(vec![kind]);
         }
         if let Some((_, kinds)) = ALIASES.iter().find(|(alias, _)| *alias == name) {
@@ -116,6 +124,7 @@ impl TargetKind {
         let names: Vec<&str> = TargetKind::ALL
             .iter()
             .map(|k| k.name())
+            .chain([TargetKind::CorepoolBaseline.name()])
             .chain(ALIASES.iter().map(|(a, _)| *a))
             .collect();
         Err(anyhow!(
@@ -136,7 +145,8 @@ impl TargetKind {
             TargetKind::Pgbouncer125Session
             | TargetKind::Pgbouncer118Session
             | TargetKind::Pgpool
-            | TargetKind::Corepool => Pooling::Session,
+            | TargetKind::Corepool
+            | TargetKind::CorepoolBaseline => Pooling::Session,
         }
     }
 
@@ -147,6 +157,11 @@ impl TargetKind {
                 "PgBouncer 1.18 transaction pooling cannot carry named prepared statements \
                  (max_prepared_statements arrived in 1.21)",
             )
+    }
+
+    /// Whether this is corepool (either side of an A/B).
+    pub fn is_corepool(self) -> bool {
+        matches!(self, TargetKind::Corepool | TargetKind::CorepoolBaseline)
     }
 
     /// Whether this is one of the floor pumps.

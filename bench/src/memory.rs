@@ -109,7 +109,7 @@ fn raise_max_connections(cluster: &Cluster, max_connections: usize) -> Result<()
 fn expects_backend_per_client(opts: &Options, target: TargetKind) -> bool {
     match opts.pooling(target) {
         Pooling::Pump => true,
-        Pooling::Session => matches!(target, TargetKind::Pgpool | TargetKind::Corepool),
+        Pooling::Session => target == TargetKind::Pgpool || target.is_corepool(),
         Pooling::Direct | Pooling::Transaction => false,
     }
 }

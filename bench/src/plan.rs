@@ -65,6 +65,8 @@ pub struct Options {
     pub corepool_cores: Option<u32>,
     /// `--corepool-conf` settings for corepool's pgpool.conf.
     pub corepool_conf: Vec<(String, String)>,
+    /// `--baseline-conf` settings: corepool-baseline's, over `corepool_conf`.
+    pub baseline_conf: Vec<(String, String)>,
     /// PgDog's worker threads.
     pub pgdog_workers: u32,
     /// PgBouncer 1.25's `max_prepared_statements` in transaction mode.
@@ -92,7 +94,7 @@ pub const LOAD_BALANCING_TARGETS: [TargetKind; 3] =
 impl Options {
     /// How `kind` pools in this run (corepool after `--corepool-conf pool_mode=…`).
     pub fn pooling(&self, kind: TargetKind) -> Pooling {
-        if kind != TargetKind::Corepool {
+        if !kind.is_corepool() {
             return kind.default_pooling();
         }
         let mode = self
@@ -219,6 +221,19 @@ pub fn idle_config(opts: &Options, target: TargetKind, clients: usize) -> ProxyC
     config_for(opts, target, clients, pool)
 }
 
+/// corepool-baseline's settings: `--baseline-conf`, then the `--corepool-conf` ones it does not
+/// name.
+fn baseline_settings(opts: &Options) -> Vec<(String, String)> {
+    let mut out = opts.baseline_conf.clone();
+    out.extend(
+        opts.corepool_conf
+            .iter()
+            .filter(|(k, _)| !opts.baseline_conf.iter().any(|(b, _)| b == k))
+            .cloned(),
+    );
+    out
+}
+
 fn config_for(opts: &Options, target: TargetKind, clients: u32, pool: u32) -> ProxyConfig {
     let is_pgbouncer = matches!(
         target,
@@ -227,8 +242,7 @@ fn config_for(opts: &Options, target: TargetKind, clients: u32, pool: u32) -> Pr
             | TargetKind::Pgbouncer118Transaction
             | TargetKind::Pgbouncer118Session
     );
-    let transaction_corepool =
-        target == TargetKind::Corepool && opts.pooling(target) == Pooling::Transaction;
+    let transaction_corepool = target.is_corepool() && opts.pooling(target) == Pooling::Transaction;
     ProxyConfig {
         max_clients: if is_pgbouncer || transaction_corepool {
             PGBOUNCER_MAX_CLIENTS.max(clients)
@@ -237,7 +251,11 @@ fn config_for(opts: &Options, target: TargetKind, clients: u32, pool: u32) -> Pr
         },
         pool_size: pool,
         corepool_cores: opts.corepool_cores,
-        corepool_conf: opts.corepool_conf.clone(),
+        corepool_conf: if target == TargetKind::CorepoolBaseline {
+            baseline_settings(opts)
+        } else {
+            opts.corepool_conf.clone()
+        },
         corepool_pool_size: transaction_corepool.then_some(opts.pool_size),
         load_balance: opts.standbys > 0,
         pgdog_workers: opts.pgdog_workers,

@@ -22,6 +22,8 @@ pub struct Programs {
     pub peers_dir: PathBuf,
     /// The `corepool` binary.
     pub corepool: PathBuf,
+    /// corepool-baseline's binary (`None`: the same as `corepool`).
+    pub corepool_baseline: Option<PathBuf>,
     /// The byte pump (`pump`).
     pub pump: PathBuf,
 }
@@ -63,6 +65,10 @@ impl Programs {
             }
             TargetKind::Pgpool => find_program("pgpool"),
             TargetKind::Corepool => built(&self.corepool, "cargo build --release -p corepool"),
+            TargetKind::CorepoolBaseline => match &self.corepool_baseline {
+                Some(bin) => built(bin, "--corepool-baseline-bin names it"),
+                None => built(&self.corepool, "cargo build --release -p corepool"),
+            },
         }
     }
 }
@@ -86,6 +92,7 @@ mod tests {
         let programs = Programs {
             peers_dir: "/nonexistent/peers".into(),
             corepool: "/nonexistent/corepool".into(),
+            corepool_baseline: None,
             pump: "/nonexistent/pump".into(),
         };
         let why = programs.locate(TargetKind::Pgdog).unwrap_err();

@@ -265,7 +265,7 @@ fn prepare(
                 .collect();
             (args, Signal::Interrupt)
         }
-        TargetKind::Corepool => {
+        TargetKind::Corepool | TargetKind::CorepoolBaseline => {
             let mut text = pgpool_conf(port, free_port());
             text.push_str(&conf::corepool_extras(config));
             let text = conf::with_settings(&text, &config.corepool_conf);

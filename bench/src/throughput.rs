@@ -74,7 +74,7 @@ pub fn run(cluster: &Cluster, opts: &Options, plan: &Plan, stop: &Stop) -> Resul
                 if let Some(proxy) = proxy {
                     eprintln!("compare: {target} listening on {}", proxy.port());
                     let ignored = proxy.unrecognized(&opts.corepool_conf);
-                    if target == TargetKind::Corepool && !ignored.is_empty() {
+                    if target.is_corepool() && !ignored.is_empty() {
                         let warning = format!(
                             "**corepool ignored --corepool-conf {}** (unrecognized \
                              configuration parameter, its log says): it ran without them",

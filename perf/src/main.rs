@@ -329,6 +329,7 @@ fn programs(args: &Args, kind: TargetKind) -> Result<Programs> {
     Ok(Programs {
         peers_dir: args.peers_dir.clone().unwrap_or_else(default_peers_dir),
         corepool,
+        corepool_baseline: None,
         pump,
     })
 }

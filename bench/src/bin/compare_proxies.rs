@@ -92,6 +92,16 @@ struct Args {
     /// The corepool binary (default: `corepool` next to this program, built first).
     #[arg(long)]
     corepool_bin: Option<PathBuf>,
+
+    /// corepool-baseline's binary, for an A/B of two builds in one run (name the target in
+    /// --only: `--only corepool,corepool-baseline,...`; default: the same binary as corepool).
+    #[arg(long)]
+    corepool_baseline_bin: Option<PathBuf>,
+
+    /// A setting for corepool-baseline only, over --corepool-conf (`KEY=VALUE`; repeatable):
+    /// e.g. `--baseline-conf corepool_cores=1` compares one shard with all.
+    #[arg(long = "baseline-conf", value_name = "KEY=VALUE")]
+    baseline_conf: Vec<String>,
     /// The byte pump (default: `pump` next to this program, built first).
     #[arg(long)]
     pump_bin: Option<PathBuf>,
@@ -168,12 +178,17 @@ fn options(args: &Args, command: String) -> Result<Options> {
         .iter()
         .map(|kv| parse_setting(kv))
         .collect::<Result<Vec<_>>>()?;
+    let baseline_conf = args
+        .baseline_conf
+        .iter()
+        .map(|kv| parse_setting(kv))
+        .collect::<Result<Vec<_>>>()?;
     let mut unavailable = Vec::new();
     let corepool = match args.corepool_bin.clone() {
         Some(bin) => bin,
         None => {
             let bin = build::default_corepool_path()?;
-            if !args.no_build && targets.contains(&TargetKind::Corepool) {
+            if !args.no_build && targets.iter().any(|t| t.is_corepool()) {
                 if let Err(e) = build::build_corepool(&bin) {
                     unavailable.push((TargetKind::Corepool, format!("{e:#}")));
                 }
@@ -216,6 +231,7 @@ fn options(args: &Args, command: String) -> Result<Options> {
         latency_log: !args.no_latency_log,
         corepool_cores: args.corepool_cores,
         corepool_conf,
+        baseline_conf,
         pgdog_workers: args
             .pgdog_workers
             .unwrap_or(u32::try_from(cores).unwrap_or(2)),
@@ -224,6 +240,7 @@ fn options(args: &Args, command: String) -> Result<Options> {
         programs: Programs {
             peers_dir: args.peers_dir.clone().unwrap_or_else(default_peers_dir),
             corepool,
+            corepool_baseline: args.corepool_baseline_bin.clone(),
             pump,
         },
         unavailable,

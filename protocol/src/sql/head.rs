@@ -166,9 +166,41 @@ fn skip_space_and_comments(text: &[u8]) -> usize {
     }
 }
 
+/// Whether `text` may hold more than one statement: something other than white space or `;`
+/// follows its first `;`. Conservative without lexing: a `;` inside a literal or a comment, or
+/// a trailing comment, counts as more; `SELECT 1;` and `SELECT 1 ; ;` do not.
+pub fn may_hold_several(text: &[u8]) -> bool {
+    match memchr::memchr(b';', text) {
+        None => false,
+        Some(at) => text[at + 1..]
+            .iter()
+            .any(|b| !matches!(b, b';' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_statements_only_when_text_follows_a_semicolon() {
+        let cases: &[(&[u8], bool)] = &[
+            (
+                b"SELECT abalance FROM pgbench_accounts WHERE aid = 1;",
+                false,
+            ),
+            (b"SELECT 1", false),
+            (b"SELECT 1 ; ;\n ", false),
+            (b"", false),
+            (b"SELECT 1; SELECT 2", true),
+            (b"BEGIN;DROP TABLE t include remote;COMMIT", true),
+            (b"SELECT ';' ", true),
+            (b"SELECT 1; -- done", true),
+        ];
+        for (text, want) in cases {
+            assert_eq!(may_hold_several(text), *want, "{}", text.escape_ascii());
+        }
+    }
 
     #[test]
     fn first_keywords_through_space_comments_and_case() {

@@ -67,7 +67,7 @@ mod tests;
 
 pub use classify::{call_arguments, classify, classify_with};
 pub use error::{SqlError, SqlErrorKind};
-pub use head::{head, Head};
+pub use head::{head, may_hold_several, Head};
 pub use kinds::{
     Classification, DdlVerb, DiscardTarget, Isolation, LockMode, QueryKind, Relation,
     StatementKind, TransactionModes,

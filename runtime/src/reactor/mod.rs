@@ -31,6 +31,8 @@ pub(crate) use socks::{SockId, Socks};
 const IGNORED: u64 = u64::MAX;
 /// `user_data` of the poll on the shard's wake eventfd.
 const WAKE: u64 = u64::MAX - 1;
+/// Completions taken out of the ring at a time.
+const REAP_BATCH: usize = 64;
 
 /// What an operation slot is for.
 #[derive(Debug)]
@@ -74,6 +76,9 @@ pub(crate) struct Reactor {
     now: Cell<Instant>,
     /// Wakers collected while reaping, woken once no borrow is held.
     ready: RefCell<Vec<Waker>>,
+    /// Completions taken out of the ring, handled once its borrow is given back (kept for its
+    /// capacity).
+    reaped: RefCell<Vec<(u64, i32, u32)>>,
     pub(crate) stats: Cell<Stats>,
 }
 
@@ -139,6 +144,7 @@ impl Reactor {
             wake_fd,
             now: Cell::new(Instant::now()),
             ready: RefCell::new(Vec::new()),
+            reaped: RefCell::new(Vec::with_capacity(REAP_BATCH)),
             stats: Cell::new(Stats::default()),
         };
         reactor.arm_wake()?;
@@ -380,9 +386,15 @@ impl Reactor {
         self.now.set(Instant::now());
         self.reap()?;
         self.expire_timers();
-        let ready = std::mem::take(&mut *self.ready.borrow_mut());
-        for waker in ready {
+        // Wake outside the borrow, then keep the emptied vector (and its capacity) for the next
+        // turn: no allocation per turn.
+        let mut ready = std::mem::take(&mut *self.ready.borrow_mut());
+        for waker in ready.drain(..) {
             waker.wake();
+        }
+        let mut slot = self.ready.borrow_mut();
+        if slot.is_empty() {
+            *slot = ready;
         }
         Ok(())
     }
@@ -397,27 +409,32 @@ impl Reactor {
         loop {
             // Take a batch out of the queue so no ring borrow is held while handling them
             // (handling may queue new entries).
-            let mut batch: [(u64, i32, u32); 64] = [(0, 0, 0); 64];
-            let mut n = 0;
+            let mut batch = std::mem::take(&mut *self.reaped.borrow_mut());
+            batch.clear();
             {
                 let mut ring = self.ring.borrow_mut();
-                for cqe in ring.completion().take(64) {
-                    batch[n] = (cqe.user_data(), cqe.result(), cqe.flags());
-                    n += 1;
+                batch.extend(
+                    ring.completion()
+                        .take(REAP_BATCH)
+                        .map(|cqe| (cqe.user_data(), cqe.result(), cqe.flags())),
+                );
+            }
+            let n = batch.len();
+            if n > 0 {
+                let mut stats = self.stats.get();
+                stats.completions += n as u64;
+                self.stats.set(stats);
+                for &(user_data, result, flags) in &batch {
+                    match user_data {
+                        IGNORED => {}
+                        WAKE => rearm_wake = true,
+                        _ => self.complete(user_data, result, flags),
+                    }
                 }
             }
+            *self.reaped.borrow_mut() = batch;
             if n == 0 {
                 break;
-            }
-            let mut stats = self.stats.get();
-            stats.completions += n as u64;
-            self.stats.set(stats);
-            for &(user_data, result, flags) in &batch[..n] {
-                match user_data {
-                    IGNORED => {}
-                    WAKE => rearm_wake = true,
-                    _ => self.complete(user_data, result, flags),
-                }
             }
         }
         if rearm_wake {

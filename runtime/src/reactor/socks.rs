@@ -408,7 +408,8 @@ impl Socks {
 
     pub(super) fn on_send(&self, r: &Reactor, id: SockId, result: i32) {
         let mut wakes: Dropped = (None, None);
-        let mut done: Vec<Piece> = Vec::new();
+        // Sent pieces are dropped in place: dropping one only gives a receive buffer back to
+        // the ring or frees memory, never touches the socket table.
         let finished = self.with(id, |s| {
             s.send_op = None;
             if result < 0 || !s.open {
@@ -417,7 +418,7 @@ impl Socks {
                 } else if result < 0 {
                     s.send_err = Some(libc::ECANCELED);
                 }
-                done.extend(s.queue.drain(..));
+                s.queue.clear();
                 s.queued = 0;
                 wakes = (s.write_waker.take(), s.read_waker.take());
             } else {
@@ -431,15 +432,11 @@ impl Socks {
                     front.advance(n);
                     sent -= n;
                     if front.is_empty() {
-                        if let Some(p) = s.queue.pop_front() {
-                            done.push(p);
-                        }
+                        s.queue.pop_front();
                     }
                 }
                 while s.queue.front().is_some_and(Piece::is_empty) {
-                    if let Some(p) = s.queue.pop_front() {
-                        done.push(p);
-                    }
+                    s.queue.pop_front();
                 }
                 if !s.queue.is_empty() {
                     if let Err(e) = start_send(r, id, s) {
@@ -452,7 +449,6 @@ impl Socks {
             }
             !s.open && !s.busy()
         });
-        drop(done);
         if finished == Some(true) {
             self.finish(id);
         }

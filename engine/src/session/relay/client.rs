@@ -15,7 +15,7 @@ use corepool_protocol::message::frontend::Query;
 use corepool_protocol::message::tags::{
     BIND_TAG, FUNCTION_CALL_TAG, PARSE_TAG, QUERY_TAG, SYNC_TAG, TERMINATE_TAG,
 };
-use corepool_protocol::sql::{head, Head};
+use corepool_protocol::sql::{head, may_hold_several, Head};
 
 use super::{forward_prefix, End, Relay, Rewritten, Stop, Turn, HIGH_WATER};
 use crate::cluster::stats::{NodeStats, ShardStats, StatementClass};
@@ -184,36 +184,39 @@ fn query_text(tag: u8, body: &[u8]) -> &[u8] {
 
 /// Whether a session that does not route must look at this query text: a command corepool
 /// answers itself, enhanced DDL, or enhanced DDL among other statements.
-fn maybe_ours(text: &[u8]) -> bool {
-    match head(text) {
+fn maybe_ours(text: &[u8], lead: Head) -> bool {
+    match lead {
         Head::Show | Head::Pgpool | Head::Create | Head::Drop => true,
-        _ => memchr::memchr(b';', text).is_some_and(|_| mentions_create_or_drop(text)),
+        _ => may_hold_several(text) && mentions_create_or_drop(text),
     }
 }
 
+/// Whether "create" or "drop" may appear in `text` in any letter case (a cheap over-estimate:
+/// an `r` followed by `eate` or `op`, case-folded).
 fn mentions_create_or_drop(text: &[u8]) -> bool {
-    memchr::memmem::find_iter(text, b"reate")
-        .chain(memchr::memmem::find_iter(text, b"REATE"))
-        .chain(memchr::memmem::find_iter(text, b"rop"))
-        .chain(memchr::memmem::find_iter(text, b"ROP"))
-        .next()
-        .is_some()
+    memchr::memchr2_iter(b'r', b'R', text).any(|at| {
+        let rest = &text[at + 1..];
+        let is = |word: &[u8]| {
+            rest.get(..word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        };
+        is(b"eate") || is(b"op")
+    })
 }
 
 /// Whether a transaction-pooled session must look at this request: a named Parse (the
 /// statement lives on one backend), or a statement that may change what the session carries.
-fn carries_state(tag: u8, body: &[u8]) -> bool {
+fn carries_state(tag: u8, body: &[u8], text: &[u8], lead: Head) -> bool {
     if tag == PARSE_TAG && body.first().is_some_and(|b| *b != 0) {
         return true;
     }
-    let text = query_text(tag, body);
     // A string of several statements is read statement by statement by the session.
-    crate::session::tx::track::may_matter(head(text), text) || memchr::memchr(b';', text).is_some()
+    crate::session::tx::track::may_matter(lead, text) || may_hold_several(text)
 }
 
 /// The statement column a passthrough session counts a Query in.
-fn class_of(text: &[u8]) -> StatementClass {
-    match head(text).count_column() {
+fn class_of(lead: Head) -> StatementClass {
+    match lead.count_column() {
         "select" => StatementClass::Select,
         "insert" => StatementClass::Insert,
         "update" => StatementClass::Update,
@@ -394,14 +397,19 @@ impl Relay<'_> {
             } => {
                 let tag = message.tag;
                 let first = starts_request(tag, extended_open.get());
+                // The query text's first keyword, read at most once per message.
+                let text = query_text(tag, message.body());
+                let lead_cell = std::cell::OnceCell::new();
+                let lead = || *lead_cell.get_or_init(|| head(text));
                 if tag == TERMINATE_TAG {
                     Next::Terminate { at: pass.end }
                 } else if first
                     && !routed.get()
                     && (watch.requests
                         || (watch.binds && tag == BIND_TAG)
-                        || maybe_ours(query_text(tag, message.body()))
-                        || (watch.session_state && carries_state(tag, message.body())))
+                        || maybe_ours(text, lead())
+                        || (watch.session_state
+                            && carries_state(tag, message.body(), text, lead())))
                 {
                     Next::Stop {
                         at: pass.end,
@@ -413,7 +421,7 @@ impl Relay<'_> {
                     }
                 } else {
                     if let (Some(n), QUERY_TAG) = (node_stats, tag) {
-                        n.count(class_of(message.body()));
+                        n.count(class_of(lead()));
                     }
                     if first {
                         routed.set(false);
@@ -489,14 +497,18 @@ mod tests {
 
     #[test]
     fn only_commands_corepool_may_answer_are_looked_at() {
-        assert!(maybe_ours(b"SHOW pool_nodes"));
-        assert!(maybe_ours(b"pgpool set client_idle_limit = 1"));
-        assert!(maybe_ours(b"CREATE TABLE t (a int) PARTITION BY LIST (a)"));
-        assert!(maybe_ours(b"select 1; drop table t include remote"));
-        assert!(!maybe_ours(
-            b"SELECT abalance FROM pgbench_accounts WHERE aid = 1"
+        let ours = |text: &[u8]| maybe_ours(text, head(text));
+        assert!(ours(b"SHOW pool_nodes"));
+        assert!(ours(b"pgpool set client_idle_limit = 1"));
+        assert!(ours(b"CREATE TABLE t (a int) PARTITION BY LIST (a)"));
+        assert!(ours(b"select 1; drop table t include remote"));
+        assert!(!ours(b"SELECT abalance FROM pgbench_accounts WHERE aid = 1"));
+        assert!(!ours(b"UPDATE t SET a = 1; SELECT 2"));
+        assert!(!ours(b"SELECT 1 FROM t WHERE a = 'drop';"));
+        assert!(ours(b"select 1;DrOp table t include remote"));
+        assert!(ours(
+            b"select 1;\nCREATE TABLE p (a int) PARTITION BY RANGE (a)"
         ));
-        assert!(!maybe_ours(b"UPDATE t SET a = 1; SELECT 2"));
         assert_eq!(query_text(b'P', b"s1\0SELECT 1\0\0\0"), b"SELECT 1\0\0\0");
     }
 }

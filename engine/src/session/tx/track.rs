@@ -146,9 +146,16 @@ fn with_hold(stmt: &str) -> bool {
     words.windows(2).any(|w| w == ["with", "hold"])
 }
 
+/// Whether `needle` (lower case, not empty) appears in `text` in any letter case.
 fn contains_ignore_case(text: &[u8], needle: &[u8]) -> bool {
-    text.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), text).any(|at| {
+        text[at..]
+            .get(..needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
 }
 
 #[cfg(test)]
