@@ -342,6 +342,32 @@ impl<'a> NegotiateProtocolVersion<'a> {
     pub fn unrecognized_options(&self) -> Strings<'a> {
         Strings::new(self.options)
     }
+
+    /// The version to go on at, for a client that asked for `asked` and sent no `_pq_.`
+    /// options, checked as libpq 18 checks it: not newer than asked, at least 3.0, never 3.1
+    /// (which never existed), and no options listed.
+    pub fn accepted_version(&self, asked: ProtocolVersion) -> Result<ProtocolVersion, Error> {
+        let version = self.version();
+        if version > asked
+            || version < ProtocolVersion::V3_0
+            || version == (ProtocolVersion { major: 3, minor: 1 })
+        {
+            return Err(Error::InvalidValue {
+                message: "NegotiateProtocolVersion",
+                field: "newest minor version",
+                value: i64::from(self.newest_minor),
+            });
+        }
+        let listed = self.unrecognized_options().count();
+        if listed > 0 {
+            return Err(Error::InvalidValue {
+                message: "NegotiateProtocolVersion",
+                field: "option count",
+                value: listed as i64,
+            });
+        }
+        Ok(version)
+    }
 }
 
 /// FunctionCallResponse (`'V'`): the result of a FunctionCall.

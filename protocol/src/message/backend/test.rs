@@ -353,6 +353,28 @@ fn negotiate_protocol_version() {
     );
 }
 
+/// What a client that asked for 3.2 (and no options) makes of each answer.
+#[test]
+fn negotiate_protocol_version_accepted() {
+    let v3_2 = ProtocolVersion::V3_2;
+    let cases: [(&[u8], Option<ProtocolVersion>); 7] = [
+        (&[0, 3, 0, 0, 0, 0, 0, 0], Some(ProtocolVersion::V3_0)),
+        (&[0, 3, 0, 2, 0, 0, 0, 0], Some(v3_2)),
+        (&[0, 3, 0, 1, 0, 0, 0, 0], None),
+        (&[0, 3, 0, 3, 0, 0, 0, 0], None),
+        (&[0, 2, 0, 0, 0, 0, 0, 0], None),
+        (&[0, 0, 0, 0, 0, 0, 0, 0], None),
+        (b"\0\x03\0\0\0\0\0\x01_pq_.x\0", None),
+    ];
+    for (body, expected) in cases {
+        let n = NegotiateProtocolVersion::parse(body).unwrap();
+        assert_eq!(n.accepted_version(v3_2).ok(), expected, "{body:?}");
+    }
+    // A 3.0 client is never moved up.
+    let n = NegotiateProtocolVersion::parse(&[0, 3, 0, 2, 0, 0, 0, 0]).unwrap();
+    assert!(n.accepted_version(ProtocolVersion::V3_0).is_err());
+}
+
 #[test]
 fn copy_response_and_function_call_response() {
     let body = [1, 0, 2, 0, 1, 0, 1];
