@@ -68,12 +68,17 @@ fn psql_cmd(psql: &PathBuf, conninfo: &str, sql: &str) -> Command {
     cmd
 }
 
+/// psql's output as text (it is ASCII under `LC_ALL=C`; anything else is shown as an error).
+fn utf8(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap_or_else(|e| format!("<not UTF-8: {e}>"))
+}
+
 fn text(out: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
         out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        utf8(&out.stdout),
+        utf8(&out.stderr)
     )
 }
 
@@ -81,7 +86,7 @@ fn text(out: &Output) -> String {
 fn run(psql: &PathBuf, conninfo: &str, sql: &str) -> String {
     let out = psql_cmd(psql, conninfo, sql).output().unwrap();
     assert!(out.status.success(), "{sql}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    utf8(&out.stdout).trim().to_owned()
 }
 
 fn conninfo(port: u16, extra: &str) -> String {
@@ -117,7 +122,7 @@ fn cancel_with_sigint(cluster: &Cluster, psql: &PathBuf, conninfo: &str) {
         started.elapsed() < Duration::from_secs(30),
         "the cancel did not stop pg_sleep"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = utf8(&out.stderr);
     assert!(
         stderr.contains("canceling statement due to user request"),
         "{conninfo}: {}",
@@ -197,7 +202,10 @@ fn pooled_backends_serve_3_0_and_3_2_clients() {
     let Some(psql) = psql_18() else { return };
     let cluster = Cluster::builder().start().unwrap();
     // Not `postgres`: Pgpool-II, and so corepool, never caches its connections.
-    cluster.primary().psql("postgres", "CREATE DATABASE app").unwrap();
+    cluster
+        .primary()
+        .psql("postgres", "CREATE DATABASE app")
+        .unwrap();
     for mode in ["session", "transaction"] {
         let server = start(
             &cluster,
@@ -218,6 +226,24 @@ fn pooled_backends_serve_3_0_and_3_2_clients() {
         assert_eq!(run(&psql, &v3_0, "SELECT 1"), "1");
     }
 }
+
+/// What corepool sent before the first ReadyForQuery.
+struct Greeting {
+    /// Every message's tag, in order.
+    tags: Vec<u8>,
+    /// NegotiateProtocolVersion's version word and option names.
+    negotiated: Option<(i32, Vec<String>)>,
+    /// BackendKeyData's process id and secret.
+    key: (i32, Vec<u8>),
+}
+
+/// Minor asked for, start-up extras, secret length, (version, option count) negotiated.
+type WireCase<'a> = (
+    ProtocolVersion,
+    &'a [(&'a str, &'a str)],
+    usize,
+    Option<(ProtocolVersion, usize)>,
+);
 
 /// One raw connection: the messages of its start-up, up to ReadyForQuery.
 struct Raw {
@@ -258,7 +284,7 @@ impl Raw {
 
     /// Reads to ReadyForQuery: the tags in order, the NegotiateProtocolVersion (version word,
     /// options) and BackendKeyData (process id, secret) seen.
-    fn startup(&mut self) -> (Vec<u8>, Option<(i32, Vec<String>)>, (i32, Vec<u8>)) {
+    fn startup(&mut self) -> Greeting {
         let mut tags = Vec::new();
         let mut negotiated = None;
         let mut key = None;
@@ -278,7 +304,11 @@ impl Raw {
                 _ => {}
             }
         }
-        (tags, negotiated, key.expect("BackendKeyData"))
+        Greeting {
+            tags,
+            negotiated,
+            key: key.expect("BackendKeyData"),
+        }
     }
 
     /// Sends `sql` without waiting for its result.
@@ -328,12 +358,7 @@ fn secrets_negotiation_and_cancel_on_the_wire() {
     let port = server.port;
     let v = |minor| ProtocolVersion { major: 3, minor };
     let grease = [("_pq_.test_protocol_negotiation", "")];
-    let cases: [(
-        ProtocolVersion,
-        &[(&str, &str)],
-        usize,
-        Option<(ProtocolVersion, usize)>,
-    ); 5] = [
+    let cases: [WireCase<'_>; 5] = [
         (v(0), &[], 4, None),
         (v(1), &[], 4, None),
         (v(2), &[], 32, None),
@@ -347,7 +372,11 @@ fn secrets_negotiation_and_cancel_on_the_wire() {
     ];
     for (version, extra, secret_len, negotiated) in cases {
         let mut raw = Raw::connect(port, version, extra);
-        let (tags, got, (_, secret)) = raw.startup();
+        let Greeting {
+            tags,
+            negotiated: got,
+            key: (_, secret),
+        } = raw.startup();
         assert_eq!(secret.len(), secret_len, "{version} {extra:?}");
         match negotiated {
             None => assert_eq!(got, None, "{version}"),
@@ -367,7 +396,7 @@ fn secrets_negotiation_and_cancel_on_the_wire() {
     // A 3.2 client's 32-byte key cancels its query; the same key one bit off, or cut to 4
     // bytes, does not.
     let mut raw = Raw::connect(port, v(2), &[]);
-    let (_, _, (pid, secret)) = raw.startup();
+    let (pid, secret) = raw.startup().key;
     let mut wrong = secret.clone();
     wrong[31] ^= 1;
     raw.send_query("SELECT pg_sleep(3)");

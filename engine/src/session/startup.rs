@@ -251,11 +251,15 @@ mod tests {
         parse_startup(&out.freeze()).unwrap()
     }
 
+    /// Minor asked for, `_pq_.` options sent, minor served, options listed back (`None`: no
+    /// NegotiateProtocolVersion).
+    type Case<'a> = (u16, &'a [(&'a str, &'a str)], u16, Option<Vec<&'a str>>);
+
     /// The version a client is served at, and the NegotiateProtocolVersion it is owed first.
     #[test]
     fn clients_are_served_at_most_3_2() {
         let v = |minor| ProtocolVersion { major: 3, minor };
-        let cases: [(u16, &[(&str, &str)], u16, Option<Vec<&str>>); 5] = [
+        let cases: [Case<'_>; 5] = [
             (0, &[], 0, None),
             (2, &[], 2, None),
             (3, &[], 2, Some(vec![])),

@@ -161,7 +161,15 @@ fn startup_packet(version: i32, rest: &[u8]) -> Vec<u8> {
 /// or any `_pq_.` option), PostgreSQL 18's rule.
 #[test]
 fn startup_negotiation() {
-    let cases: [(u16, &[u8], ProtocolVersion, bool, &[&str]); 7] = [
+    /// Minor asked for, the pairs, version served, NegotiateProtocolVersion owed, options.
+    type Case = (
+        u16,
+        &'static [u8],
+        ProtocolVersion,
+        bool,
+        &'static [&'static str],
+    );
+    let cases: [Case; 7] = [
         (0, b"user\0u\0\0", ProtocolVersion::V3_0, false, &[]),
         (
             1,
