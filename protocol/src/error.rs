@@ -54,6 +54,15 @@ pub enum Error {
         /// The only length this request may have.
         expected: usize,
     },
+    /// A CancelRequest whose secret key is empty or longer than
+    /// [`MAX_SECRET_KEY_LEN`](crate::message::tags::MAX_SECRET_KEY_LEN) bytes.
+    #[error(
+        "CancelRequest has length {len}; its secret key must be 1 to 256 bytes (length 13 to 268)"
+    )]
+    BadCancelRequestLength {
+        /// The declared length.
+        len: usize,
+    },
     /// A startup-phase packet carries a request code (major version 1234) PostgreSQL does not know.
     #[error("unknown startup request code {code}")]
     UnknownRequestCode {

@@ -3,6 +3,12 @@
 //! With `ssl = on` a TCP connection first sends an SSLRequest, as Pgpool-II does: `S` runs a
 //! TLS handshake, `N` goes on in clear (libpq's `sslmode=prefer`). UNIX-domain sockets never
 //! ask: PostgreSQL refuses SSL on them.
+//!
+//! Every backend is asked for protocol 3.2, whatever version the client speaks: PostgreSQL 18
+//! accepts it and issues a 32-byte cancel key, older servers answer NegotiateProtocolVersion
+//! with 3.0 and a 4-byte key. The version never shows to clients (corepool issues their
+//! BackendKeyData itself and quotes the backend's key, at its length, only when forwarding a
+//! cancel), so a pooled connection serves 3.0 and 3.2 clients alike.
 
 use std::io;
 use std::path::PathBuf;
@@ -15,8 +21,10 @@ use corepool_protocol::auth::scram::{ClientKey, ScramSha256};
 use corepool_protocol::auth::AuthError;
 use corepool_protocol::framing::{Header, Limits};
 use corepool_protocol::message::backend::{
-    Authentication, BackendKeyData, ErrorResponse, ParameterStatus, ReadyForQuery,
+    Authentication, BackendKeyData, ErrorResponse, NegotiateProtocolVersion, ParameterStatus,
+    ReadyForQuery,
 };
+use corepool_protocol::message::frontend::ProtocolVersion;
 use corepool_protocol::message::tags::{
     AUTHENTICATION_TAG, BACKEND_KEY_DATA_TAG, ERROR_RESPONSE_TAG, NEGOTIATE_PROTOCOL_VERSION_TAG,
     NOTICE_RESPONSE_TAG, PARAMETER_STATUS_TAG, READY_FOR_QUERY_TAG,
@@ -24,7 +32,7 @@ use corepool_protocol::message::tags::{
 use corepool_protocol::message::write;
 use corepool_protocol::message::TransactionStatus;
 
-use crate::cluster::{BackendKey, NodeAddress};
+use crate::cluster::{BackendKey, NodeAddress, Secret};
 use crate::pool::Pooled;
 use crate::runtime::tls::{ClientConfig, ServerName};
 use crate::runtime::{self, ReadBuf, Stream};
@@ -140,12 +148,27 @@ impl ConnectError {
 }
 
 /// What the backend said during start-up, replayed to every client the connection serves.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StartupReply {
     /// ParameterStatus values, latest per name.
     pub parameters: Vec<(String, String)>,
-    /// The backend's own cancel key.
-    pub key: (i32, i32),
+    /// The backend's own cancel key: process id and secret. `None` before BackendKeyData, or
+    /// when the secret is longer than corepool stores ([`Secret::MAX_LEN`]; protocol 3.2
+    /// allows 256 bytes, PostgreSQL 18 sends 32): such a session cannot be cancelled through
+    /// corepool.
+    pub key: Option<(i32, Secret)>,
+    /// The protocol version the backend agreed to: 3.2, or 3.0 from a server before 18.
+    pub version: ProtocolVersion,
+}
+
+impl Default for StartupReply {
+    fn default() -> Self {
+        StartupReply {
+            parameters: Vec::new(),
+            key: None,
+            version: ProtocolVersion::LATEST,
+        }
+    }
 }
 
 impl StartupReply {
@@ -182,13 +205,15 @@ pub struct BackendConn {
 }
 
 impl BackendConn {
-    /// The key a CancelRequest needs to reach this backend.
-    pub fn cancel_key(&self) -> BackendKey {
-        BackendKey {
+    /// The key a CancelRequest needs to reach this backend; `None` when it sent none corepool
+    /// could store.
+    pub fn cancel_key(&self) -> Option<BackendKey> {
+        let (process_id, secret) = self.reply.key?;
+        Some(BackendKey {
             node: self.node as u32,
-            process_id: self.reply.key.0,
-            secret_key: self.reply.key.1,
-        }
+            process_id,
+            secret,
+        })
     }
 }
 
@@ -271,7 +296,7 @@ async fn connect_inner(
         }
     };
     let mut out = BytesMut::with_capacity(256);
-    write::frontend::startup_message(params.iter().copied(), &mut out)
+    write::frontend::startup_message_for(ProtocolVersion::LATEST, params.iter().copied(), &mut out)
         .map_err(|source| ConnectError::Protocol { node, source })?;
     stream.write_all(&out).await.map_err(io_err)?;
 
@@ -369,9 +394,33 @@ async fn connect_inner(
                 let p = ParameterStatus::parse(body).map_err(protocol)?;
                 reply.set_parameter(p.name(), p.value());
             }
+            NEGOTIATE_PROTOCOL_VERSION_TAG => {
+                let n = NegotiateProtocolVersion::parse(body).map_err(protocol)?;
+                reply.version = n
+                    .accepted_version(ProtocolVersion::LATEST)
+                    .map_err(protocol)?;
+                tracing::debug!(node, version = %reply.version, "backend negotiated the protocol down");
+            }
             BACKEND_KEY_DATA_TAG => {
                 let k = BackendKeyData::parse(body).map_err(protocol)?;
-                reply.key = (k.process_id(), k.secret_key());
+                let key = k.secret_key();
+                // libpq's rule: before 3.2 the key is exactly 4 bytes.
+                if !reply.version.variable_secret_key() && key.len() != 4 {
+                    return Err(protocol(corepool_protocol::Error::InvalidValue {
+                        message: "BackendKeyData",
+                        field: "secret key length",
+                        value: key.len() as i64,
+                    }));
+                }
+                reply.key = Secret::new(key).map(|secret| (k.process_id(), secret));
+                if reply.key.is_none() {
+                    tracing::warn!(
+                        node,
+                        len = key.len(),
+                        "backend cancel key longer than the {} bytes corepool keeps: queries on this connection cannot be cancelled through corepool",
+                        Secret::MAX_LEN
+                    );
+                }
             }
             READY_FOR_QUERY_TAG => {
                 let r = ReadyForQuery::parse(body).map_err(protocol)?;
@@ -395,7 +444,7 @@ async fn connect_inner(
                     raw: frame,
                 });
             }
-            NOTICE_RESPONSE_TAG | NEGOTIATE_PROTOCOL_VERSION_TAG => {}
+            NOTICE_RESPONSE_TAG => {}
             other => {
                 return Err(ConnectError::Protocol {
                     node,

@@ -12,7 +12,7 @@ pub mod pool_report;
 pub mod sessions;
 pub mod stats;
 
-pub use cancel::{BackendKey, CancelTable};
+pub use cancel::{BackendKey, CancelTable, Secret};
 pub use node::{Node, NodeAddress, NodeRole, NodeStatus};
 pub use sessions::{SessionInfo, SessionRegistry};
 

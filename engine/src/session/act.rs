@@ -296,10 +296,7 @@ impl Session<'_> {
         if let Err(e) = discard_owed(conn, &limits).await {
             return Err(lost(e));
         }
-        self.shard
-            .state
-            .cancel
-            .bind(self.slot, Some(conn.cancel_key()));
+        self.shard.state.cancel.bind(self.slot, conn.cancel_key());
         self.router.current = node;
         self.count_on(Some(node));
         Ok(())

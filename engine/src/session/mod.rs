@@ -32,12 +32,10 @@ mod tx;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use corepool_protocol::message::write;
 use corepool_protocol::message::TransactionStatus;
 
-use crate::backend::{self, BackendConn, ConnectError, Credentials, StartupReply};
-use crate::cluster::CancelTable;
+use crate::backend::{self, BackendConn, ConnectError, Credentials};
+use crate::cluster::{CancelTable, Secret};
 use crate::config::{ClusteringMode, Config, PoolMode};
 use crate::pool::PoolKey;
 use crate::router::choose_session_node;
@@ -48,7 +46,7 @@ use client_auth::{AuthFailure, ClientIdent};
 use errors::{fatal, send_fatal};
 use relay::{ClientSide, End, IdleWatch, Meter, Relay, Stop, Watch};
 use route::SessionRouter;
-use startup::{Opening, Startup};
+use startup::{greeting, Opening, Startup};
 
 /// Databases whose connections Pgpool-II never caches.
 const UNCACHED_DATABASES: [&str; 4] = ["template0", "template1", "postgres", "regression"];
@@ -77,7 +75,7 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
             process_id,
             secret_key,
         })) => {
-            shard.forward_cancel(process_id, secret_key).await;
+            shard.forward_cancel(process_id, &secret_key).await;
             return;
         }
         Some(Ok(Opening::Session(s))) => s,
@@ -123,6 +121,14 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
     let _enter = span.enter();
     if config.log_connections {
         tracing::info!("new connection");
+    }
+
+    // A client that asked for a newer minor version or for `_pq_.` options learns what it gets
+    // before authentication, as PostgreSQL tells it.
+    if let Some(negotiation) = &startup.negotiation {
+        if client.write_all(negotiation).await.is_err() {
+            return;
+        }
     }
 
     // Authenticate the client.
@@ -209,13 +215,17 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
         session.router.lb_node = primary;
     }
 
-    // Greet the client as PostgreSQL would, with corepool's own cancel key.
-    let secret: u32 = rand::random::<u32>().max(1);
-    shard.state.cancel.claim(slot, secret);
+    // Greet the client as PostgreSQL would, with corepool's own cancel key: 32 bytes for a
+    // protocol 3.2 client (as PostgreSQL 18 issues), 4 for 3.0.
+    let secret = Secret::random(match startup.version.variable_secret_key() {
+        true => Secret::MAX_LEN,
+        false => 4,
+    });
+    shard.state.cancel.claim(slot, &secret);
     let out = {
         let (reply, backend_key) = match (&cached, session.backends.get_mut(primary)) {
             (Some(reply), _) => (reply.clone(), None),
-            (None, Some(conn)) => (conn.reply.clone(), Some(conn.cancel_key())),
+            (None, Some(conn)) => (conn.reply.clone(), conn.cancel_key()),
             (None, None) => return,
         };
         if session.tx.is_none() {
@@ -234,7 +244,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
             startup,
             every,
             CancelTable::process_id(slot),
-            secret,
+            &secret,
         )
     };
     if session.tx.is_some() {
@@ -372,8 +382,7 @@ impl Session<'_> {
         match self.ensure(node).await {
             Ok(()) => {
                 if let Some(conn) = self.backends.get_mut(node) {
-                    let key = conn.cancel_key();
-                    self.shard.state.cancel.bind(self.slot, Some(key));
+                    self.shard.state.cancel.bind(self.slot, conn.cancel_key());
                 }
                 self.count_on(Some(node));
                 Ok(())
@@ -609,33 +618,4 @@ impl Session<'_> {
             }
         }
     }
-}
-
-/// AuthenticationOk, the backend's ParameterStatus values (application_name — in transaction
-/// pooling every reported parameter — as the client set it), corepool's BackendKeyData and
-/// ReadyForQuery.
-fn greeting(
-    reply: &StartupReply,
-    startup: &Startup,
-    every_startup_value: bool,
-    process_id: i32,
-    secret: u32,
-) -> BytesMut {
-    let mut out = BytesMut::with_capacity(512);
-    write::backend::authentication_ok(&mut out);
-    for (name, value) in &reply.parameters {
-        // The client's own start-up values of reported parameters (its application_name; in
-        // transaction pooling every one, since the backend that reported may be another's).
-        let value = startup
-            .params
-            .iter()
-            .filter(|(k, _)| every_startup_value || k == "application_name")
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .unwrap_or(value);
-        let _ = write::backend::parameter_status(name, value, &mut out);
-    }
-    write::backend::backend_key_data(process_id, secret as i32, &mut out);
-    write::backend::ready_for_query(TransactionStatus::Idle, &mut out);
-    out
 }

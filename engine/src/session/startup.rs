@@ -1,13 +1,25 @@
-//! The client's start-up phase: SSL/GSS negotiation, CancelRequest, and the StartupMessage.
+//! The client's start-up phase: SSL/GSS negotiation, CancelRequest, and the StartupMessage
+//! with its protocol version.
+//!
+//! corepool speaks to a client at the older of the version it asked for and 3.2
+//! ([`ProtocolVersion::LATEST`]), whatever its backends speak: 3.0 and 3.2 differ only in the
+//! secret key's length in BackendKeyData and CancelRequest, and corepool issues its own key to
+//! every client. It knows no `_pq_.` protocol option; like PostgreSQL it answers a request for
+//! a newer minor version or for any such option with NegotiateProtocolVersion before
+//! authenticating, and does not pass the options on to backends.
 
 use std::io;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use corepool_protocol::framing::{split_startup, StartupFrame};
-use corepool_protocol::message::frontend::StartupMessage;
+use corepool_protocol::message::frontend::{ProtocolVersion, StartupMessage};
+use corepool_protocol::message::write;
+use corepool_protocol::message::TransactionStatus;
 use futures_lite::AsyncReadExt;
 
+use crate::backend::StartupReply;
+use crate::cluster::Secret;
 use crate::runtime::tls::ServerConfig;
 use crate::runtime::Stream;
 
@@ -19,8 +31,9 @@ pub enum Opening {
     Cancel {
         /// The proxy-issued process id.
         process_id: i32,
-        /// The proxy-issued secret.
-        secret_key: i32,
+        /// The proxy-issued secret, as long as the request carried it (4 bytes from a 3.0
+        /// client, 32 from a 3.2 one).
+        secret_key: Bytes,
     },
 }
 
@@ -30,8 +43,15 @@ pub struct Startup {
     pub user: String,
     /// Database (defaults to the user name).
     pub database: String,
-    /// Every parameter as sent, `user` and `database` included, in order.
+    /// Every parameter as sent, `user` and `database` included, in order; not the `_pq_.`
+    /// protocol options.
     pub params: Vec<(String, String)>,
+    /// The protocol version corepool speaks with this client: the older of the one asked for
+    /// and [`ProtocolVersion::LATEST`]. From 3.2 on the client gets a 32-byte cancel secret.
+    pub version: ProtocolVersion,
+    /// The NegotiateProtocolVersion owed to the client before authentication (it asked for a
+    /// newer minor version, or sent `_pq_.` options, which corepool lists as unrecognised).
+    pub negotiation: Option<Bytes>,
 }
 
 impl Startup {
@@ -151,9 +171,22 @@ pub async fn read_opening(
 
 fn parse_startup(packet: &Bytes) -> Result<Startup, StartupError> {
     let msg = StartupMessage::parse(packet)?;
+    let latest = ProtocolVersion::LATEST;
+    let version = msg.negotiated_version(latest);
+    let negotiation = match msg.needs_negotiation(latest) {
+        true => {
+            let mut out = BytesMut::with_capacity(64);
+            write::backend::negotiate_protocol_version(version, msg.protocol_options(), &mut out)?;
+            Some(out.freeze())
+        }
+        false => None,
+    };
     let mut params = Vec::new();
+    let protocol_options: Vec<&str> = msg.protocol_options().collect();
     for (k, v) in msg.parameters() {
-        params.push((k.to_owned(), v.to_owned()));
+        if !protocol_options.contains(&k) {
+            params.push((k.to_owned(), v.to_owned()));
+        }
     }
     let user = msg
         .user()
@@ -172,5 +205,99 @@ fn parse_startup(packet: &Bytes) -> Result<Startup, StartupError> {
         user,
         database,
         params,
+        version,
+        negotiation,
     })
+}
+
+/// AuthenticationOk, the backend's ParameterStatus values (application_name — in transaction
+/// pooling every reported parameter — as the client set it), corepool's BackendKeyData and
+/// ReadyForQuery.
+pub(super) fn greeting(
+    reply: &StartupReply,
+    startup: &Startup,
+    every_startup_value: bool,
+    process_id: i32,
+    secret: &Secret,
+) -> BytesMut {
+    let mut out = BytesMut::with_capacity(512);
+    write::backend::authentication_ok(&mut out);
+    for (name, value) in &reply.parameters {
+        // The client's own start-up values of reported parameters (its application_name; in
+        // transaction pooling every one, since the backend that reported may be another's).
+        let value = startup
+            .params
+            .iter()
+            .filter(|(k, _)| every_startup_value || k == "application_name")
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or(value);
+        let _ = write::backend::parameter_status(name, value, &mut out);
+    }
+    // 4 or 32 bytes: within what the writer accepts.
+    let _ = write::backend::backend_key_data(process_id, secret.as_bytes(), &mut out);
+    write::backend::ready_for_query(TransactionStatus::Idle, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corepool_protocol::message::backend::NegotiateProtocolVersion;
+
+    fn startup(version: ProtocolVersion, params: &[(&str, &str)]) -> Startup {
+        let mut out = BytesMut::new();
+        write::frontend::startup_message_for(version, params.iter().copied(), &mut out).unwrap();
+        parse_startup(&out.freeze()).unwrap()
+    }
+
+    /// Minor asked for, `_pq_.` options sent, minor served, options listed back (`None`: no
+    /// NegotiateProtocolVersion).
+    type Case<'a> = (u16, &'a [(&'a str, &'a str)], u16, Option<Vec<&'a str>>);
+
+    /// The version a client is served at, and the NegotiateProtocolVersion it is owed first.
+    #[test]
+    fn clients_are_served_at_most_3_2() {
+        let v = |minor| ProtocolVersion { major: 3, minor };
+        let cases: [Case<'_>; 5] = [
+            (0, &[], 0, None),
+            (2, &[], 2, None),
+            (3, &[], 2, Some(vec![])),
+            (
+                9999,
+                &[("_pq_.test_protocol_negotiation", "")],
+                2,
+                Some(vec!["_pq_.test_protocol_negotiation"]),
+            ),
+            (
+                0,
+                &[("_pq_.a", "1"), ("_pq_.b", "2")],
+                0,
+                Some(vec!["_pq_.a", "_pq_.b"]),
+            ),
+        ];
+        for (asked, options, served, negotiation) in cases {
+            let mut params = vec![("user", "alice"), ("application_name", "t")];
+            params.extend_from_slice(options);
+            let s = startup(v(asked), &params);
+            assert_eq!(s.version, v(served), "asked 3.{asked}");
+            assert!(
+                s.params.iter().all(|(k, _)| !k.starts_with("_pq_.")),
+                "protocol options are not parameters"
+            );
+            assert_eq!(s.get("application_name"), Some("t"));
+            let got = s.negotiation.as_ref().map(|m| {
+                let n = NegotiateProtocolVersion::parse(&m[5..]).unwrap();
+                assert_eq!(m[0], b'v');
+                assert_eq!(n.version(), v(served));
+                n.unrecognized_options()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(
+                got,
+                negotiation.map(|o| o.iter().map(|s| s.to_string()).collect())
+            );
+        }
+    }
 }

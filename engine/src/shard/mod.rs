@@ -276,7 +276,9 @@ impl Shard {
     }
 
     /// Sends a client's CancelRequest to the backend serving it, wherever its session runs.
-    pub async fn forward_cancel(&self, process_id: i32, secret_key: i32) {
+    /// The client's key may be 4 bytes (protocol 3.0) or 32 (3.2); the request sent on quotes
+    /// the backend's own key at the length the backend issued it.
+    pub async fn forward_cancel(&self, process_id: i32, secret_key: &[u8]) {
         let Some(key) = self.state.cancel.lookup(process_id, secret_key) else {
             tracing::debug!(process_id, "cancel request for an unknown key ignored");
             return;
@@ -284,8 +286,11 @@ impl Shard {
         let Some(node) = self.state.node(key.node as usize) else {
             return;
         };
-        let mut out = BytesMut::with_capacity(16);
-        write::frontend::cancel_request(key.process_id, key.secret_key, &mut out);
+        let mut out = BytesMut::with_capacity(44);
+        if write::frontend::cancel_request(key.process_id, key.secret.as_bytes(), &mut out).is_err()
+        {
+            return;
+        }
         let limit = Duration::from_secs(5);
         let stream = match &node.address {
             NodeAddress::Tcp { host, port } => match (host.as_str(), *port).to_socket_addrs_first()

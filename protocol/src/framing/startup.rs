@@ -4,7 +4,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::MAX_STARTUP_PACKET_LEN;
 use crate::message::frontend::ProtocolVersion;
-use crate::message::tags::{CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE};
+use crate::message::tags::{
+    CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, MAX_SECRET_KEY_LEN, SSL_REQUEST_CODE,
+};
 use crate::Error;
 
 /// The major version PostgreSQL uses to mark special requests instead of a protocol version.
@@ -27,8 +29,10 @@ pub enum StartupFrame {
     Cancel {
         /// The target backend's process id.
         process_id: i32,
-        /// The secret key from its BackendKeyData.
-        secret_key: i32,
+        /// The secret key from its BackendKeyData, a slice of the packet: 4 bytes from a
+        /// protocol 3.0 session, up to [`MAX_SECRET_KEY_LEN`] from a 3.2 one (PostgreSQL 18
+        /// sends 32). The packet itself does not say which version its session speaks.
+        secret_key: Bytes,
     },
 }
 
@@ -36,7 +40,8 @@ pub enum StartupFrame {
 ///
 /// `Ok(None)` means the packet is not whole yet; `buf` is left as it was. The length must be
 /// `8..=`[`MAX_STARTUP_PACKET_LEN`]; SSLRequest and GSSENCRequest must be 8 bytes and
-/// CancelRequest 16. A StartupMessage must ask for major version 3 (any minor). The request code
+/// CancelRequest 12 plus a secret key of 1 to [`MAX_SECRET_KEY_LEN`] bytes (PostgreSQL 18's
+/// bounds: 16 bytes in protocol 3.0, 44 for 18's 32-byte keys). A StartupMessage must ask for major version 3 (any minor). The request code
 /// is checked as soon as it is in, before the rest of the packet is waited for.
 pub fn split_startup(buf: &mut BytesMut) -> Result<Option<StartupFrame>, Error> {
     let Some(&[a, b, c, d]) = buf.first_chunk::<4>() else {
@@ -70,7 +75,10 @@ pub fn split_startup(buf: &mut BytesMut) -> Result<Option<StartupFrame>, Error> 
     };
     match code {
         SSL_REQUEST_CODE | GSSENC_REQUEST_CODE => expect(8)?,
-        CANCEL_REQUEST_CODE => expect(16)?,
+        CANCEL_REQUEST_CODE if !(13..=12 + MAX_SECRET_KEY_LEN).contains(&len) => {
+            return Err(Error::BadCancelRequestLength { len });
+        }
+        CANCEL_REQUEST_CODE => {}
         _ => {
             let version = ProtocolVersion::from_code(code);
             if version.major == REQUEST_MAJOR {
@@ -92,15 +100,13 @@ pub fn split_startup(buf: &mut BytesMut) -> Result<Option<StartupFrame>, Error> 
         SSL_REQUEST_CODE => StartupFrame::SslRequest,
         GSSENC_REQUEST_CODE => StartupFrame::GssEncRequest,
         CANCEL_REQUEST_CODE => {
-            let word = |at: usize| {
-                packet
-                    .get(at..at + 4)
-                    .and_then(|w| <[u8; 4]>::try_from(w).ok())
-                    .map_or(0, i32::from_be_bytes)
-            };
+            let process_id = packet
+                .get(8..12)
+                .and_then(|w| <[u8; 4]>::try_from(w).ok())
+                .map_or(0, i32::from_be_bytes);
             StartupFrame::Cancel {
-                process_id: word(8),
-                secret_key: word(12),
+                process_id,
+                secret_key: packet.slice(12..),
             }
         }
         _ => StartupFrame::Startup(packet),

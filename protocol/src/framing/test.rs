@@ -1,6 +1,6 @@
 //! Table and property tests for framing: headers, frames, the startup phase and run scanning.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use super::*;
@@ -107,7 +107,7 @@ fn split_startup_recognises_each_request() {
         split_startup(&mut buf),
         Ok(Some(StartupFrame::Cancel {
             process_id: 7,
-            secret_key: -1
+            secret_key: Bytes::from_static(&[0xff; 4])
         }))
     );
     assert_eq!(
@@ -120,6 +120,53 @@ fn split_startup_recognises_each_request() {
         let mut buf = BytesMut::from(&startup[..cut]);
         assert_eq!(split_startup(&mut buf), Ok(None));
         assert_eq!(buf.len(), cut);
+    }
+}
+
+/// CancelRequest's secret key is whatever follows the process id: 4 bytes from a protocol 3.0
+/// session, 32 from PostgreSQL 18's 3.2 ones, anything from 1 to 256 bytes accepted as
+/// PostgreSQL 18 does; an empty or longer key is refused before the packet is waited for.
+#[test]
+fn split_startup_cancel_key_lengths() {
+    for (key_len, accepted) in [
+        (0, false),
+        (1, true),
+        (4, true),
+        (32, true),
+        (256, true),
+        (257, false),
+    ] {
+        let key: Vec<u8> = (0..key_len).map(|i| i as u8).collect();
+        let body = [&42i32.to_be_bytes()[..], &key].concat();
+        let bytes = packet(CANCEL_REQUEST_CODE, &body);
+        let mut buf = BytesMut::from(&bytes[..]);
+        let got = split_startup(&mut buf);
+        if accepted {
+            assert_eq!(
+                got,
+                Ok(Some(StartupFrame::Cancel {
+                    process_id: 42,
+                    secret_key: Bytes::from(key)
+                })),
+                "{key_len}-byte key"
+            );
+            assert!(buf.is_empty());
+        } else {
+            assert_eq!(
+                got,
+                Err(Error::BadCancelRequestLength { len: 12 + key_len }),
+                "{key_len}-byte key"
+            );
+            // Only the header in: the length is judged before the rest arrives.
+            let mut head = BytesMut::from(&bytes[..8]);
+            assert!(split_startup(&mut head).is_err());
+        }
+    }
+    // A 44-byte request cut short waits for the rest.
+    let bytes = packet(CANCEL_REQUEST_CODE, &[7; 36]);
+    for cut in 0..bytes.len() {
+        let mut buf = BytesMut::from(&bytes[..cut]);
+        assert_eq!(split_startup(&mut buf), Ok(None), "cut at {cut}");
     }
 }
 
@@ -148,11 +195,7 @@ fn split_startup_rejects_bad_packets() {
         ),
         (
             packet(CANCEL_REQUEST_CODE, b""),
-            Error::BadRequestLength {
-                code: CANCEL_REQUEST_CODE,
-                len: 8,
-                expected: 16,
-            },
+            Error::BadCancelRequestLength { len: 8 },
         ),
         (
             packet(1234 << 16 | 9999, b""),

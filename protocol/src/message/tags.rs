@@ -92,9 +92,17 @@ pub const ROW_DESCRIPTION_TAG: u8 = b'T';
 
 /// The StartupMessage version word for protocol 3.0 (`3 << 16`).
 pub const PROTOCOL_VERSION_3_0: i32 = 196_608;
+/// The StartupMessage version word for protocol 3.2 (`3 << 16 | 2`, PostgreSQL 18): the same
+/// messages as 3.0 but a variable-length secret key in BackendKeyData and CancelRequest. There
+/// never was a 3.1.
+pub const PROTOCOL_VERSION_3_2: i32 = 196_610;
 /// SSLRequest's request code (`1234 << 16 | 5679`).
 pub const SSL_REQUEST_CODE: i32 = 80_877_103;
 /// GSSENCRequest's request code (`1234 << 16 | 5680`).
 pub const GSSENC_REQUEST_CODE: i32 = 80_877_104;
 /// CancelRequest's request code (`1234 << 16 | 5678`).
 pub const CANCEL_REQUEST_CODE: i32 = 80_877_102;
+
+/// The longest secret key BackendKeyData and CancelRequest may carry (protocol 3.2; 3.0's is
+/// always 4 bytes, PostgreSQL 18 sends 32 to a 3.2 client).
+pub const MAX_SECRET_KEY_LEN: usize = 256;

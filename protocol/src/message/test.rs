@@ -7,7 +7,8 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 
 use super::backend::{self, BackendMessage, FieldDescription};
-use super::frontend::{self, FrontendMessage, StartupMessage};
+use super::frontend::{self, FrontendMessage, ProtocolVersion, StartupMessage};
+use super::tags::MAX_SECRET_KEY_LEN;
 use super::write::backend::{ErrorData, Severity};
 use super::write::{backend as wb, frontend as wf};
 use super::{Format, Target, TransactionStatus};
@@ -204,11 +205,16 @@ proptest! {
     }
 
     #[test]
-    fn cancel_request_round_trips(process_id in any::<i32>(), secret_key in any::<i32>()) {
+    fn cancel_request_round_trips(
+        process_id in any::<i32>(),
+        secret_key in proptest::collection::vec(any::<u8>(), 1..=MAX_SECRET_KEY_LEN),
+    ) {
         let mut buf = BytesMut::new();
-        wf::cancel_request(process_id, secret_key, &mut buf);
+        wf::cancel_request(process_id, &secret_key, &mut buf).unwrap();
+        prop_assert_eq!(buf.len(), 12 + secret_key.len());
         wf::ssl_request(&mut buf);
         wf::gssenc_request(&mut buf);
+        let secret_key = bytes::Bytes::from(secret_key);
         prop_assert_eq!(split_startup(&mut buf), Ok(Some(StartupFrame::Cancel { process_id, secret_key })));
         prop_assert_eq!(split_startup(&mut buf), Ok(Some(StartupFrame::SslRequest)));
         prop_assert_eq!(split_startup(&mut buf), Ok(Some(StartupFrame::GssEncRequest)));
@@ -310,13 +316,14 @@ proptest! {
 
     #[test]
     fn session_messages_round_trip(
-        a in text(), b in text(), process_id in any::<i32>(), secret_key in any::<i32>(),
+        a in text(), b in text(), process_id in any::<i32>(),
+        secret_key in proptest::collection::vec(any::<u8>(), 4..=MAX_SECRET_KEY_LEN),
         status in prop_oneof![Just(TransactionStatus::Idle), Just(TransactionStatus::InTransaction), Just(TransactionStatus::Failed)],
         options in proptest::collection::vec(name(), 0..4), minor in any::<i32>(),
     ) {
         let mut buf = BytesMut::new();
-        wb::backend_key_data(process_id, secret_key, &mut buf);
-        backend_round_trip(buf.split(), |m| assert!(matches!(m, BackendMessage::BackendKeyData(k) if (k.process_id(), k.secret_key()) == (process_id, secret_key))));
+        wb::backend_key_data(process_id, &secret_key, &mut buf).unwrap();
+        backend_round_trip(buf.split(), |m| assert!(matches!(m, BackendMessage::BackendKeyData(k) if (k.process_id(), k.secret_key()) == (process_id, &secret_key[..]))));
         wb::parameter_status(&a, &b, &mut buf).unwrap();
         backend_round_trip(buf.split(), |m| assert!(matches!(m, BackendMessage::ParameterStatus(p) if p.name() == a && p.value() == b)));
         wb::ready_for_query(status, &mut buf);
@@ -325,10 +332,12 @@ proptest! {
         backend_round_trip(buf.split(), |m| assert!(matches!(m, BackendMessage::CommandComplete(c) if c.tag() == a)));
         wb::notification_response(process_id, &a, &b, &mut buf).unwrap();
         backend_round_trip(buf.split(), |m| assert!(matches!(m, BackendMessage::NotificationResponse(n) if n.process_id() == process_id && n.channel() == a && n.payload() == b)));
-        wb::negotiate_protocol_version(minor, options.iter().map(String::as_str), &mut buf).unwrap();
+        let newest = ProtocolVersion::from_code(minor);
+        wb::negotiate_protocol_version(newest, options.iter().map(String::as_str), &mut buf).unwrap();
         backend_round_trip(buf.split(), |m| {
             let BackendMessage::NegotiateProtocolVersion(n) = m else { panic!("not NegotiateProtocolVersion") };
             assert_eq!(n.newest_minor(), minor);
+            assert_eq!(n.version(), newest);
             assert_eq!(n.unrecognized_options().collect::<Vec<_>>(), options);
         });
     }
@@ -476,4 +485,37 @@ fn writers_refuse_bad_input() {
     assert!(buf.is_empty());
     let fits = std::iter::repeat_n(None, 65_535);
     assert!(wb::data_row(fits, &mut buf).is_ok());
+}
+
+/// The writers of protocol 3.2's variable-length keys: the packet lengths PostgreSQL expects
+/// (BackendKeyData 8 + key, CancelRequest 12 + key), and keys out of bounds refused.
+#[test]
+fn secret_key_writers() {
+    let mut buf = BytesMut::new();
+    wb::backend_key_data(7, &[0xab; 32], &mut buf).unwrap();
+    assert_eq!(&buf[..9], &[b'K', 0, 0, 0, 40, 0, 0, 0, 7]);
+    assert_eq!(buf.len(), 1 + 4 + 4 + 32);
+    buf.clear();
+    wb::backend_key_data(7, &[1, 2, 3, 4], &mut buf).unwrap();
+    assert_eq!(&buf[..], &[b'K', 0, 0, 0, 12, 0, 0, 0, 7, 1, 2, 3, 4]);
+    for bad in [0, 3, MAX_SECRET_KEY_LEN + 1] {
+        buf.clear();
+        assert!(wb::backend_key_data(7, &vec![0; bad], &mut buf).is_err());
+        assert!(buf.is_empty(), "nothing written for a {bad}-byte key");
+    }
+    buf.clear();
+    wf::cancel_request(7, &[0xcd; 32], &mut buf).unwrap();
+    assert_eq!(&buf[..12], &[0, 0, 0, 44, 4, 210, 22, 46, 0, 0, 0, 7]);
+    assert_eq!(buf.len(), 44);
+    for bad in [0, MAX_SECRET_KEY_LEN + 1] {
+        buf.clear();
+        assert!(wf::cancel_request(7, &vec![0; bad], &mut buf).is_err());
+        assert!(buf.is_empty());
+    }
+    buf.clear();
+    wf::startup_message_for(ProtocolVersion::V3_2, [("user", "u")], &mut buf).unwrap();
+    assert_eq!(&buf[4..8], &196_610i32.to_be_bytes());
+    buf.clear();
+    wb::negotiate_protocol_version(ProtocolVersion::V3_2, ["_pq_.a"], &mut buf).unwrap();
+    assert_eq!(&buf[..], b"v\0\0\0\x13\0\x03\0\x02\0\0\0\x01_pq_.a\0");
 }

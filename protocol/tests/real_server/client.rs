@@ -12,6 +12,7 @@ use corepool_protocol::framing::{split_frame, Frame, Limits};
 use corepool_protocol::message::backend::{
     Authentication, BackendKeyData, BackendMessage, ErrorResponse,
 };
+use corepool_protocol::message::frontend::ProtocolVersion;
 use corepool_protocol::message::tags::{
     ERROR_RESPONSE_TAG, NEGOTIATE_PROTOCOL_VERSION_TAG, READY_FOR_QUERY_TAG,
 };
@@ -56,6 +57,34 @@ pub enum Credential<'a> {
     ScramKeys(ClientKey, [u8; 32]),
 }
 
+/// A BackendKeyData, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// The backend's process id.
+    process_id: i32,
+    /// Its secret key: 4 bytes at protocol 3.0, 32 from PostgreSQL 18 at 3.2.
+    secret_key: Vec<u8>,
+}
+
+impl Key {
+    fn from_message(key: &BackendKeyData<'_>) -> Key {
+        Key {
+            process_id: key.process_id(),
+            secret_key: key.secret_key().to_vec(),
+        }
+    }
+
+    /// The backend's process id.
+    pub fn process_id(&self) -> i32 {
+        self.process_id
+    }
+
+    /// The secret key a CancelRequest quotes.
+    pub fn secret_key(&self) -> &[u8] {
+        &self.secret_key
+    }
+}
+
 /// One connection after a successful login.
 pub struct Conn {
     /// The socket.
@@ -75,7 +104,7 @@ pub struct Conn {
     /// The ParameterStatus messages of the startup phase, in order.
     pub parameters: Vec<(String, String)>,
     /// The BackendKeyData of the startup phase.
-    pub backend_key: Option<BackendKeyData>,
+    pub backend_key: Option<Key>,
     /// A NegotiateProtocolVersion of the startup phase: the newest protocol version as sent
     /// (PostgreSQL sends the whole code, `3 << 16` for 3.0) and the options it did not know.
     pub negotiated: Option<(i32, Vec<String>)>,
@@ -96,6 +125,18 @@ impl Conn {
     /// [`Conn::login`] with `extra` StartupMessage parameters after `user`, `database` and
     /// `application_name`.
     pub fn login_with(
+        port: u16,
+        user: &str,
+        extra: &[(&str, &str)],
+        credential: Credential<'_>,
+        reads: Reads,
+    ) -> TestResult<Result<Conn, Frame>> {
+        Self::login_at(ProtocolVersion::V3_0, port, user, extra, credential, reads)
+    }
+
+    /// [`Conn::login_with`] asking for protocol `version` in the StartupMessage.
+    pub fn login_at(
+        version: ProtocolVersion,
         port: u16,
         user: &str,
         extra: &[(&str, &str)],
@@ -127,7 +168,7 @@ impl Conn {
             ("application_name", APPLICATION_NAME),
         ];
         let parameters = parameters.into_iter().chain(extra.iter().copied());
-        frontend::startup_message(parameters, &mut conn.out)?;
+        frontend::startup_message_for(version, parameters, &mut conn.out)?;
         conn.flush()?;
         if let Some(error) = conn.authenticate(user, credential)? {
             return Ok(Err(error));
@@ -230,7 +271,9 @@ impl Conn {
                 BackendMessage::ParameterStatus(status) => self
                     .parameters
                     .push((status.name().to_owned(), status.value().to_owned())),
-                BackendMessage::BackendKeyData(key) => self.backend_key = Some(key),
+                BackendMessage::BackendKeyData(key) => {
+                    self.backend_key = Some(Key::from_message(&key))
+                }
                 BackendMessage::NoticeResponse(_) => {}
                 BackendMessage::ReadyForQuery(ready) => {
                     assert_eq!(
@@ -256,7 +299,7 @@ impl Conn {
 
     /// The backend's process id, from BackendKeyData.
     pub fn process_id(&self) -> TestResult<i32> {
-        let key = self.backend_key.ok_or("no BackendKeyData")?;
+        let key = self.backend_key.as_ref().ok_or("no BackendKeyData")?;
         Ok(key.process_id())
     }
 

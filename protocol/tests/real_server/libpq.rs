@@ -148,7 +148,7 @@ fn serve(listener: &TcpListener, secret: &Secret) -> TestResult<Seen> {
     for (name, value) in statuses {
         backend::parameter_status(name, value, &mut peer.out)?;
     }
-    backend::backend_key_data(4242, 0x5eed, &mut peer.out);
+    backend::backend_key_data(4242, &0x5eed_i32.to_be_bytes(), &mut peer.out)?;
     backend::ready_for_query(TransactionStatus::Idle, &mut peer.out);
     peer.flush()?;
 

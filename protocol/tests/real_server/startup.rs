@@ -1,5 +1,5 @@
 //! The startup phase's other packets: SSLRequest, GSSENCRequest, CancelRequest, and
-//! NegotiateProtocolVersion for an unknown protocol option.
+//! NegotiateProtocolVersion for an unknown protocol option; protocol 3.2's long secret keys.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use corepool_protocol::framing::{split_frame, Limits};
 use corepool_protocol::message::backend::{Authentication, BackendMessage};
-use corepool_protocol::message::tags::PROTOCOL_VERSION_3_0;
+use corepool_protocol::message::frontend::ProtocolVersion;
+use corepool_protocol::message::tags::{PROTOCOL_VERSION_3_0, PROTOCOL_VERSION_3_2};
 use corepool_protocol::message::write::frontend;
 use corepool_protocol::message::TransactionStatus;
 use corepool_protocol::sqlstate;
@@ -97,15 +98,22 @@ fn ssl_gssenc_cancel_requests_and_protocol_negotiation() -> TestResult {
     );
 
     // CancelRequest with the BackendKeyData stops a running query.
-    let mut sleeper = Conn::connect(port, Credential::Password(""), Reads::Tiny(57))?;
+    let sleeper = Conn::connect(port, Credential::Password(""), Reads::Tiny(57))?;
+    cancel_sleep(port, sleeper)
+}
+
+/// Starts `pg_sleep(60)` on `sleeper`, cancels it with a CancelRequest quoting its whole
+/// BackendKeyData secret, and checks the query ends with 57014 and the session stays usable.
+fn cancel_sleep(port: u16, mut sleeper: Conn) -> TestResult {
     let mut observer = Conn::connect(port, Credential::Password(""), Reads::Large)?;
     frontend::query("SELECT pg_sleep(60)", sleeper.out())?;
     sleeper.flush()?;
-    let key = sleeper.backend_key.ok_or("no BackendKeyData")?;
+    let key = sleeper.backend_key.clone().ok_or("no BackendKeyData")?;
     wait_active(&mut observer, key.process_id())?;
     let mut cancel = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
     let mut buf = BytesMut::new();
-    frontend::cancel_request(key.process_id(), key.secret_key(), &mut buf);
+    frontend::cancel_request(key.process_id(), key.secret_key(), &mut buf)?;
+    assert_eq!(buf.len(), 12 + key.secret_key().len());
     cancel.write_all(&buf)?;
     let frames = sleeper.read_until_ready()?;
     let error = first_error(&frames)?;
@@ -116,4 +124,42 @@ fn ssl_gssenc_cancel_requests_and_protocol_negotiation() -> TestResult {
     );
     assert_eq!(final_status(&frames)?, TransactionStatus::Idle);
     Ok(())
+}
+
+/// Protocol 3.2: PostgreSQL 18 keys a 3.2 session with 32 bytes and cancels on a 44-byte
+/// CancelRequest; a 3.9 request gets NegotiateProtocolVersion with 3.2. Before 18 a server
+/// answers a 3.2 request with NegotiateProtocolVersion 3.0 and a 4-byte key.
+#[test]
+fn protocol_3_2_keys_and_negotiation() -> TestResult {
+    let cluster = Cluster::builder().start()?;
+    let port = cluster.primary().port();
+    let v3_2 = ProtocolVersion::V3_2;
+    let login = |version, extra: &[(&str, &str)]| -> TestResult<Conn> {
+        Conn::login_at(
+            version,
+            port,
+            "postgres",
+            extra,
+            Credential::Password(""),
+            Reads::Tiny(31),
+        )?
+        .map_err(|e| crate::client::describe(&e).into())
+    };
+    let sleeper = login(v3_2, &[])?;
+    let key = sleeper.backend_key.clone().ok_or("no BackendKeyData")?;
+    let newer = login(
+        ProtocolVersion { major: 3, minor: 9 },
+        &[("_pq_.corepool_option", "on")],
+    )?;
+    let option = vec!["_pq_.corepool_option".to_owned()];
+    if cluster.major() >= 18 {
+        assert_eq!(sleeper.negotiated, None, "3.2 accepted as asked");
+        assert_eq!(key.secret_key().len(), 32);
+        assert_eq!(newer.negotiated, Some((PROTOCOL_VERSION_3_2, option)));
+    } else {
+        assert_eq!(sleeper.negotiated, Some((PROTOCOL_VERSION_3_0, vec![])));
+        assert_eq!(key.secret_key().len(), 4);
+        assert_eq!(newer.negotiated, Some((PROTOCOL_VERSION_3_0, option)));
+    }
+    cancel_sleep(port, sleeper)
 }

@@ -20,6 +20,7 @@ pub use self::rows::{
 pub use super::copy::{CopyData, CopyResponse};
 pub use super::TransactionStatus;
 
+use super::frontend::ProtocolVersion;
 use super::reader::{expect_empty, Reader};
 use super::tags::*;
 use super::Strings;
@@ -32,7 +33,7 @@ pub enum BackendMessage<'a> {
     /// Authentication* (`'R'`).
     Authentication(Authentication<'a>),
     /// BackendKeyData (`'K'`).
-    BackendKeyData(BackendKeyData),
+    BackendKeyData(BackendKeyData<'a>),
     /// BindComplete (`'2'`).
     BindComplete,
     /// CloseComplete (`'3'`).
@@ -131,20 +132,26 @@ impl<'a> BackendMessage<'a> {
 
 /// BackendKeyData (`'K'`): what a client needs to cancel this session's queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct BackendKeyData {
+pub struct BackendKeyData<'a> {
     /// The backend's process id.
     process_id: i32,
-    /// The secret key a CancelRequest must quote.
-    secret_key: i32,
+    /// The secret key a CancelRequest must quote: 4 bytes in protocol 3.0, up to
+    /// [`MAX_SECRET_KEY_LEN`] in 3.2 (PostgreSQL 18 sends 32).
+    secret_key: &'a [u8],
 }
 
-impl BackendKeyData {
-    /// Parses a BackendKeyData body (protocol 3.0: exactly two `int32`s).
-    pub fn parse(body: &[u8]) -> Result<BackendKeyData, Error> {
+impl<'a> BackendKeyData<'a> {
+    /// Parses a BackendKeyData body: an `int32` process id, then the secret key, which is the
+    /// rest of the body. Its length is not tied to a protocol version here (the caller knows
+    /// which one it negotiated); it must be 4 to [`MAX_SECRET_KEY_LEN`] bytes, libpq 18's
+    /// bounds.
+    pub fn parse(body: &'a [u8]) -> Result<BackendKeyData<'a>, Error> {
         let mut r = Reader::new(body, "BackendKeyData");
         let process_id = r.i32("process id")?;
-        let secret_key = r.i32("secret key")?;
-        r.finish()?;
+        let secret_key = r.rest();
+        if !(4..=MAX_SECRET_KEY_LEN).contains(&secret_key.len()) {
+            return Err(r.invalid("secret key length", secret_key.len() as i64));
+        }
         Ok(BackendKeyData {
             process_id,
             secret_key,
@@ -157,7 +164,7 @@ impl BackendKeyData {
     }
 
     /// The secret key a CancelRequest must quote.
-    pub fn secret_key(&self) -> i32 {
+    pub fn secret_key(&self) -> &'a [u8] {
         self.secret_key
     }
 }
@@ -318,14 +325,48 @@ impl<'a> NegotiateProtocolVersion<'a> {
         })
     }
 
-    /// The newest minor protocol version the server supports.
+    /// The newest minor protocol version the server supports, as sent. PostgreSQL sends a
+    /// whole version word (`3 << 16 | minor`), not the bare minor the protocol's docs name, and
+    /// libpq reads it so: see [`NegotiateProtocolVersion::version`].
     pub fn newest_minor(&self) -> i32 {
         self.newest_minor
+    }
+
+    /// The version the server will speak, read as PostgreSQL and libpq do: the field is a
+    /// version word. A client must check it is not newer than what it asked for, and not 3.1.
+    pub fn version(&self) -> ProtocolVersion {
+        ProtocolVersion::from_code(self.newest_minor)
     }
 
     /// The startup options the server did not recognise.
     pub fn unrecognized_options(&self) -> Strings<'a> {
         Strings::new(self.options)
+    }
+
+    /// The version to go on at, for a client that asked for `asked` and sent no `_pq_.`
+    /// options, checked as libpq 18 checks it: not newer than asked, at least 3.0, never 3.1
+    /// (which never existed), and no options listed.
+    pub fn accepted_version(&self, asked: ProtocolVersion) -> Result<ProtocolVersion, Error> {
+        let version = self.version();
+        if version > asked
+            || version < ProtocolVersion::V3_0
+            || version == (ProtocolVersion { major: 3, minor: 1 })
+        {
+            return Err(Error::InvalidValue {
+                message: "NegotiateProtocolVersion",
+                field: "newest minor version",
+                value: i64::from(self.newest_minor),
+            });
+        }
+        let listed = self.unrecognized_options().count();
+        if listed > 0 {
+            return Err(Error::InvalidValue {
+                message: "NegotiateProtocolVersion",
+                field: "option count",
+                value: listed as i64,
+            });
+        }
+        Ok(version)
     }
 }
 

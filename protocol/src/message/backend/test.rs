@@ -72,14 +72,39 @@ fn backend_key_data() {
         BackendKeyData::parse(&body),
         Ok(BackendKeyData {
             process_id: 12345,
-            secret_key: -2
+            secret_key: &[0xff, 0xff, 0xff, 0xfe]
         })
     );
-    assert_strict(
-        |b| BackendKeyData::parse(b).map(drop),
-        &body,
-        "BackendKeyData",
-    );
+    // Protocol 3.2: the key is the rest of the body, 4 to 256 bytes (PostgreSQL 18: 32).
+    for (key_len, accepted) in [
+        (0, false),
+        (3, false),
+        (4, true),
+        (32, true),
+        (256, true),
+        (257, false),
+    ] {
+        let key: Vec<u8> = (0..key_len).map(|i| i as u8).collect();
+        let body = cat(&[&[0, 0, 0, 9], &key]);
+        let got = BackendKeyData::parse(&body);
+        if accepted {
+            let k = got.unwrap();
+            assert_eq!((k.process_id(), k.secret_key()), (9, &key[..]));
+        } else {
+            assert_eq!(
+                got,
+                Err(Error::InvalidValue {
+                    message: "BackendKeyData",
+                    field: "secret key length",
+                    value: key_len as i64
+                })
+            );
+        }
+    }
+    assert!(matches!(
+        BackendKeyData::parse(&[0, 0, 0]),
+        Err(Error::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -303,6 +328,11 @@ fn negotiate_protocol_version() {
     let body = cat(&[&[0, 0, 0, 0, 0, 0, 0, 2], b"_pq_.a\0_pq_.b\0"]);
     let n = NegotiateProtocolVersion::parse(&body).unwrap();
     assert_eq!(n.newest_minor(), 0);
+    assert_eq!(n.version(), ProtocolVersion { major: 0, minor: 0 });
+    // As PostgreSQL sends it: a version word.
+    let latest = NegotiateProtocolVersion::parse(&[0, 3, 0, 2, 0, 0, 0, 0]).unwrap();
+    assert_eq!(latest.version(), ProtocolVersion::V3_2);
+    assert_eq!(latest.unrecognized_options().count(), 0);
     assert_eq!(
         n.unrecognized_options().collect::<Vec<_>>(),
         ["_pq_.a", "_pq_.b"]
@@ -321,6 +351,28 @@ fn negotiate_protocol_version() {
         "NegotiateProtocolVersion",
         "option",
     );
+}
+
+/// What a client that asked for 3.2 (and no options) makes of each answer.
+#[test]
+fn negotiate_protocol_version_accepted() {
+    let v3_2 = ProtocolVersion::V3_2;
+    let cases: [(&[u8], Option<ProtocolVersion>); 7] = [
+        (&[0, 3, 0, 0, 0, 0, 0, 0], Some(ProtocolVersion::V3_0)),
+        (&[0, 3, 0, 2, 0, 0, 0, 0], Some(v3_2)),
+        (&[0, 3, 0, 1, 0, 0, 0, 0], None),
+        (&[0, 3, 0, 3, 0, 0, 0, 0], None),
+        (&[0, 2, 0, 0, 0, 0, 0, 0], None),
+        (&[0, 0, 0, 0, 0, 0, 0, 0], None),
+        (b"\0\x03\0\0\0\0\0\x01_pq_.x\0", None),
+    ];
+    for (body, expected) in cases {
+        let n = NegotiateProtocolVersion::parse(body).unwrap();
+        assert_eq!(n.accepted_version(v3_2).ok(), expected, "{body:?}");
+    }
+    // A 3.0 client is never moved up.
+    let n = NegotiateProtocolVersion::parse(&[0, 3, 0, 2, 0, 0, 0, 0]).unwrap();
+    assert!(n.accepted_version(ProtocolVersion::V3_0).is_err());
 }
 
 #[test]

@@ -15,7 +15,9 @@ mod test;
 
 pub use self::auth::{PasswordMessage, SaslInitialResponse, SaslResponse};
 pub use self::extended::{Bind, Parse};
-pub use self::startup::{ProtocolVersion, StartupMessage, StartupParameters};
+pub use self::startup::{
+    ProtocolVersion, StartupMessage, StartupParameters, PROTOCOL_OPTION_PREFIX,
+};
 pub use super::copy::{CopyData, CopyFail};
 
 use super::reader::{expect_empty, Reader};

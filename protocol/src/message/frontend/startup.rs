@@ -15,8 +15,22 @@ pub struct ProtocolVersion {
 }
 
 impl ProtocolVersion {
-    /// Protocol 3.0, what corepool speaks.
+    /// Protocol 3.0, what every PostgreSQL since 7.4 speaks: a 4-byte secret key.
     pub const V3_0: ProtocolVersion = ProtocolVersion { major: 3, minor: 0 };
+
+    /// Protocol 3.2 (PostgreSQL 18): 3.0 with a variable-length secret key in BackendKeyData
+    /// and CancelRequest. There never was a 3.1.
+    pub const V3_2: ProtocolVersion = ProtocolVersion { major: 3, minor: 2 };
+
+    /// The newest version this crate implements, and what corepool offers clients and asks of
+    /// backends.
+    pub const LATEST: ProtocolVersion = ProtocolVersion::V3_2;
+
+    /// Whether BackendKeyData and CancelRequest carry a variable-length secret key (3.2 and
+    /// later); before 3.2 it is exactly 4 bytes. PostgreSQL 18 keys a 3.1 client with 4 bytes.
+    pub fn variable_secret_key(self) -> bool {
+        self >= ProtocolVersion::V3_2
+    }
 
     /// Splits the version word (`major << 16 | minor`).
     pub fn from_code(code: i32) -> ProtocolVersion {
@@ -34,6 +48,16 @@ impl ProtocolVersion {
         i32::from_be_bytes([a, b, c, d])
     }
 }
+
+impl std::fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The prefix reserved for protocol options in a StartupMessage (`_pq_.name`): not run-time
+/// parameters, and to be listed back in NegotiateProtocolVersion when not understood.
+pub const PROTOCOL_OPTION_PREFIX: &str = "_pq_.";
 
 /// StartupMessage: the protocol version and the session's parameters (`user`, `database`,
 /// `options`, `application_name`, GUCs, ...).
@@ -89,6 +113,26 @@ impl<'a> StartupMessage<'a> {
     /// The requested protocol version (major 3, any minor).
     pub fn version(&self) -> ProtocolVersion {
         self.version
+    }
+
+    /// The version a server that speaks at most `latest` uses with this client: the older of
+    /// the two (PostgreSQL's `FrontendProtocol = Min(proto, PG_PROTOCOL_LATEST)`).
+    pub fn negotiated_version(&self, latest: ProtocolVersion) -> ProtocolVersion {
+        self.version.min(latest)
+    }
+
+    /// The `_pq_.` protocol options, in the order sent.
+    pub fn protocol_options(&self) -> impl Iterator<Item = &'a str> {
+        self.parameters()
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with(PROTOCOL_OPTION_PREFIX))
+    }
+
+    /// Whether a server that speaks at most `latest` and knows no `_pq_.` option must answer
+    /// with NegotiateProtocolVersion before authenticating: the client asked for a newer minor
+    /// version, or for any protocol option (PostgreSQL's rule in `ProcessStartupPacket`).
+    pub fn needs_negotiation(&self, latest: ProtocolVersion) -> bool {
+        self.version > latest || self.protocol_options().next().is_some()
     }
 
     /// The `(name, value)` pairs in the order the client sent them.

@@ -156,6 +156,63 @@ fn startup_packet(version: i32, rest: &[u8]) -> Vec<u8> {
     cat(&[&len.to_be_bytes(), &version.to_be_bytes(), rest])
 }
 
+/// What a server speaking up to 3.2 answers each request: the version it uses (the older of
+/// the two), and whether it owes NegotiateProtocolVersion first (a newer minor was asked for,
+/// or any `_pq_.` option), PostgreSQL 18's rule.
+#[test]
+fn startup_negotiation() {
+    /// Minor asked for, the pairs, version served, NegotiateProtocolVersion owed, options.
+    type Case = (
+        u16,
+        &'static [u8],
+        ProtocolVersion,
+        bool,
+        &'static [&'static str],
+    );
+    let cases: [Case; 7] = [
+        (0, b"user\0u\0\0", ProtocolVersion::V3_0, false, &[]),
+        (
+            1,
+            b"user\0u\0\0",
+            ProtocolVersion { major: 3, minor: 1 },
+            false,
+            &[],
+        ),
+        (2, b"user\0u\0\0", ProtocolVersion::V3_2, false, &[]),
+        (3, b"user\0u\0\0", ProtocolVersion::V3_2, true, &[]),
+        (9999, b"user\0u\0\0", ProtocolVersion::V3_2, true, &[]),
+        (
+            0,
+            b"user\0u\0_pq_.a\0on\0x\0_pq_.\0_pq_.b\0\0\0",
+            ProtocolVersion::V3_0,
+            true,
+            &["_pq_.a", "_pq_.b"],
+        ),
+        (
+            2,
+            b"user\0u\0_pq_x\0on\0\0",
+            ProtocolVersion::V3_2,
+            false,
+            &[],
+        ),
+    ];
+    for (minor, pairs, version, negotiate, options) in cases {
+        let packet = startup_packet(3 << 16 | i32::from(minor), pairs);
+        let s = StartupMessage::parse(&packet).unwrap();
+        let latest = ProtocolVersion::LATEST;
+        assert_eq!(s.negotiated_version(latest), version, "3.{minor}");
+        assert_eq!(s.needs_negotiation(latest), negotiate, "3.{minor}");
+        assert_eq!(s.protocol_options().collect::<Vec<_>>(), options);
+        assert_eq!(
+            version.variable_secret_key(),
+            version >= ProtocolVersion::V3_2
+        );
+    }
+    assert_eq!(ProtocolVersion::V3_2.code(), 196_610);
+    assert_eq!(ProtocolVersion::V3_2.to_string(), "3.2");
+    assert!(!ProtocolVersion { major: 3, minor: 1 }.variable_secret_key());
+}
+
 #[test]
 fn startup_message() {
     let packet = startup_packet(196_608, b"user\0alice\0database\0db\0options\0-c x=1\0\0");

@@ -4,6 +4,7 @@ use bytes::{BufMut, BytesMut};
 
 use super::{write_body, write_counted, write_cstr, write_decimal, write_empty, write_value};
 use crate::message::backend::FieldDescription;
+use crate::message::frontend::ProtocolVersion;
 use crate::message::tags::*;
 use crate::message::{Oid, TransactionStatus};
 use crate::Error;
@@ -205,11 +206,26 @@ pub fn authentication_sasl_final(data: &[u8], buf: &mut BytesMut) -> Result<(), 
     authentication_data(12, "AuthenticationSASLFinal", data, buf)
 }
 
-/// BackendKeyData (`'K'`): the key a client quotes in a CancelRequest.
-pub fn backend_key_data(process_id: i32, secret_key: i32, buf: &mut BytesMut) {
-    buf.put_slice(&[BACKEND_KEY_DATA_TAG, 0, 0, 0, 12]);
-    buf.put_i32(process_id);
-    buf.put_i32(secret_key);
+/// BackendKeyData (`'K'`): the key a client quotes in a CancelRequest. `secret_key` must be 4
+/// bytes for a protocol 3.0 client; a 3.2 client takes 4 to [`MAX_SECRET_KEY_LEN`] bytes
+/// (PostgreSQL 18 sends 32).
+pub fn backend_key_data(
+    process_id: i32,
+    secret_key: &[u8],
+    buf: &mut BytesMut,
+) -> Result<(), Error> {
+    if !(4..=MAX_SECRET_KEY_LEN).contains(&secret_key.len()) {
+        return Err(Error::InvalidInput {
+            message: "BackendKeyData",
+            field: "secret key",
+            reason: "is not 4 to 256 bytes long",
+        });
+    }
+    write_body(BACKEND_KEY_DATA_TAG, "BackendKeyData", buf, |buf| {
+        buf.put_i32(process_id);
+        buf.put_slice(secret_key);
+        Ok(())
+    })
 }
 
 /// ParameterStatus (`'S'`): reports a run-time parameter's value.
@@ -346,10 +362,11 @@ pub fn notification_response(
     })
 }
 
-/// NegotiateProtocolVersion (`'v'`): the newest minor version supported and the startup options
-/// not recognised.
+/// NegotiateProtocolVersion (`'v'`): the version the server will speak and the `_pq_.` startup
+/// options it does not recognise. The version goes out as a whole version word
+/// (`3 << 16 | minor`), as PostgreSQL sends it and libpq reads it.
 pub fn negotiate_protocol_version<'a, I>(
-    newest_minor: i32,
+    newest: ProtocolVersion,
     unrecognized_options: I,
     buf: &mut BytesMut,
 ) -> Result<(), Error>
@@ -358,7 +375,7 @@ where
 {
     const MESSAGE: &str = "NegotiateProtocolVersion";
     write_body(NEGOTIATE_PROTOCOL_VERSION_TAG, MESSAGE, buf, |buf| {
-        buf.put_i32(newest_minor);
+        buf.put_i32(newest.code());
         let at = buf.len();
         buf.put_i32(0);
         let mut count = 0i32;

@@ -7,6 +7,7 @@ use super::{
     write_value,
 };
 use crate::framing::MAX_STARTUP_PACKET_LEN;
+use crate::message::frontend::ProtocolVersion;
 use crate::message::tags::*;
 use crate::message::{Format, Oid, Target};
 use crate::Error;
@@ -20,9 +21,22 @@ pub fn startup_message<'a, I>(parameters: I, buf: &mut BytesMut) -> Result<(), E
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
+    startup_message_for(ProtocolVersion::V3_0, parameters, buf)
+}
+
+/// StartupMessage asking for `version` (a server that speaks less answers
+/// NegotiateProtocolVersion), otherwise as [`startup_message`].
+pub fn startup_message_for<'a, I>(
+    version: ProtocolVersion,
+    parameters: I,
+    buf: &mut BytesMut,
+) -> Result<(), Error>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
     const MESSAGE: &str = "StartupMessage";
     write_length_prefixed(buf, MESSAGE, MAX_STARTUP_PACKET_LEN, |buf| {
-        buf.put_i32(PROTOCOL_VERSION_3_0);
+        buf.put_i32(version.code());
         for (name, value) in parameters {
             if name.is_empty() {
                 return Err(Error::InvalidInput {
@@ -52,12 +66,22 @@ pub fn gssenc_request(buf: &mut BytesMut) {
 }
 
 /// CancelRequest: asks the server to cancel the query running in the session identified by the
-/// BackendKeyData it sent.
-pub fn cancel_request(process_id: i32, secret_key: i32, buf: &mut BytesMut) {
-    buf.put_i32(16);
+/// BackendKeyData it sent, quoting its secret key whole (4 bytes in protocol 3.0, up to
+/// [`MAX_SECRET_KEY_LEN`] in 3.2): the packet is 12 bytes plus the key.
+pub fn cancel_request(process_id: i32, secret_key: &[u8], buf: &mut BytesMut) -> Result<(), Error> {
+    if !(1..=MAX_SECRET_KEY_LEN).contains(&secret_key.len()) {
+        return Err(Error::InvalidInput {
+            message: "CancelRequest",
+            field: "secret key",
+            reason: "is not 1 to 256 bytes long",
+        });
+    }
+    // 12 + at most 256 fits an i32.
+    buf.put_i32(12 + secret_key.len() as i32);
     buf.put_i32(CANCEL_REQUEST_CODE);
     buf.put_i32(process_id);
-    buf.put_i32(secret_key);
+    buf.put_slice(secret_key);
+    Ok(())
 }
 
 /// Query (`'Q'`): a simple-protocol query.
