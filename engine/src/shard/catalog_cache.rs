@@ -1,4 +1,5 @@
-//! A shard's cache of catalog facts the router needs: function volatility, unlogged tables.
+//! A shard's cache of catalog facts the router and the query cache need: function volatility,
+//! unlogged tables; immutable functions and relations whose reads are never cached.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,6 +10,8 @@ use std::collections::HashMap;
 pub struct CatalogCache {
     volatile: RefCell<HashMap<String, bool>>,
     unlogged: RefCell<HashMap<String, bool>>,
+    immutable: RefCell<HashMap<String, bool>>,
+    uncacheable: RefCell<HashMap<String, bool>>,
 }
 
 impl CatalogCache {
@@ -36,10 +39,44 @@ impl CatalogCache {
             .insert(table.to_owned(), unlogged);
     }
 
+    /// Whether a function (by unqualified name) is immutable — every function of that name
+    /// is; `None` if not looked up yet.
+    pub fn immutable(&self, function: &str) -> Option<bool> {
+        self.immutable.borrow().get(function).copied()
+    }
+
+    /// Records whether a function is immutable.
+    pub fn set_immutable(&self, function: &str, immutable: bool) {
+        self.immutable
+            .borrow_mut()
+            .insert(function.to_owned(), immutable);
+    }
+
+    /// Whether some relation of that (unqualified) name is a view, temporary, unlogged or a
+    /// system catalog, which the query cache does not cache; `None` if not looked up yet.
+    pub fn uncacheable(&self, relation: &str) -> Option<bool> {
+        self.uncacheable.borrow().get(relation).copied()
+    }
+
+    /// Records whether a relation name is uncacheable.
+    pub fn set_uncacheable(&self, relation: &str, uncacheable: bool) {
+        self.uncacheable
+            .borrow_mut()
+            .insert(relation.to_owned(), uncacheable);
+    }
+
+    /// Forgets what may change when tables are created or dropped (a write through the
+    /// query-caching session path calls it after DDL).
+    pub fn forget_relations(&self) {
+        self.uncacheable.borrow_mut().clear();
+    }
+
     /// Forgets everything (reload).
     pub fn clear(&self) {
         self.volatile.borrow_mut().clear();
         self.unlogged.borrow_mut().clear();
+        self.immutable.borrow_mut().clear();
+        self.uncacheable.borrow_mut().clear();
     }
 }
 

@@ -184,7 +184,7 @@ fn query_text(tag: u8, body: &[u8]) -> &[u8] {
 
 /// Whether a session that does not route must look at this query text: a command corepool
 /// answers itself, enhanced DDL, or enhanced DDL among other statements.
-fn maybe_ours(text: &[u8]) -> bool {
+pub(crate) fn maybe_ours(text: &[u8]) -> bool {
     match head(text) {
         Head::Show | Head::Pgpool | Head::Create | Head::Drop => true,
         _ => memchr::memchr(b';', text).is_some_and(|_| mentions_create_or_drop(text)),
