@@ -36,13 +36,21 @@ impl Session<'_> {
             Some(conn) => Observed::of(conn),
             None => return Err(End::backend_lost(None)),
         };
-        match self.router.decide(self.side.front_bytes(), observed) {
+        let done = match self.router.decide(self.side.front_bytes(), observed) {
             None => {
                 self.side.mark_routed();
                 Ok(())
             }
             Some(action) => self.act(action).await,
+        };
+        if let Some(c) = self.cache.as_mut() {
+            // Only the primary's results are stored: a standby may not have replayed the
+            // write that invalidated the entry yet.
+            if self.router.current != self.router.primary {
+                c.track.capture = None;
+            }
         }
+        done
     }
 
     /// Carries out `action` for the request at the front.

@@ -119,6 +119,7 @@ impl<'a> Response<'a> {
             | ATTACH_NODE_REPLY_TAG
             | STOP_PGPOOL_REPLY_TAG
             | RELOAD_CONFIG_REPLY_TAG
+            | INVALIDATE_QUERY_CACHE_REPLY_TAG
             | SET_PARAMETER_REPLY_TAG => parse_command_complete(tag, payload)?,
             ERROR_TAG => Response::Error(ErrorResponse::parse(payload)?),
             NOTICE_TAG => Response::Notice(ErrorResponse::parse(payload)?),

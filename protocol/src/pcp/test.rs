@@ -130,6 +130,7 @@ fn request_table() -> Vec<(Request<'static>, &'static [u8])> {
             b"A\0\0\0\x1fclient_min_messages\0debug1\0",
         ),
         (Request::StopRecovery, b"F\0\0\0\x04"),
+        (Request::InvalidateQueryCache, b"G\0\0\0\x04"),
         (Request::Disconnect, b"X\0\0\0\x04"),
     ]
 }

@@ -7,8 +7,9 @@
 //! is not immutable, nor one reading a temporary or unlogged table, a view or a system catalog
 //! (unless in cache_safe_memqcache_table_list), nor a table in
 //! cache_unsafe_memqcache_table_list; `FOR UPDATE`/`FOR SHARE` never. Results are stored only
-//! from statements run outside a transaction block, and hits are served only when the
-//! backend owes the client nothing (so a hit never overtakes an earlier reply).
+//! from statements run outside a transaction block; before a hit is served, or a capture
+//! armed, whatever the backend still owes the client is forwarded (a hit never overtakes an
+//! earlier reply).
 //!
 //! The key is the session's start-up parameters (user, database, options…), every `SET`
 //! it made (search_path, role…), then the request's own bytes: the Query text, or for an
@@ -323,15 +324,27 @@ impl Session<'_> {
         let Some((len, read)) = candidate else {
             return Ok(false);
         };
-        // A hit must not overtake replies still owed, and a transaction that wrote (or set
-        // something locally) sees its own changes, not the cache's.
+        if state.off || state.local_off {
+            state.cache().count_select();
+            return Ok(false);
+        }
+        // A hit must not overtake replies still owed (a pipelining client, tokio-postgres's
+        // Close of a dropped statement): they go to the client first.
+        let status = if quiet {
+            status
+        } else {
+            self.drain_current().await?;
+            match self.backends.get_mut(node) {
+                Some(c) => c.status,
+                None => return Err(End::backend_lost(None)),
+            }
+        };
+        let Some(state) = self.cache.as_mut() else {
+            return Ok(false);
+        };
+        // A transaction that wrote sees its own changes, not the cache's.
         let tx_wrote = !state.track.tx_written.is_empty() || !state.track.pending.is_empty();
-        if !quiet
-            || state.off
-            || state.local_off
-            || status == TransactionStatus::Failed
-            || (status != TransactionStatus::Idle && tx_wrote)
-        {
+        if status == TransactionStatus::Failed || (status != TransactionStatus::Idle && tx_wrote) {
             state.cache().count_select();
             return Ok(false);
         }
