@@ -2,6 +2,9 @@
 //! memqcache parameters set, psql sessions sharing the cache, SHOW pool_cache, and
 //! `corepool pcp invalidate-query-cache` (Pgpool-II 4.6's pcp_invalidate_query_cache).
 
+// Test output (psql, the pcp tool, result rows) is read as lossy text.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

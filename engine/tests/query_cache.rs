@@ -3,6 +3,9 @@
 //! of the cache, invalidation by writes in other sessions on other shards, a session's own
 //! write-then-read, expiry, the memory bound, SHOW pool_cache and the in-band commands.
 
+// Test output (psql, the pcp tool, result rows) is read as lossy text.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;

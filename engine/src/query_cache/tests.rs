@@ -32,7 +32,7 @@ fn a_stored_reply_is_served_until_a_table_it_read_is_written() {
     let now = Instant::now();
     let (t, u) = (c.table("db.t"), c.table("db.u"));
     assert!(c.get(b"k", now).is_none());
-    assert!(put(&c, "k", &[t.clone()], now));
+    assert!(put(&c, "k", std::slice::from_ref(&t), now));
     assert_eq!(c.get(b"k", now).as_deref(), Some(&b"rows"[..]));
     c.invalidate(&[u]);
     assert!(c.get(b"k", now).is_some(), "another table's write");
@@ -46,7 +46,7 @@ fn a_stored_reply_is_served_until_a_table_it_read_is_written() {
 fn a_result_read_before_a_write_is_not_stored_after_it() {
     let c = cache(1 << 20, 100, 0);
     let t = c.table("db.t");
-    let snap = c.snapshot(&[t.clone()]);
+    let snap = c.snapshot(std::slice::from_ref(&t));
     c.invalidate(&[t]);
     assert!(!c.insert(Box::from(&b"k"[..]), Bytes::new(), snap, Instant::now()));
 }

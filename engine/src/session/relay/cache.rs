@@ -168,7 +168,7 @@ mod tests {
         let mut track = CacheTrack::new(cache.clone());
         track.capture = Some(Capture {
             key: Box::from(&b"k"[..]),
-            snapshot: cache.snapshot(&[t.clone()]),
+            snapshot: cache.snapshot(std::slice::from_ref(&t)),
             bytes: Vec::new(),
             failed: false,
         });
