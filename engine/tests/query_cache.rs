@@ -343,3 +343,70 @@ fn extended_protocol_expiry_and_the_memory_bound() {
     );
     assert_eq!(hits(&mut a), before + 1);
 }
+
+#[test]
+fn routing_sessions_and_transaction_pooling_invalidate_and_hit() {
+    // Streaming replication with load balancing; the standby has weight 0, so reads go to the
+    // primary and the test never waits for replay.
+    let proxy = Proxy::start(1, |c, _| {
+        cache_on(c);
+        c.backends[1].weight = 0.0;
+        c.pooling.per_user = vec![(
+            "txuser".into(),
+            corepool_engine::config::PoolMode::Transaction,
+        )];
+    });
+    proxy
+        .psql(
+            "postgres",
+            "postgres",
+            "CREATE TABLE r (a int); INSERT INTO r VALUES (1);
+             CREATE ROLE txuser LOGIN SUPERUSER;",
+        )
+        .expect("set-up");
+    let q = "SELECT a FROM r";
+    let (mut a, _) = RawClient::connect(proxy.port, "postgres", "postgres", &[]);
+    let (mut tx, _) = RawClient::connect(proxy.port, "txuser", "postgres", &[]);
+    assert_eq!(column(no_error(&a.query(q))), ["1"]);
+    assert_eq!(column(no_error(&a.query(q))), ["1"]);
+    assert_eq!(hits(&mut a), 1, "a routing session stores and hits");
+    // A transaction-pooled session's write invalidates; its own reads hit too.
+    no_error(&tx.query("UPDATE r SET a = 2"));
+    assert_eq!(column(&a.query(q)), ["2"]);
+    assert_eq!(column(&tx.query(q)), ["2"]);
+    assert_eq!(hits(&mut a), 1, "another user's key");
+    assert_eq!(column(&tx.query(q)), ["2"]);
+    assert_eq!(
+        hits(&mut a),
+        2,
+        "the transaction-pooled session hits its own entry"
+    );
+    no_error(&tx.query("BEGIN"));
+    no_error(&tx.query("INSERT INTO r VALUES (3)"));
+    no_error(&tx.query("COMMIT"));
+    let mut got = column(&a.query("SELECT a FROM r ORDER BY a"));
+    got.sort();
+    assert_eq!(got, ["2", "3"]);
+
+    // Once the writer has its reply, no reader anywhere sees the old value.
+    let (mut w, mut r) = two_shards(&proxy);
+    no_error(&w.query("CREATE TABLE c (n int); INSERT INTO c VALUES (0)"));
+    for i in 1..=200 {
+        assert_eq!(column(&r.query("SELECT n FROM c")), [(i - 1).to_string()]);
+        no_error(&w.query(&format!("UPDATE c SET n = {i}")));
+        assert_eq!(
+            column(&r.query("SELECT n FROM c")),
+            [i.to_string()],
+            "round {i}"
+        );
+        assert_eq!(
+            column(&w.query("SELECT n FROM c")),
+            [i.to_string()],
+            "round {i}"
+        );
+    }
+    assert!(
+        hits(&mut r) > 200,
+        "the reads between writes were served from the cache"
+    );
+}
