@@ -409,4 +409,16 @@ fn routing_sessions_and_transaction_pooling_invalidate_and_hit() {
         hits(&mut r) > 200,
         "the reads between writes were served from the cache"
     );
+
+    // A table re-created as a view on another core: the view is not cached.
+    no_error(&w.query("CREATE TABLE rv (a int); INSERT INTO rv VALUES (1)"));
+    r.query("SELECT a FROM rv");
+    r.query("SELECT a FROM rv");
+    let before = hits(&mut r);
+    no_error(&w.query("DROP TABLE rv"));
+    no_error(&w.query("CREATE VIEW rv AS SELECT n AS a FROM c"));
+    for _ in 0..2 {
+        assert_eq!(column(&r.query("SELECT a FROM rv")), ["200"]);
+    }
+    assert_eq!(hits(&mut r), before);
 }

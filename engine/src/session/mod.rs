@@ -170,14 +170,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
     let transaction_pooled =
         config.pooling.mode_for(&startup.user, &startup.database) == PoolMode::Transaction;
     let tx = transaction_pooled.then(|| tx::TxSession::new(&params));
-    let query_cache = shard.state.query_cache.as_ref().map(|c| {
-        Box::new(cache::CacheState::new(
-            c.clone(),
-            &startup.user,
-            &startup.database,
-            &params,
-        ))
-    });
+    let query_cache = cache::CacheState::for_session(shard, startup, &params);
     let mut session = Session {
         shard,
         config: config.clone(),

@@ -1,7 +1,7 @@
 //! A shard's cache of catalog facts the router and the query cache need: function volatility,
 //! unlogged tables; immutable functions and relations whose reads are never cached.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// What the catalog said, per name. Like Pgpool-II's relation cache with relcache_expire = 0,
@@ -12,6 +12,8 @@ pub struct CatalogCache {
     unlogged: RefCell<HashMap<String, bool>>,
     immutable: RefCell<HashMap<String, bool>>,
     uncacheable: RefCell<HashMap<String, bool>>,
+    /// The query cache's all-tables generation the two maps above were filled under.
+    cache_facts_gen: Cell<u64>,
 }
 
 impl CatalogCache {
@@ -65,10 +67,17 @@ impl CatalogCache {
             .insert(relation.to_owned(), uncacheable);
     }
 
-    /// Forgets what may change when tables are created or dropped (a write through the
-    /// query-caching session path calls it after DDL).
-    pub fn forget_relations(&self) {
+    /// The generation the query cache's facts (immutable functions, uncacheable relations)
+    /// were learnt under.
+    pub fn cache_facts_gen(&self) -> u64 {
+        self.cache_facts_gen.get()
+    }
+
+    /// Forgets the query cache's facts (DDL may have changed them) and starts generation `gen`.
+    pub fn forget_cache_facts(&self, gen: u64) {
+        self.immutable.borrow_mut().clear();
         self.uncacheable.borrow_mut().clear();
+        self.cache_facts_gen.set(gen);
     }
 
     /// Forgets everything (reload).

@@ -2,7 +2,7 @@
 //! whether it is a SELECT Pgpool-II would cache (and what it reads and calls), and how it
 //! changes the session state a cache key must include (SET, RESET, temporary tables).
 
-use corepool_protocol::sql::{classify, ident, split, DiscardTarget, StatementKind};
+use corepool_protocol::sql::{classify, ident, split, DdlVerb, DiscardTarget, StatementKind};
 
 /// A table reference: schema (when written) and table, normalized.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +66,6 @@ pub(crate) struct Analysis {
     pub read: Option<Read>,
     /// Session changes, in order.
     pub effects: Vec<Effect>,
-    /// It is DDL (the catalog facts about relations may change).
-    pub ddl: bool,
 }
 
 /// Analyses a query string (every statement of it).
@@ -114,10 +112,12 @@ fn statement(sql: &str, single: bool, out: &mut Analysis) {
     }
     let all = match c.kind {
         StatementKind::Do | StatementKind::Call => true,
-        StatementKind::Ddl(_) => {
-            out.ddl = true;
-            wrote.is_empty()
-        }
+        // Schema and privilege changes invalidate everything (and with it what each core
+        // learnt from the catalog); TRUNCATE only its tables; REINDEX, CLUSTER and COMMENT
+        // change no result.
+        StatementKind::Ddl(DdlVerb::Truncate) => wrote.is_empty(),
+        StatementKind::Ddl(DdlVerb::Reindex | DdlVerb::Cluster | DdlVerb::Comment) => false,
+        StatementKind::Ddl(_) => true,
         _ => c.data_modifying_cte && wrote.is_empty(),
     };
     match c.kind {
@@ -196,8 +196,10 @@ mod tests {
             ("insert into \"T2\" values (1)", &["T2"], false),
             ("DELETE FROM s.t USING u WHERE true", &["t"], false),
             ("TRUNCATE t, u", &["t", "u"], false),
-            ("ALTER TABLE t ADD COLUMN b int", &["t"], false),
-            ("DROP TABLE t", &["t"], false),
+            ("ALTER TABLE t ADD COLUMN b int", &["t"], true),
+            ("DROP TABLE t", &["t"], true),
+            ("CREATE VIEW v AS SELECT 1", &[], true),
+            ("REINDEX TABLE t", &[], false),
             (
                 "WITH x AS (UPDATE t SET a = 2 RETURNING a) SELECT * FROM x",
                 &["t"],

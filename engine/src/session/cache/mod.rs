@@ -22,6 +22,7 @@
 pub(crate) mod analyze;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -97,6 +98,17 @@ impl CacheState {
         };
         s.rebuild_base();
         s
+    }
+
+    /// The state of a session starting with `startup`, when the shard's proxy caches.
+    pub fn for_session(
+        shard: &crate::shard::Shard,
+        startup: &super::startup::Startup,
+        params: &[(&str, &str)],
+    ) -> Option<Box<Self>> {
+        let cache = shard.state.query_cache.clone()?;
+        let state = Self::new(cache, &startup.user, &startup.database, params);
+        Some(Box::new(state))
     }
 
     fn rebuild_base(&mut self) {
@@ -309,9 +321,6 @@ impl Session<'_> {
                 }
                 let a = analyze(&sql);
                 state.apply(&a);
-                if a.ddl {
-                    self.shard.catalog().forget_relations();
-                }
                 a.read.map(|r| (len, r))
             }
             PARSE_TAG | BIND_TAG => state.extended(self.side.front_bytes()),
@@ -398,6 +407,12 @@ impl Session<'_> {
         };
         let rules = self.shard.rules();
         let catalog = self.shard.catalog();
+        // DDL bumps the all-tables generation at its reply: what this core learnt from the
+        // catalog before may be wrong now (a table dropped and re-created as a view).
+        let now = state.cache().everything().load(Ordering::Acquire);
+        if catalog.cache_facts_gen() != now {
+            catalog.forget_cache_facts(now);
+        }
         let mut gens = Vec::with_capacity(read.relations.len());
         let (mut functions, mut relations) = (Vec::new(), Vec::new());
         for r in &read.relations {
@@ -452,6 +467,14 @@ impl Session<'_> {
     ) -> Result<bool, End> {
         let limits = self.shard.limits();
         let catalog = self.shard.catalog();
+        let everything = match self.cache.as_ref() {
+            Some(s) => s.cache().everything().clone(),
+            None => return Ok(false),
+        };
+        let gen = catalog.cache_facts_gen();
+        // Facts learnt while DDL ran are not kept: the next statement asks again.
+        let unchanged =
+            || everything.load(Ordering::Acquire) == gen && catalog.cache_facts_gen() == gen;
         let Some(conn) = self.backends.get_mut(self.router.current) else {
             return Err(End::backend_lost(None));
         };
@@ -472,6 +495,7 @@ impl Session<'_> {
                 list(functions)
             );
             match internal_query(conn, &sql, &limits).await.map_err(lost)? {
+                Some(_) if !unchanged() => return Ok(false),
                 Some(rows) => {
                     // Names not in pg_proc are SQL syntax (COALESCE, CASE…), not functions.
                     for f in functions {
@@ -492,6 +516,7 @@ impl Session<'_> {
                 list(relations)
             );
             match internal_query(conn, &sql, &limits).await.map_err(lost)? {
+                Some(_) if !unchanged() => return Ok(false),
                 Some(rows) => {
                     for r in relations {
                         catalog.set_uncacheable(r, false);
