@@ -211,6 +211,22 @@ fn simple_protocol_hits_rules_and_invalidation_across_shards() {
     let (mut bob, _) = RawClient::connect(proxy.port, "bob", "postgres", &[]);
     no_error(&bob.query(q));
     assert_eq!(hits(&mut a), before, "bob's first read is a miss");
+    // A SET that fails, or one a ROLLBACK may undo, leaves the settings unknown: those
+    // sessions stop caching.
+    for setup in [
+        &["SET statement_timeout = 'soon'"][..],
+        &["BEGIN", "SET search_path = s1", "ROLLBACK"][..],
+        &["SET search_path = s2; SELECT 1/0"][..],
+    ] {
+        let (mut c, _) = RawClient::connect(proxy.port, "postgres", "postgres", &[]);
+        for sql in setup {
+            c.query(sql);
+        }
+        let before = hits(&mut a);
+        c.query(q);
+        c.query(q);
+        assert_eq!(hits(&mut a), before, "after {setup:?}");
+    }
     // set_config() changes what corepool cannot follow: that session stops caching.
     no_error(&b.query("SELECT set_config('search_path', 's1', false)"));
     let before = hits(&mut a);

@@ -66,6 +66,8 @@ pub(crate) struct Analysis {
     pub read: Option<Read>,
     /// Session changes, in order.
     pub effects: Vec<Effect>,
+    /// The string holds more than one statement (run as one implicit transaction).
+    pub multi: bool,
 }
 
 /// Analyses a query string (every statement of it).
@@ -73,6 +75,7 @@ pub(crate) fn analyze(sql: &str) -> Analysis {
     let mut out = Analysis::default();
     let spans: Vec<_> = split(sql).filter_map(Result::ok).collect();
     let single = spans.len() <= 1;
+    out.multi = !single;
     for span in spans {
         let text = span.text(sql);
         statement(text, single, &mut out);

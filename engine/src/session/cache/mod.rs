@@ -160,9 +160,23 @@ impl CacheState {
     }
 
     /// Applies what a query string does to the session's state and the relay's invalidation.
-    fn apply(&mut self, a: &Analysis) {
+    /// `settled`: a setting it changes stays changed if it succeeds (it runs alone, outside a
+    /// transaction block, which a ROLLBACK or a later error could undo).
+    fn apply(&mut self, a: &Analysis, settled: bool) {
         let mut rebuild = false;
         for e in &a.effects {
+            let setting = matches!(
+                e,
+                Effect::Set { .. } | Effect::Reset(_) | Effect::DiscardAll
+            );
+            if setting && !settled {
+                // What the settings will be is not known: no more caching in this session.
+                self.off = true;
+                continue;
+            }
+            if setting {
+                self.track.settings_in_flight = true;
+            }
             match e {
                 Effect::Set { name, value } => {
                     self.sets.retain(|(n, _)| n != name);
@@ -233,11 +247,12 @@ impl CacheState {
                         }
                         self.statements
                             .insert(p.name().to_owned(), (gens.clone(), a.writes_all));
-                        self.apply(&Analysis {
+                        let effects = Analysis {
                             read: None,
                             writes: Vec::new(),
                             ..a.clone()
-                        });
+                        };
+                        self.apply(&effects, false);
                         self.wrote_gens(gens);
                         simple &= p.name().is_empty();
                         read = a.read;
@@ -313,6 +328,10 @@ impl Session<'_> {
         if quiet && status == TransactionStatus::Idle {
             state.local_off = false;
         }
+        if std::mem::take(&mut state.track.settings_uncertain) {
+            // A SET (RESET, DISCARD) failed: the settings are not what the key says.
+            state.off = true;
+        }
         let candidate = match front.tag {
             QUERY_TAG => {
                 let (len, sql) = self.side.front_query();
@@ -320,7 +339,8 @@ impl Session<'_> {
                     return Ok(false);
                 }
                 let a = analyze(&sql);
-                state.apply(&a);
+                let settled = quiet && status == TransactionStatus::Idle && !a.multi;
+                state.apply(&a, settled);
                 a.read.map(|r| (len, r))
             }
             PARSE_TAG | BIND_TAG => state.extended(self.side.front_bytes()),

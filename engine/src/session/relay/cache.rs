@@ -10,8 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use corepool_protocol::message::tags::{
     BIND_COMPLETE_TAG, COMMAND_COMPLETE_TAG, DATA_ROW_TAG, EMPTY_QUERY_RESPONSE_TAG,
-    NOTICE_RESPONSE_TAG, NOTIFICATION_RESPONSE_TAG, NO_DATA_TAG, PARAMETER_DESCRIPTION_TAG,
-    PARAMETER_STATUS_TAG, PARSE_COMPLETE_TAG, READY_FOR_QUERY_TAG, ROW_DESCRIPTION_TAG,
+    ERROR_RESPONSE_TAG, NOTICE_RESPONSE_TAG, NOTIFICATION_RESPONSE_TAG, NO_DATA_TAG,
+    PARAMETER_DESCRIPTION_TAG, PARAMETER_STATUS_TAG, PARSE_COMPLETE_TAG, READY_FOR_QUERY_TAG,
+    ROW_DESCRIPTION_TAG,
 };
 use corepool_protocol::message::TransactionStatus;
 
@@ -29,6 +30,11 @@ pub struct CacheTrack {
     pub tx_written: Vec<TableGen>,
     /// The reply being captured for the cache.
     pub capture: Option<Capture>,
+    /// A request that changes the session's settings (SET, RESET, DISCARD ALL) is owed a
+    /// reply.
+    pub settings_in_flight: bool,
+    /// Such a request failed: the settings the session tracks may be wrong.
+    pub settings_uncertain: bool,
 }
 
 /// A reply being captured: the statement was sent after `snapshot` was taken.
@@ -53,6 +59,8 @@ impl CacheTrack {
             pending: Vec::new(),
             tx_written: Vec::new(),
             capture: None,
+            settings_in_flight: false,
+            settings_uncertain: false,
         }
     }
 
@@ -60,6 +68,7 @@ impl CacheTrack {
     pub(super) fn inspects(&self, t: u8) -> bool {
         self.capture.is_some()
             || (!self.pending.is_empty() && t == COMMAND_COMPLETE_TAG)
+            || (self.settings_in_flight && t == ERROR_RESPONSE_TAG)
             || t == READY_FOR_QUERY_TAG
     }
 
@@ -81,6 +90,9 @@ impl CacheTrack {
         status: Option<TransactionStatus>,
         last: bool,
     ) {
+        if tag == ERROR_RESPONSE_TAG && self.settings_in_flight {
+            self.settings_uncertain = true;
+        }
         if tag == COMMAND_COMPLETE_TAG || tag == READY_FOR_QUERY_TAG {
             self.cache.invalidate(&self.pending);
         }
@@ -104,6 +116,7 @@ impl CacheTrack {
             }
             if last {
                 self.pending.clear();
+                self.settings_in_flight = false;
             }
             return;
         }
