@@ -17,9 +17,13 @@
 //!
 //! # Layout
 //! - `analyze`: what a query string means for the cache, from its text (pure).
+//! - `tests`: keys, settings, extended-protocol shapes.
 //! - this file: [`CacheState`], the session's part, and the step itself.
 
 pub(crate) mod analyze;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
