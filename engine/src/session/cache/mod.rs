@@ -17,14 +17,17 @@
 //!
 //! # Layout
 //! - `analyze`: what a query string means for the cache, from its text (pure).
+//! - `lookup`: the catalog facts the rules need (immutable functions, uncacheable relations).
 //! - `tests`: keys, settings, extended-protocol shapes.
 //! - this file: [`CacheState`], the session's part, and the step itself.
 
 pub(crate) mod analyze;
 
+mod lookup;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,9 +43,11 @@ use corepool_protocol::message::TransactionStatus;
 
 use super::relay::{CacheTrack, Capture, End};
 use super::Session;
-use crate::backend::{internal_query, quote_literal};
 use crate::query_cache::{QueryCache, TableGen};
 use analyze::{analyze, Analysis, Effect, Read};
+
+/// Table generations a session remembers before it starts over.
+const MAX_SESSION_TABLES: usize = 1024;
 
 /// A session's query-cache state (only sessions of a proxy with the cache on have one).
 #[derive(Debug)]
@@ -63,6 +68,9 @@ pub(crate) struct CacheState {
     /// Tables that running a prepared statement writes, by name (`sql:` prefix for SQL
     /// PREPARE), with "writes what cannot be named".
     statements: HashMap<String, (Vec<TableGen>, bool)>,
+    /// The generation counters this session used, by table: the shared table is not locked
+    /// again for them.
+    gens: RefCell<HashMap<String, TableGen>>,
 }
 
 impl CacheState {
@@ -99,6 +107,7 @@ impl CacheState {
             local_off: false,
             temp_tables: Vec::new(),
             statements: HashMap::new(),
+            gens: RefCell::new(HashMap::new()),
         };
         s.rebuild_base();
         s
@@ -142,7 +151,16 @@ impl CacheState {
     }
 
     fn gen(&self, table: &str) -> TableGen {
-        self.cache().table(&format!("{}.{}", self.database, table))
+        if let Some(g) = self.gens.borrow().get(table) {
+            return g.clone();
+        }
+        let g = self.cache().table(&format!("{}.{}", self.database, table));
+        let mut gens = self.gens.borrow_mut();
+        if gens.len() >= MAX_SESSION_TABLES {
+            gens.clear();
+        }
+        gens.insert(table.to_owned(), g.clone());
+        g
     }
 
     /// Tells the relay that the request about to go writes `tables` (or everything).
@@ -480,81 +498,6 @@ impl Session<'_> {
         } else {
             Verdict::LookUp(functions, relations)
         }
-    }
-
-    /// Asks the current backend which functions are immutable and which relations are views,
-    /// temporary, unlogged or catalogs; false when a lookup failed (an aborted transaction).
-    async fn cache_look_up(
-        &mut self,
-        functions: &[String],
-        relations: &[String],
-    ) -> Result<bool, End> {
-        let limits = self.shard.limits();
-        let catalog = self.shard.catalog();
-        let everything = match self.cache.as_ref() {
-            Some(s) => s.cache().everything().clone(),
-            None => return Ok(false),
-        };
-        let gen = catalog.cache_facts_gen();
-        // Facts learnt while DDL ran are not kept: the next statement asks again.
-        let unchanged =
-            || everything.load(Ordering::Acquire) == gen && catalog.cache_facts_gen() == gen;
-        let Some(conn) = self.backends.get_mut(self.router.current) else {
-            return Err(End::backend_lost(None));
-        };
-        let list = |names: &[String]| {
-            names
-                .iter()
-                .map(|n| quote_literal(n))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let lost = |e: crate::backend::ConnectError| match e {
-            crate::backend::ConnectError::Io { source, .. } => End::backend_lost(Some(source)),
-            _ => End::backend_lost(None),
-        };
-        if !functions.is_empty() {
-            let sql = format!(
-                "SELECT proname, bool_and(provolatile = 'i') FROM pg_catalog.pg_proc WHERE proname IN ({}) GROUP BY proname",
-                list(functions)
-            );
-            match internal_query(conn, &sql, &limits).await.map_err(lost)? {
-                Some(_) if !unchanged() => return Ok(false),
-                Some(rows) => {
-                    // Names not in pg_proc are SQL syntax (COALESCE, CASE…), not functions.
-                    for f in functions {
-                        catalog.set_immutable(f, true);
-                    }
-                    for row in rows {
-                        if let [Some(name), Some(v)] = row.as_slice() {
-                            catalog.set_immutable(name, v == "t");
-                        }
-                    }
-                }
-                None => return Ok(false),
-            }
-        }
-        if !relations.is_empty() {
-            let sql = format!(
-                "SELECT c.relname, bool_or(c.relkind IN ('v', 'm') OR c.relpersistence <> 'p' OR n.nspname IN ('pg_catalog', 'information_schema')) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname IN ({}) GROUP BY c.relname",
-                list(relations)
-            );
-            match internal_query(conn, &sql, &limits).await.map_err(lost)? {
-                Some(_) if !unchanged() => return Ok(false),
-                Some(rows) => {
-                    for r in relations {
-                        catalog.set_uncacheable(r, false);
-                    }
-                    for row in rows {
-                        if let [Some(name), Some(v)] = row.as_slice() {
-                            catalog.set_uncacheable(name, v == "t");
-                        }
-                    }
-                }
-                None => return Ok(false),
-            }
-        }
-        Ok(true)
     }
 
     /// Answers the cache's in-band commands: Pgpool-II 4.6's `PGPOOL SET CACHE DELETE
