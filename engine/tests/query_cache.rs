@@ -308,11 +308,16 @@ fn extended_protocol_expiry_and_the_memory_bound() {
     no_error(&extended(&mut b, "UPDATE e SET v = 'c' WHERE id = $1", "1"));
     assert_eq!(column(&extended(&mut a, q, "1")), ["c"]);
 
-    // tokio-postgres: query_typed uses the unnamed statement (cached); query prepares a named
-    // one (forwarded, not cached) — both see the same rows.
+    // tokio-postgres: query_typed uses the unnamed statement, query a statement it prepared
+    // (Bind … Sync runs of a named statement): both are cached and see the same rows.
     let rt = common::rt();
+    let before = hits(&mut a);
     rt.block_on(async {
         let client = common::connect(&proxy.conninfo("postgres", "postgres")).await;
+        let prepared = client
+            .prepare("SELECT v FROM e WHERE id = $1")
+            .await
+            .expect("prepare");
         for _ in 0..2 {
             let r = client
                 .query_typed(
@@ -322,14 +327,19 @@ fn extended_protocol_expiry_and_the_memory_bound() {
                 .await
                 .expect("query_typed");
             assert_eq!(r[0].get::<_, String>(0), "b");
-            let r = client
-                .query("SELECT v FROM e WHERE id = $1", &[&1i32])
-                .await
-                .expect("query");
+            let r = client.query(&prepared, &[&1i32]).await.expect("query");
             assert_eq!(r[0].get::<_, String>(0), "c");
         }
+        // A write through the named path invalidates too.
+        let update = client
+            .prepare("UPDATE e SET v = $1 WHERE id = 1")
+            .await
+            .expect("prepare");
+        client.execute(&update, &[&"d"]).await.expect("update");
+        let r = client.query(&prepared, &[&1i32]).await.expect("query");
+        assert_eq!(r[0].get::<_, String>(0), "d");
     });
-    assert!(hits(&mut a) >= 2);
+    assert_eq!(hits(&mut a), before + 2, "the second round hit both");
 
     // Expiry.
     a.query("SELECT v FROM e ORDER BY id");

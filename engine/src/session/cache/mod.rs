@@ -36,7 +36,8 @@ use bytes::BytesMut;
 use corepool_protocol::framing::Header;
 use corepool_protocol::message::frontend::{Bind, Execute, Parse};
 use corepool_protocol::message::tags::{
-    BIND_TAG, DESCRIBE_TAG, EXECUTE_TAG, FUNCTION_CALL_TAG, PARSE_TAG, QUERY_TAG, SYNC_TAG,
+    BIND_TAG, CLOSE_TAG, DESCRIBE_TAG, EXECUTE_TAG, FUNCTION_CALL_TAG, PARSE_TAG, QUERY_TAG,
+    SYNC_TAG,
 };
 use corepool_protocol::message::write;
 use corepool_protocol::message::TransactionStatus;
@@ -71,6 +72,9 @@ pub(crate) struct CacheState {
     /// The generation counters this session used, by table: the shared table is not locked
     /// again for them.
     gens: RefCell<HashMap<String, TableGen>>,
+    /// Named statements' Parse bodies (text and parameter types) and what they read, for the
+    /// keys of runs that bind them.
+    prepared: HashMap<String, (Vec<u8>, Option<Read>)>,
 }
 
 impl CacheState {
@@ -108,6 +112,7 @@ impl CacheState {
             temp_tables: Vec::new(),
             statements: HashMap::new(),
             gens: RefCell::new(HashMap::new()),
+            prepared: HashMap::new(),
         };
         s.rebuild_base();
         s
@@ -245,13 +250,16 @@ impl CacheState {
 
     /// Follows an extended-protocol request (as far as it is in `bytes`): the writes of its
     /// Parses and of the statements its Binds run. Returns the run's length and its one
-    /// statement when it is the shape the cache serves: an unnamed Parse, Bind of the unnamed
-    /// portal, an optional Describe, Execute without a row limit, Sync.
-    fn extended(&mut self, bytes: &[u8]) -> Option<(usize, Read)> {
+    /// statement when it is a shape the cache serves — an unnamed Parse, Bind of the unnamed
+    /// portal, an optional Describe, Execute without a row limit, Sync; or the same without the
+    /// Parse, binding a named statement whose Parse this session sent (then with that Parse's
+    /// body, which the key must include).
+    fn extended(&mut self, bytes: &[u8]) -> Option<(usize, Read, Option<Vec<u8>>)> {
         let mut pos = 0;
         let mut shape: Vec<u8> = Vec::with_capacity(5);
         let mut simple = true;
         let mut read = None;
+        let mut named: Option<Vec<u8>> = None;
         let mut synced = None;
         while let Ok(Some(h)) = Header::parse(&bytes[pos..]) {
             let Some(body) = bytes.get(pos + 5..pos + h.frame_len()) else {
@@ -277,6 +285,10 @@ impl CacheState {
                         self.apply(&effects, false);
                         self.wrote_gens(gens);
                         simple &= p.name().is_empty();
+                        if !p.name().is_empty() {
+                            let entry = (body.to_vec(), a.read.clone());
+                            self.prepared.insert(p.name().to_owned(), entry);
+                        }
                         read = a.read;
                     }
                     Err(_) => simple = false,
@@ -287,7 +299,16 @@ impl CacheState {
                             let gens = gens.clone();
                             self.wrote_gens(gens);
                         }
-                        simple &= b.portal().is_empty() && b.statement().is_empty();
+                        simple &= b.portal().is_empty();
+                        if !b.statement().is_empty() {
+                            match self.prepared.get(b.statement()) {
+                                Some((parse, r)) if shape.len() == 1 => {
+                                    named = Some(parse.clone());
+                                    read = r.clone();
+                                }
+                                _ => simple = false,
+                            }
+                        }
                     }
                     Err(_) => simple = false,
                 },
@@ -299,11 +320,22 @@ impl CacheState {
                     synced = Some(pos + h.frame_len());
                     break;
                 }
+                CLOSE_TAG if body.first() == Some(&b'S') => {
+                    let name = body
+                        .get(1..body.len().saturating_sub(1))
+                        .unwrap_or_default();
+                    if let Ok(name) = std::str::from_utf8(name) {
+                        self.prepared.remove(name);
+                    }
+                    simple = false;
+                }
                 _ => {}
             }
             pos += h.frame_len();
         }
         let Some(len) = synced else {
+            // A Parse further on may redefine a statement this session knows.
+            self.prepared.clear();
             // The rest of the run is in a later chunk: whatever it binds may write.
             let all: Vec<TableGen> = self
                 .statements
@@ -313,13 +345,19 @@ impl CacheState {
             self.wrote_gens(all);
             return None;
         };
-        let shaped = matches!(
-            shape.as_slice(),
-            [PARSE_TAG, BIND_TAG, EXECUTE_TAG, SYNC_TAG]
-                | [PARSE_TAG, BIND_TAG, DESCRIBE_TAG, EXECUTE_TAG, SYNC_TAG]
-        );
+        let shaped = match named {
+            None => matches!(
+                shape.as_slice(),
+                [PARSE_TAG, BIND_TAG, EXECUTE_TAG, SYNC_TAG]
+                    | [PARSE_TAG, BIND_TAG, DESCRIBE_TAG, EXECUTE_TAG, SYNC_TAG]
+            ),
+            Some(_) => matches!(
+                shape.as_slice(),
+                [BIND_TAG, EXECUTE_TAG, SYNC_TAG] | [BIND_TAG, DESCRIBE_TAG, EXECUTE_TAG, SYNC_TAG]
+            ),
+        };
         match (simple && shaped, read) {
-            (true, Some(r)) => Some((len, r)),
+            (true, Some(r)) => Some((len, r, named)),
             _ => None,
         }
     }
@@ -363,7 +401,7 @@ impl Session<'_> {
                 let a = analyze(&sql);
                 let settled = quiet && status == TransactionStatus::Idle && !a.multi;
                 state.apply(&a, settled);
-                a.read.map(|r| (len, r))
+                a.read.map(|r| (len, r, None))
             }
             PARSE_TAG | BIND_TAG => state.extended(self.side.front_bytes()),
             FUNCTION_CALL_TAG => {
@@ -372,7 +410,7 @@ impl Session<'_> {
             }
             _ => None,
         };
-        let Some((len, read)) = candidate else {
+        let Some((len, read, named)) = candidate else {
             return Ok(false);
         };
         if state.off || state.local_off {
@@ -417,9 +455,13 @@ impl Session<'_> {
             return Ok(false);
         };
         let request = &self.side.front_bytes()[..len.min(self.side.front_bytes().len())];
-        let key = match front.tag {
-            QUERY_TAG => state.key(QUERY_TAG, request.get(5..).unwrap_or_default()),
-            _ => state.key(PARSE_TAG, request),
+        let key = match (front.tag, named) {
+            (QUERY_TAG, _) => state.key(QUERY_TAG, request.get(5..).unwrap_or_default()),
+            (_, None) => state.key(PARSE_TAG, request),
+            (_, Some(mut parse)) => {
+                parse.extend_from_slice(request);
+                state.key(BIND_TAG, &parse)
+            }
         };
         if let Some(reply) = state.cache().get(&key, crate::runtime::now()) {
             self.side.consume_front(len);

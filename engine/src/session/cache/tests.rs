@@ -77,7 +77,7 @@ fn run(named: &str, max_rows: i32, describe: bool) -> BytesMut {
 fn only_simple_extended_runs_are_cacheable() {
     let mut s = state("alice", &[]);
     let whole = run("", 0, true);
-    let (len, read) = s.extended(&whole).expect("cacheable");
+    let (len, read, _) = s.extended(&whole).expect("cacheable");
     assert_eq!(len, whole.len());
     assert_eq!(read.relations[0].table, "t");
     assert!(s.extended(&run("", 0, false)).is_some());
@@ -87,6 +87,25 @@ fn only_simple_extended_runs_are_cacheable() {
         s.extended(&whole[..whole.len() - 5]).is_none(),
         "no Sync yet"
     );
+
+    // A named statement this session parsed: its Bind … Sync runs are cacheable, keyed with
+    // its Parse; after Close they are not.
+    let mut out = BytesMut::new();
+    fe::parse("s1", "SELECT a FROM t WHERE b = $1", [], &mut out).unwrap();
+    fe::describe(Target::PreparedStatement, "s1", &mut out).unwrap();
+    fe::sync(&mut out);
+    assert!(s.extended(&out).is_none(), "a prepare-only run");
+    let mut bind = BytesMut::new();
+    fe::bind("", "s1", [], [Some(&b"1"[..])], [], &mut bind).unwrap();
+    fe::execute("", 0, &mut bind).unwrap();
+    fe::sync(&mut bind);
+    let (_, _, parse) = s.extended(&bind).expect("cacheable");
+    assert!(parse.is_some_and(|p| p.starts_with(b"s1\0SELECT")));
+    let mut close = BytesMut::new();
+    fe::close(Target::PreparedStatement, "s1", &mut close).unwrap();
+    fe::sync(&mut close);
+    assert!(s.extended(&close).is_none());
+    assert!(s.extended(&bind).is_none(), "closed");
 
     // A named statement that writes: its Bind in a later run hands the write on.
     let mut out = BytesMut::new();
