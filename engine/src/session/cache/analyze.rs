@@ -53,6 +53,8 @@ pub(crate) enum Effect {
     },
     /// `EXECUTE name`.
     Execute(String),
+    /// `DEALLOCATE name`, or `DEALLOCATE ALL` with `None`.
+    Deallocate(Option<String>),
 }
 
 /// What one query string means for the cache.
@@ -159,6 +161,9 @@ fn statement(sql: &str, single: bool, out: &mut Analysis) {
         StatementKind::Execute { name } => out
             .effects
             .push(Effect::Execute(name.text(sql).to_ascii_lowercase())),
+        StatementKind::Deallocate { name } => out
+            .effects
+            .push(Effect::Deallocate(name.map(|n| n.text(sql).to_owned()))),
         _ => {}
     }
     if c.creates_temp_table {

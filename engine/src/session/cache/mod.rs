@@ -223,8 +223,13 @@ impl CacheState {
                 Effect::DiscardAll => {
                     self.sets.clear();
                     self.temp_tables.clear();
+                    self.prepared.clear();
                     rebuild = true;
                 }
+                Effect::Deallocate(Some(name)) => {
+                    self.prepared.remove(name);
+                }
+                Effect::Deallocate(None) => self.prepared.clear(),
                 Effect::TempTable(t) => self.temp_tables.push(t.clone()),
                 Effect::Untrackable => self.off = true,
                 Effect::Prepare { name, writes, all } => {
