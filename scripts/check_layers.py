@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bottom to top. A module may import only from the layers below its own.
 LAYERS = {
     "engine": [
+        ["query_cache"],
         ["config", "cluster", "runtime"],
         ["auth", "pool", "router", "report", "metrics"],
         ["backend"],

@@ -25,6 +25,9 @@ pub struct ProxyConfig {
     /// `--corepool-conf` settings, written into corepool's pgpool.conf as given (replacing a
     /// setting of the same name the harness wrote).
     pub corepool_conf: Vec<(String, String)>,
+    /// Settings written into Pgpool-II's pgpool.conf the same way (compare-query-cache turns
+    /// its shmem query cache on with them).
+    pub pgpool_conf: Vec<(String, String)>,
     /// corepool's `default_pool_size` when it pools transactions (the transaction poolers'
     /// pool, so it gets the backends PgBouncer and PgDog get); `None` in session pooling.
     pub corepool_pool_size: Option<u32>,

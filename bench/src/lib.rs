@@ -28,6 +28,7 @@
 //! - [`results`]: runs, medians and baselines; [`tables`]: the markdown.
 //! - [`throughput`]: the interleaved pgbench rounds; [`memory`]: the idle-client phase.
 //! - [`compare`]: the whole run and its [`compare::Report`].
+//! - [`qcache`]: the query-cache comparison's script and settings (`compare-query-cache`).
 //! - [`build`]: finds and builds the release `corepool` and `pump` binaries.
 //!
 //! Data moves one way: `compare` makes a `plan`, `throughput` asks `targets` for proxies and
@@ -46,6 +47,7 @@ pub mod pgbench;
 pub mod plan;
 pub mod procs;
 pub mod programs;
+pub mod qcache;
 pub mod results;
 pub mod stop;
 pub mod sys;

@@ -256,6 +256,7 @@ fn config_for(opts: &Options, target: TargetKind, clients: u32, pool: u32) -> Pr
         } else {
             opts.corepool_conf.clone()
         },
+        pgpool_conf: Vec::new(),
         corepool_pool_size: transaction_corepool.then_some(opts.pool_size),
         load_balance: opts.standbys > 0,
         pgdog_workers: opts.pgdog_workers,

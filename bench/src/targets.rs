@@ -252,7 +252,8 @@ fn prepare(
             (args, Signal::Interrupt)
         }
         TargetKind::Pgpool => {
-            write(&dir.join("pgpool.conf"), &pgpool_conf(port, free_port()))?;
+            let text = conf::with_settings(&pgpool_conf(port, free_port()), &config.pgpool_conf);
+            write(&dir.join("pgpool.conf"), &text)?;
             write(
                 &dir.join("pcp.conf"),
                 "# no PCP users: the benchmark does not use PCP\n",

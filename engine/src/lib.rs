@@ -8,6 +8,8 @@
 //! - [`runtime`]: the seam over `corepool-runtime` (listeners, streams, timers, shard threads).
 //! - [`cluster`]: state every shard shares, lock-free: nodes, primary, cancel keys, shutdown;
 //!   and a small bounded log of recent failover and health events.
+//! - [`query_cache`]: the in-memory query cache (memory_cache_enabled) every shard shares:
+//!   results by key, per-table generations, bounded memory with clock eviction.
 //! - [`pool`]: a shard's idle backend connections, keyed by user, database and parameters.
 //! - [`backend`]: opening and authenticating backend connections, resetting them for reuse.
 //! - [`session`]: one client from start-up to Terminate: auth, a backend, the relay.
@@ -46,6 +48,7 @@ pub mod health;
 pub mod metrics;
 pub mod pcp;
 pub mod pool;
+pub mod query_cache;
 pub mod recovery;
 pub mod report;
 pub mod router;

@@ -184,6 +184,7 @@ fn run(args: Args) -> Result<()> {
         pool_size,
         corepool_cores: args.corepool_cores,
         corepool_conf,
+        pgpool_conf: Vec::new(),
         corepool_pool_size: (pooling == Pooling::Transaction).then_some(args.pool_size),
         load_balance: false,
         pgdog_workers: u32::try_from(thread::available_parallelism().map_or(2, |n| n.get()))

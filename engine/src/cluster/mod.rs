@@ -65,6 +65,8 @@ pub struct ClusterState {
     pub events: events::EventLog,
     /// The transaction pools, as the shards last published them.
     pub pools: pool_report::PoolReport,
+    /// The in-memory query cache every shard shares, when memory_cache_enabled.
+    pub query_cache: Option<std::sync::Arc<crate::query_cache::QueryCache>>,
 }
 
 /// New clients wait while one of these lives; from [`ClusterState::hold_admission`].
@@ -113,7 +115,15 @@ impl ClusterState {
             registry: SessionRegistry::new(shards, max_sessions.max(1)),
             events: events::EventLog::new(),
             pools: pool_report::PoolReport::new(shards),
+            query_cache: None,
         }
+    }
+
+    /// The same state with a query cache built from `settings` (`None`: no cache).
+    pub fn with_query_cache(mut self, settings: Option<crate::query_cache::Settings>) -> Self {
+        self.query_cache =
+            settings.map(|s| std::sync::Arc::new(crate::query_cache::QueryCache::new(s)));
+        self
     }
 
     /// Every configured node, by id.

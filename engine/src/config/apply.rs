@@ -52,9 +52,9 @@ pub fn apply(assignments: &[Assignment]) -> Result<(Config, Vec<ConfigWarning>),
 /// Values corepool accepts but cannot honour.
 fn unsupported_value(config: &Config, name: &str) -> Option<&'static str> {
     match name {
-        "memory_cache_enabled" if config.memory_cache_enabled => {
-            Some("corepool has no query cache; running with memory_cache_enabled = off")
-        }
+        "memqcache_method" if config.memqcache_method == super::MemqcacheMethod::Memcached => Some(
+            "memqcache_method = memcached is not supported; the query cache stays off (use shmem)",
+        ),
         "recovery_2nd_stage_command" if !config.recovery_2nd_stage_command.trim().is_empty() => {
             Some("the second stage runs only in native replication mode, which corepool lacks")
         }
@@ -67,7 +67,6 @@ const LEASES: &str =
 const MEMBERS: &str = "the watchdog's members are the instances registered under etcd_prefix";
 const WATCHDOG_IPC: &str = "the watchdog runs inside corepool; there is no IPC socket";
 const WATCHDOG_AUTH: &str = "instances talk only to etcd; use etcd_username and TLS";
-const QUERY_CACHE: &str = "corepool has no query cache";
 const RELCACHE: &str = "corepool keeps no relation cache";
 const NATIVE_REPLICATION: &str = "only used by native replication mode, which corepool lacks";
 const LOGGING: &str = "corepool logs to stderr; route it with the service manager";
@@ -101,19 +100,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("hostname", MEMBERS),
     ("wd_port", MEMBERS),
     ("pgpool_port", MEMBERS),
-    ("clear_memqcache_on_escalation", QUERY_CACHE),
-    ("memqcache_method", QUERY_CACHE),
-    ("memqcache_memcached_host", QUERY_CACHE),
-    ("memqcache_memcached_port", QUERY_CACHE),
-    ("memqcache_total_size", QUERY_CACHE),
-    ("memqcache_max_num_cache", QUERY_CACHE),
-    ("memqcache_expire", QUERY_CACHE),
-    ("memqcache_auto_cache_invalidation", QUERY_CACHE),
-    ("memqcache_maxcache", QUERY_CACHE),
-    ("memqcache_cache_block_size", QUERY_CACHE),
-    ("memqcache_oiddir", QUERY_CACHE),
-    ("cache_safe_memqcache_table_list", QUERY_CACHE),
-    ("cache_unsafe_memqcache_table_list", QUERY_CACHE),
     ("relcache_expire", RELCACHE),
     ("relcache_size", RELCACHE),
     ("enable_shared_relcache", RELCACHE),
@@ -187,7 +173,7 @@ mod tests {
         let (config, warnings) = apply(&assignments(&[
             ("bogus_param", "1"),
             ("Port", "1"),
-            ("memqcache_method", "shmem"),
+            ("relcache_size", "256"),
             ("hostname0", ""),
             ("wd_port1", "9000"),
         ]))
@@ -202,7 +188,7 @@ mod tests {
             [
                 (1, WarningKind::Unrecognized),
                 (2, WarningKind::Unrecognized),
-                (3, WarningKind::Ignored(QUERY_CACHE)),
+                (3, WarningKind::Ignored(RELCACHE)),
                 (4, WarningKind::Ignored(MEMBERS)),
                 (5, WarningKind::Ignored(MEMBERS)),
             ]
@@ -225,10 +211,10 @@ mod tests {
     }
 
     #[test]
-    fn query_cache_is_accepted_with_a_warning_when_on_and_the_watchdog_is_supported() {
+    fn memcached_is_refused_with_a_warning_and_the_watchdog_is_supported() {
         let (config, warnings) = apply(&assignments(&[
             ("use_watchdog", "off"),
-            ("memory_cache_enabled", "on"),
+            ("memqcache_method", "memcached"),
             ("use_watchdog", "on"),
             (
                 "etcd_endpoints",
@@ -239,7 +225,11 @@ mod tests {
             ("failover_require_consensus", "off"),
         ]))
         .unwrap();
-        assert!(config.use_watchdog && config.memory_cache_enabled);
+        assert!(config.use_watchdog);
+        assert_eq!(
+            config.memqcache_method,
+            super::super::MemqcacheMethod::Memcached
+        );
         assert_eq!(config.watchdog.etcd_endpoints.len(), 2);
         assert_eq!(config.watchdog.delegate_ip, "10.0.0.9");
         assert!(!config.watchdog.failover_require_consensus);

@@ -123,6 +123,16 @@ pub enum ValidationError {
         /// `num_init_children`.
         children: u32,
     },
+    /// With the cache on, a cached result must fit in one of Pgpool-II's cache blocks.
+    #[error(
+        "memqcache_maxcache ({maxcache}) must be smaller than memqcache_cache_block_size ({block})"
+    )]
+    MaxCacheOverBlock {
+        /// `memqcache_maxcache`.
+        maxcache: u64,
+        /// `memqcache_cache_block_size`.
+        block: u64,
+    },
 }
 
 /// A setting that was read but not acted on; the binary logs each one and carries on.

@@ -86,6 +86,20 @@ impl Named for DisableLoadBalanceOnWrite {
     ];
 }
 
+/// Where `memqcache_method` keeps the query cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemqcacheMethod {
+    /// corepool's own cache in the proxy's memory, shared by every core.
+    Shmem,
+    /// Pgpool-II's memcached store: not supported, the cache stays off.
+    Memcached,
+}
+
+impl Named for MemqcacheMethod {
+    const NAMES: &'static [(&'static str, Self)] =
+        &[("shmem", Self::Shmem), ("memcached", Self::Memcached)];
+}
+
 /// A message severity, for `log_min_messages` and `client_min_messages`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {

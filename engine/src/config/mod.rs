@@ -53,7 +53,7 @@ pub use backend::MAX_NODE_ID;
 pub use error::{ConfigError, ConfigWarning, Location, ValidationError, WarningKind};
 pub use kinds::{
     BackendFlags, CheckTempTable, ClusteringMode, Context, DisableLoadBalanceOnWrite,
-    IdleLimitInRecovery, LogErrorVerbosity, LogLevel, LogStandbyDelay,
+    IdleLimitInRecovery, LogErrorVerbosity, LogLevel, LogStandbyDelay, MemqcacheMethod,
 };
 pub use lexer::SyntaxError;
 pub use pooling::{PoolMode, PoolingConfig};

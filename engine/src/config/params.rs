@@ -6,7 +6,7 @@ use super::forms::{
 };
 use super::kinds::{
     CheckTempTable, Context, DisableLoadBalanceOnWrite, LogErrorVerbosity, LogLevel,
-    LogStandbyDelay,
+    LogStandbyDelay, MemqcacheMethod,
 };
 use super::pooling::{ModeList, PoolMode};
 use super::settings::Config;
@@ -147,8 +147,21 @@ pub(super) static PARAMS: &[Param] = &[
     param!(Reload, recovery_1st_stage_command: Text),
     param!(Reload, recovery_2nd_stage_command: Text),
     param!(Reload, recovery_timeout: Secs),
-    // Accepted, only off is supported
+    // In-memory query cache
     param!(Init, memory_cache_enabled: Bool),
+    param!(Init, memqcache_method: Enum<MemqcacheMethod>),
+    param!(Init, memqcache_memcached_host: Text),
+    param!(Init, memqcache_memcached_port: Count),
+    param!(Init, memqcache_total_size: Bytes),
+    param!(Init, memqcache_max_num_cache: Positive),
+    param!(Init, memqcache_expire: Secs),
+    param!(Init, memqcache_auto_cache_invalidation: Bool),
+    param!(Init, memqcache_maxcache: Bytes),
+    param!(Init, memqcache_cache_block_size: Bytes),
+    param!(Init, memqcache_oiddir: Text),
+    param!(Reload, cache_safe_memqcache_table_list: Comma),
+    param!(Reload, cache_unsafe_memqcache_table_list: Comma),
+    param!(Reload, clear_memqcache_on_escalation: Bool),
     // The watchdog (watchdog.rs): corepool's etcd parameters and Pgpool-II's that still apply
     param!(Init, use_watchdog: Bool),
     param!("etcd_endpoints", Init, watchdog.etcd_endpoints: Comma),

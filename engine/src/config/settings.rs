@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::kinds::{
     BackendFlags, CheckTempTable, ClusteringMode, DisableLoadBalanceOnWrite, IdleLimitInRecovery,
-    LogErrorVerbosity, LogLevel, LogStandbyDelay,
+    LogErrorVerbosity, LogLevel, LogStandbyDelay, MemqcacheMethod,
 };
 
 /// Everything corepool reads from pgpool.conf. Field names are the parameter names.
@@ -211,9 +211,40 @@ pub struct Config {
     /// recovery, to stream).
     pub recovery_timeout: Duration,
 
-    // ---- Accepted for compatibility; only `off` is supported ----
-    /// Pgpool-II's query result cache; corepool has none (a warning is logged when on).
+    // ---- In-memory query cache (docs/query-cache.md) ----
+    /// Cache SELECT results in corepool's memory (Pgpool-II's in-memory query cache).
     pub memory_cache_enabled: bool,
+    /// Where the cache lives: `shmem` (corepool's own); `memcached` is refused (cache off).
+    pub memqcache_method: MemqcacheMethod,
+    /// memcached host (accepted, unused: memcached is not supported).
+    pub memqcache_memcached_host: String,
+    /// memcached port (accepted, unused).
+    pub memqcache_memcached_port: u32,
+    /// Bytes of keys and results the cache may hold; older entries are evicted past it.
+    pub memqcache_total_size: u64,
+    /// Entries the cache may hold.
+    pub memqcache_max_num_cache: u32,
+    /// An entry's life; zero = until a write invalidates it or it is evicted.
+    pub memqcache_expire: Duration,
+    /// Writes through corepool invalidate the entries that read their tables.
+    pub memqcache_auto_cache_invalidation: bool,
+    /// The largest SELECT result cached, in bytes.
+    pub memqcache_maxcache: u64,
+    /// Pgpool-II's shared-memory block size (accepted; corepool allocates per entry, but
+    /// memqcache_maxcache must still fit in it, as Pgpool-II checks).
+    pub memqcache_cache_block_size: u64,
+    /// Pgpool-II's table-OID directory (accepted, not needed: corepool tracks tables in memory).
+    pub memqcache_oiddir: String,
+    /// Tables (regular expressions) whose SELECTs are cached even when they are views,
+    /// unlogged or system catalogs.
+    pub cache_safe_memqcache_table_list: Vec<String>,
+    /// Tables (regular expressions) whose SELECTs are never cached.
+    pub cache_unsafe_memqcache_table_list: Vec<String>,
+    /// Clear the cache when the watchdog escalates (accepted; the etcd watchdog has no
+    /// escalation to clear it at).
+    pub clear_memqcache_on_escalation: bool,
+
+    // ---- Accepted for compatibility ----
     /// Several corepool instances agree on failover through etcd (docs/ha.md).
     pub use_watchdog: bool,
     /// The watchdog's etcd and consensus settings.
@@ -463,6 +494,19 @@ impl Default for Config {
             recovery_timeout: Duration::from_secs(90),
 
             memory_cache_enabled: false,
+            memqcache_method: MemqcacheMethod::Shmem,
+            memqcache_memcached_host: "localhost".to_owned(),
+            memqcache_memcached_port: 11211,
+            memqcache_total_size: 64 * 1024 * 1024,
+            memqcache_max_num_cache: 1_000_000,
+            memqcache_expire: Duration::ZERO,
+            memqcache_auto_cache_invalidation: true,
+            memqcache_maxcache: 400 * 1024,
+            memqcache_cache_block_size: 1024 * 1024,
+            memqcache_oiddir: "/var/log/pgpool/oiddir".to_owned(),
+            cache_safe_memqcache_table_list: Vec::new(),
+            cache_unsafe_memqcache_table_list: Vec::new(),
+            clear_memqcache_on_escalation: true,
             use_watchdog: false,
             watchdog: super::watchdog::WatchdogSettings::default(),
 

@@ -68,6 +68,41 @@ fn debian_sample_with_backends_loads_to_the_4_3_defaults() {
 }
 
 #[test]
+fn debian_sample_with_its_query_cache_lines_uncommented_loads_as_written() {
+    let uncommented: String = DEBIAN_SAMPLE
+        .lines()
+        .map(|l| {
+            let cache = [
+                "#memory_cache_enabled",
+                "#memqcache_",
+                "#cache_safe_",
+                "#cache_unsafe_",
+            ];
+            match cache.iter().any(|p| l.starts_with(p)) {
+                true => l.replacen('#', "", 1).replace("= off", "= on"),
+                false => l.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = format!("{uncommented}\n{TWO_BACKENDS}");
+    let loaded = Config::load_str(&text, file()).unwrap();
+    let c = &loaded.config;
+    assert!(c.memory_cache_enabled);
+    assert_eq!(c.memqcache_total_size, 64 * 1024 * 1024);
+    assert_eq!(c.memqcache_max_num_cache, 1_000_000);
+    assert_eq!(c.memqcache_maxcache, 400 * 1024);
+    assert_eq!(c.memqcache_cache_block_size, 1024 * 1024);
+    assert_eq!(c.memqcache_oiddir, "/var/log/pgpool/oiddir");
+    assert!(c.memqcache_auto_cache_invalidation);
+    assert_eq!(
+        c.query_cache().map(|s| s.expire),
+        Some(std::time::Duration::ZERO)
+    );
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+}
+
+#[test]
 fn spot_check_the_4_3_defaults() {
     let c = Config::default();
     assert_eq!((c.port, c.pcp_port), (9999, 9898));

@@ -17,7 +17,28 @@ impl Config {
                 children: self.num_init_children,
             });
         }
+        if self.memory_cache_enabled && self.memqcache_maxcache > self.memqcache_cache_block_size {
+            return Err(ValidationError::MaxCacheOverBlock {
+                maxcache: self.memqcache_maxcache,
+                block: self.memqcache_cache_block_size,
+            });
+        }
         Ok(())
+    }
+
+    /// The query cache's settings when the cache is on (`memory_cache_enabled` with
+    /// `memqcache_method = shmem`).
+    pub fn query_cache(&self) -> Option<crate::query_cache::Settings> {
+        if !self.memory_cache_enabled || self.memqcache_method != super::MemqcacheMethod::Shmem {
+            return None;
+        }
+        Some(crate::query_cache::Settings {
+            total_size: self.memqcache_total_size,
+            max_entries: self.memqcache_max_num_cache,
+            expire: self.memqcache_expire,
+            max_result: usize::try_from(self.memqcache_maxcache).unwrap_or(usize::MAX),
+            auto_invalidation: self.memqcache_auto_cache_invalidation,
+        })
     }
 }
 
@@ -31,6 +52,19 @@ mod tests {
             backends: vec![BackendConfig::default()],
             ..Config::default()
         }
+    }
+
+    #[test]
+    fn the_cache_is_on_only_with_shmem_and_its_results_fit_a_block() {
+        let mut config = one_backend();
+        assert_eq!(config.query_cache(), None);
+        config.memory_cache_enabled = true;
+        let s = config.query_cache().expect("on");
+        assert_eq!((s.total_size, s.max_result), (64 << 20, 400 << 10));
+        config.memqcache_maxcache = 2 << 20;
+        assert!(config.validate().is_err());
+        config.memqcache_method = crate::config::MemqcacheMethod::Memcached;
+        assert_eq!(config.query_cache(), None);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! State-changing PCP answers: detach, attach, promote, stop, reload, recovery, set parameter.
+//! State-changing PCP answers: detach, attach, promote, stop, reload, recovery, set parameter,
+//! invalidate the query cache.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -6,8 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use corepool_protocol::pcp::request::{Scope, ShutdownMode as PcpMode};
 use corepool_protocol::pcp::tags::{
-    ATTACH_NODE_REPLY_TAG, DETACH_NODE_REPLY_TAG, RELOAD_CONFIG_REPLY_TAG, SET_PARAMETER_REPLY_TAG,
-    STOP_PGPOOL_REPLY_TAG,
+    ATTACH_NODE_REPLY_TAG, DETACH_NODE_REPLY_TAG, INVALIDATE_QUERY_CACHE_REPLY_TAG,
+    RELOAD_CONFIG_REPLY_TAG, SET_PARAMETER_REPLY_TAG, STOP_PGPOOL_REPLY_TAG,
 };
 use corepool_protocol::pcp::{response, Report, Request, Severity};
 
@@ -87,6 +88,15 @@ pub(super) fn answer(
             ctx.reload();
             ok(out, RELOAD_CONFIG_REPLY_TAG)
         }
+        Request::InvalidateQueryCache => match ctx.state().query_cache.as_ref() {
+            Some(cache) => {
+                tracing::info!("PCP: invalidating the query cache");
+                cache.clear();
+                ok(out, INVALIDATE_QUERY_CACHE_REPLY_TAG)
+            }
+            // Pgpool-II's wording (pcp_worker.c).
+            None => Err(error_report("query cache is not enabled", None)),
+        },
         Request::SetParameter { name, value } => {
             set_parameter(conn, name, value)?;
             ok(out, SET_PARAMETER_REPLY_TAG)

@@ -167,7 +167,9 @@ pub fn rows(config: &Config, state: &ClusterState) -> Vec<Row> {
         .iter()
         .map(|(name, default, description)| Row {
             name: (*name).to_owned(),
-            value: value(config, name).unwrap_or_else(|| (*default).to_owned()),
+            value: cache_counter(state, name)
+                .or_else(|| value(config, name))
+                .unwrap_or_else(|| (*default).to_owned()),
             description: (*description).to_owned(),
         })
         .collect();
@@ -230,6 +232,22 @@ pub fn rows(config: &Config, state: &ClusterState) -> Vec<Row> {
         }
     }
     out
+}
+
+/// The query cache's hit counters, which pgpool reports among its parameters.
+fn cache_counter(state: &ClusterState, name: &str) -> Option<String> {
+    let stats = || {
+        state
+            .query_cache
+            .as_ref()
+            .map(|c| c.stats())
+            .unwrap_or_default()
+    };
+    match name {
+        "memqcache_cache_hits" => Some(stats().hits.to_string()),
+        "memqcache_no_cache_hits" => Some(stats().selects.to_string()),
+        _ => None,
+    }
 }
 
 /// The value as pgpool prints it, `None` for parameters corepool does not have.

@@ -39,6 +39,10 @@ pub struct Rules {
     pub app_redirect: super::RedirectList,
     /// database_redirect_preference_list.
     pub db_redirect: super::RedirectList,
+    /// cache_safe_memqcache_table_list: tables cached even when views, unlogged or catalogs.
+    pub cache_safe: PatternList,
+    /// cache_unsafe_memqcache_table_list: tables never cached.
+    pub cache_unsafe: PatternList,
 }
 
 impl Rules {
@@ -62,6 +66,8 @@ impl Rules {
             check_unlogged: config.check_unlogged_table,
             app_redirect: super::RedirectList::parse(&config.app_name_redirect_preference_list),
             db_redirect: super::RedirectList::parse(&config.database_redirect_preference_list),
+            cache_safe: PatternList::compile(&config.cache_safe_memqcache_table_list),
+            cache_unsafe: PatternList::compile(&config.cache_unsafe_memqcache_table_list),
         }
     }
 }

@@ -158,11 +158,17 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
     };
     let shards = settings.shard_count();
     let nodes = build_nodes(&config);
-    let state = Arc::new(ClusterState::new(
-        nodes,
-        shards,
-        config.num_init_children.max(1) as usize,
-    ));
+    if config.memory_cache_enabled
+        && config.memqcache_method == crate::config::MemqcacheMethod::Memcached
+    {
+        tracing::warn!(
+            "memqcache_method = memcached is not supported; the query cache is off (use shmem)"
+        );
+    }
+    let state = Arc::new(
+        ClusterState::new(nodes, shards, config.num_init_children.max(1) as usize)
+            .with_query_cache(config.query_cache()),
+    );
     crate::failover::status_file::load_at_start(&state, &config.logdir, options.discard_status);
 
     let config = Arc::new(config);

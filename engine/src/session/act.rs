@@ -3,6 +3,7 @@
 //! in-band command — before the relay runs again.
 
 use bytes::{Bytes, BytesMut};
+use corepool_protocol::message::TransactionStatus;
 
 use super::backends::{discard_owed, send_discarded};
 use super::inband;
@@ -17,17 +18,42 @@ impl Session<'_> {
         if self.tx.is_some() {
             self.tx_track();
         }
+        if self.cache.is_some() {
+            if self.cache_step().await? {
+                return Ok(());
+            }
+            // The relay stopped here only for the cache: a session that does not route
+            // forwards the request unless corepool may answer it itself.
+            if !self.router.is_routing()
+                && self.router.in_band_statements.is_empty()
+                && !{
+                    let text = front_text(self.side.front_message());
+                    super::relay::maybe_ours(text, corepool_protocol::sql::head(text))
+                }
+            {
+                self.side.mark_routed();
+                return Ok(());
+            }
+        }
         let observed = match self.backends.get_mut(self.router.current) {
             Some(conn) => Observed::of(conn),
             None => return Err(End::backend_lost(None)),
         };
-        match self.router.decide(self.side.front_bytes(), observed) {
+        let done = match self.router.decide(self.side.front_bytes(), observed) {
             None => {
                 self.side.mark_routed();
                 Ok(())
             }
             Some(action) => self.act(action).await,
+        };
+        if let Some(c) = self.cache.as_mut() {
+            // Only the primary's results are stored: a standby may not have replayed the
+            // write that invalidated the entry yet.
+            if self.router.current != self.router.primary {
+                c.track.capture = None;
+            }
         }
+        done
     }
 
     /// Carries out `action` for the request at the front.
@@ -192,6 +218,16 @@ impl Session<'_> {
             Some(run) => (run.len, run.sql.clone()),
             None => self.side.front_query(),
         };
+        if extended.is_none() {
+            let status = self
+                .backends
+                .get_mut(self.router.current)
+                .map_or(TransactionStatus::Idle, |c| c.status);
+            if let Some(reply) = self.cache_command(&sql, status) {
+                self.side.consume_front(len);
+                return self.reply(reply).await;
+            }
+        }
         let configured = self.config.clone();
         let session = self
             .session_config
@@ -320,6 +356,7 @@ impl Session<'_> {
         };
         let end = Relay::new(&mut self.client, &mut self.side, conn, &limits, &never)
             .metered(meter)
+            .caching(self.cache.as_deref_mut().map(|c| &mut c.track))
             .draining()
             .run()
             .await;
@@ -328,6 +365,19 @@ impl Session<'_> {
             Stop::End(e) => Err(e),
             Stop::Request | Stop::Idle => Ok(()),
         }
+    }
+}
+
+/// The SQL text of a Query or Parse frame, as bytes (only its head is read).
+fn front_text(frame: &[u8]) -> &[u8] {
+    let body = frame.get(5..).unwrap_or_default();
+    match frame.first() {
+        Some(b'Q') => body,
+        Some(b'P') => match memchr::memchr(0, body) {
+            Some(end) => &body[end + 1..],
+            None => &[],
+        },
+        _ => &[],
     }
 }
 

@@ -80,13 +80,7 @@ pub fn answer(sql: &str, ctx: Context<'_>) -> BytesMut {
             &crate::report::tx_pools::COLUMNS,
             crate::report::tx_pools::rows(ctx.state),
         ),
-        ["show", "pool_cache"] => table(
-            &CACHE_COLUMNS,
-            vec![["0", "0", "0.00", "0", "0", "0", "0", "0", "0"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect()],
-        ),
+        ["show", "pool_cache"] => table(&CACHE_COLUMNS, vec![cache_row(ctx.state)]),
         ["pgpool", "show", "all"] => {
             let rows = Config::parameters()
                 .filter_map(|(name, _)| {
@@ -442,6 +436,36 @@ fn table<S: AsRef<str>>(columns: &[S], rows: Vec<Vec<String>>) -> BytesMut {
     }
     let _ = write::backend::command_complete(&format!("SELECT {}", rows.len()), &mut out);
     write::backend::ready_for_query(TransactionStatus::Idle, &mut out);
+    out
+}
+
+/// SHOW pool_cache's one row, as Pgpool-II 4.3 prints it (zeros with the cache off).
+pub fn cache_row(state: &ClusterState) -> Vec<String> {
+    let s = state
+        .query_cache
+        .as_ref()
+        .map(|c| c.stats())
+        .unwrap_or_default();
+    vec![
+        s.hits.to_string(),
+        s.selects.to_string(),
+        format!("{:.2}", s.hit_ratio()),
+        s.hash_entries.to_string(),
+        s.entries.to_string(),
+        s.entries.to_string(),
+        s.used_bytes.to_string(),
+        s.free_bytes.to_string(),
+        "0".to_owned(),
+    ]
+}
+
+/// `NOTICE:  message`, then CommandComplete `tag` and ReadyForQuery.
+pub fn notice_then_complete(message: &str, tag: &str, status: TransactionStatus) -> BytesMut {
+    let mut out = BytesMut::with_capacity(64 + message.len());
+    let notice = write::backend::ErrorData::new(write::backend::Severity::Notice, "00000", message);
+    let _ = write::backend::notice_response(&notice, &mut out);
+    let _ = write::backend::command_complete(tag, &mut out);
+    write::backend::ready_for_query(status, &mut out);
     out
 }
 

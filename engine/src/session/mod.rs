@@ -7,6 +7,8 @@
 //! - [`route`]: per-request routing decisions (streaming replication with load balancing).
 //! - `act`: the session's step — carrying out a routing decision (switch, broadcast,
 //!   re-parse, catalog lookup, in-band answer).
+//! - `cache`: the query cache's step — answering a cached SELECT, arming the relay to capture
+//!   one, telling it which tables a write writes.
 //! - [`backends`]: the session's backend connections by node.
 //! - [`inband`]: `SHOW pool_*` and `PGPOOL …`, answered by corepool.
 //! - `ddl`: HighGo's sharding DDL, run by corepool-ddl on the primary.
@@ -19,6 +21,7 @@
 
 mod act;
 pub mod backends;
+mod cache;
 pub mod client_auth;
 mod ddl;
 pub mod errors;
@@ -109,6 +112,8 @@ pub(crate) struct Session<'s> {
     counted_on: Option<usize>,
     /// Transaction pooling's state, when the session is pooled per transaction.
     tx: Option<tx::TxSession>,
+    /// The query cache's state, when the cache is on.
+    cache: Option<Box<cache::CacheState>>,
 }
 
 async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stream) {
@@ -171,6 +176,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
     let transaction_pooled =
         config.pooling.mode_for(&startup.user, &startup.database) == PoolMode::Transaction;
     let tx = transaction_pooled.then(|| tx::TxSession::new(&params));
+    let query_cache = cache::CacheState::for_session(shard, startup, &params);
     let mut session = Session {
         shard,
         config: config.clone(),
@@ -186,6 +192,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
         idle: IdleWatch::default(),
         counted_on: None,
         tx,
+        cache: query_cache,
     };
 
     // The primary first: its start-up reply is what the client sees. A transaction-pooled
@@ -413,7 +420,7 @@ impl Session<'_> {
         let stop = |w: &std::task::Waker| shard.session_stop(slot, w, Some(node)).map(End::from);
         let tx_unpinned = self.tx.as_ref().map(|t| t.pinned.is_none());
         let watch = Watch {
-            requests: self.router.is_routing(),
+            requests: self.router.is_routing() || self.cache.is_some(),
             binds: !self.router.in_band_statements.is_empty(),
             idle_backend: tx_unpinned == Some(true),
             session_state: tx_unpinned == Some(true),
@@ -436,6 +443,7 @@ impl Session<'_> {
         if let Some(r) = rewriter.as_mut() {
             relay = relay.rewriting(r);
         }
+        relay = relay.caching(self.cache.as_deref_mut().map(|c| &mut c.track));
         let run = relay.run();
         if idle_limit.is_zero() {
             run.await
@@ -528,6 +536,10 @@ impl Session<'_> {
     /// Ends the session: tells the client why when corepool must, then pools what is clean.
     async fn finish(&mut self, end: End, database: &str) {
         let shard = self.shard;
+        if let Some(c) = self.cache.as_mut() {
+            // A write whose reply never reached the client may still have committed.
+            c.track.flush();
+        }
         shard.state.cancel.release(self.slot);
         self.count_on(None);
         let clean_exit = matches!(end, End::ClientTerminated | End::IdleTimeout(_));

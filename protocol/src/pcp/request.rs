@@ -103,6 +103,9 @@ pub enum Request<'a> {
         /// The value.
         value: &'a str,
     },
+    /// `G`: clear the query cache (Pgpool-II 4.6's `pcp_invalidate_query_cache`). Empty
+    /// payload; answered with `g` CommandComplete.
+    InvalidateQueryCache,
     /// `F`: stop online recovery. Never answered.
     StopRecovery,
     /// `X`: disconnect. Never answered.
@@ -216,6 +219,11 @@ impl<'a> Request<'a> {
                 Request::SetParameter { name, value }
             }
             STOP_RECOVERY_TAG => empty(payload, "stop recovery", Request::StopRecovery)?,
+            INVALIDATE_QUERY_CACHE_TAG => empty(
+                payload,
+                "invalidate query cache",
+                Request::InvalidateQueryCache,
+            )?,
             DISCONNECT_TAG => empty(payload, "disconnect", Request::Disconnect)?,
             _ => {
                 return Err(Error::UnknownTag {
@@ -257,6 +265,7 @@ impl<'a> Request<'a> {
             Request::ReloadConfig { .. } => RELOAD_CONFIG_TAG,
             Request::SetParameter { .. } => SET_PARAMETER_TAG,
             Request::StopRecovery => STOP_RECOVERY_TAG,
+            Request::InvalidateQueryCache => INVALIDATE_QUERY_CACHE_TAG,
             Request::Disconnect => DISCONNECT_TAG,
         }
     }
@@ -291,6 +300,7 @@ impl<'a> Request<'a> {
             | Request::ProcessCount
             | Request::PoolStatus
             | Request::StopRecovery
+            | Request::InvalidateQueryCache
             | Request::Disconnect => {
                 write_empty(buf, self.tag());
                 Ok(())

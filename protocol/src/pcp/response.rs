@@ -72,7 +72,7 @@ pub struct ConfigRow<'a> {
 }
 
 /// The type bytes whose bare `CommandComplete` packet [`Response::parse`] accepts.
-const COMMAND_COMPLETE_TAGS: &[u8] = b"ipbdctza";
+const COMMAND_COMPLETE_TAGS: &[u8] = b"ipbdctzag";
 
 impl<'a> Response<'a> {
     /// Parses the payload of a reply packet with type byte `tag`.
@@ -119,6 +119,7 @@ impl<'a> Response<'a> {
             | ATTACH_NODE_REPLY_TAG
             | STOP_PGPOOL_REPLY_TAG
             | RELOAD_CONFIG_REPLY_TAG
+            | INVALIDATE_QUERY_CACHE_REPLY_TAG
             | SET_PARAMETER_REPLY_TAG => parse_command_complete(tag, payload)?,
             ERROR_TAG => Response::Error(ErrorResponse::parse(payload)?),
             NOTICE_TAG => Response::Notice(ErrorResponse::parse(payload)?),
@@ -352,13 +353,13 @@ pub fn write_watchdog_info(buf: &mut BytesMut, json: &str) -> Result<(), Error> 
     })
 }
 
-/// Writes a bare `CommandComplete` under `tag`, one of `i p b d c t z a`.
+/// Writes a bare `CommandComplete` under `tag`, one of `i p b d c t z a g`.
 pub fn write_command_complete(buf: &mut BytesMut, tag: u8) -> Result<(), Error> {
     if !COMMAND_COMPLETE_TAGS.contains(&tag) {
         return Err(Error::InvalidInput {
             packet: "command complete",
             field: "tag",
-            reason: "is not one of i, p, b, d, c, t, z, a",
+            reason: "is not one of i, p, b, d, c, t, z, a, g",
         });
     }
     buf.put_slice(&[tag, 0, 0, 0, 20]);

@@ -42,6 +42,8 @@ pub const STOP_PGPOOL_CLUSTER_TAG: u8 = b't';
 pub const RELOAD_CONFIG_TAG: u8 = b'Z';
 /// `A`: set a parameter (libpcp's `pcp_set_backend_parameter`; no tool sends it).
 pub const SET_PARAMETER_TAG: u8 = b'A';
+/// `G`: invalidate the query cache (`pcp_invalidate_query_cache`, Pgpool-II 4.6).
+pub const INVALIDATE_QUERY_CACHE_TAG: u8 = b'G';
 /// `F`: stop online recovery. Empty payload, never answered.
 pub const STOP_RECOVERY_TAG: u8 = b'F';
 /// `X`: disconnect. Empty payload, never answered; the server closes the connection.
@@ -73,6 +75,8 @@ pub const ATTACH_NODE_REPLY_TAG: u8 = b'c';
 pub const STOP_PGPOOL_REPLY_TAG: u8 = b't';
 /// `z`: reload done.
 pub const RELOAD_CONFIG_REPLY_TAG: u8 = b'z';
+/// `g`: query cache invalidated.
+pub const INVALIDATE_QUERY_CACHE_REPLY_TAG: u8 = b'g';
 /// `a`: parameter set.
 pub const SET_PARAMETER_REPLY_TAG: u8 = b'a';
 /// `E`: an error (severity ERROR or worse).

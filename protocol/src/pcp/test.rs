@@ -130,6 +130,7 @@ fn request_table() -> Vec<(Request<'static>, &'static [u8])> {
             b"A\0\0\0\x1fclient_min_messages\0debug1\0",
         ),
         (Request::StopRecovery, b"F\0\0\0\x04"),
+        (Request::InvalidateQueryCache, b"G\0\0\0\x04"),
         (Request::Disconnect, b"X\0\0\0\x04"),
     ]
 }
@@ -193,7 +194,7 @@ fn request_parse_rejects_malformed_payloads() {
         (b'R', b"user\0"),       // no response
         (b'R', b"\xff\0r\0"),    // user not UTF-8
         (b'V', b"l"),            // log rotate: 4.6+, unknown to 4.3
-        (b'G', b""),             // invalidate query cache: 4.6+
+        (b'G', b"x"),            // invalidate query cache with a payload
     ];
     for &(tag, payload) in cases {
         assert!(

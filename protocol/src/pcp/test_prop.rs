@@ -80,6 +80,7 @@ fn request() -> impl Strategy<Value = Request<'static>> {
         scope().prop_map(|scope| Request::ReloadConfig { scope }),
         (text(30), text(30)).prop_map(|(name, value)| Request::SetParameter { name, value }),
         Just(Request::StopRecovery),
+        Just(Request::InvalidateQueryCache),
         Just(Request::Disconnect),
     ]
 }

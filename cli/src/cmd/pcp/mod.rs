@@ -126,6 +126,9 @@ enum PcpCommand {
         #[arg(short = 's', long, value_enum, default_value_t = ScopeArg::Local)]
         scope: ScopeArg,
     },
+    /// Clear the query cache (Pgpool-II 4.6's pcp_invalidate_query_cache).
+    #[command(disable_help_flag = true)]
+    InvalidateQueryCache,
     /// Online recovery of a node (pcp_recovery_node).
     #[command(disable_help_flag = true)]
     RecoveryNode(NodeArg),
@@ -269,6 +272,7 @@ fn build_request(command: &PcpCommand) -> Result<Request<'_>, Failure> {
         PcpCommand::ReloadConfig { scope } => Request::ReloadConfig {
             scope: (*scope).into(),
         },
+        PcpCommand::InvalidateQueryCache => Request::InvalidateQueryCache,
         PcpCommand::RecoveryNode(n) => Request::RecoveryNode {
             node_id: n.required()?,
         },

@@ -163,6 +163,7 @@ fn done_message(request: &Request<'_>) -> &'static str {
         Request::ReloadConfig { .. } => "reload-config",
         Request::RecoveryNode { .. } => "recovery-node",
         Request::SetParameter { .. } => "set-parameter",
+        Request::InvalidateQueryCache => "invalidate-query-cache",
         _ => "command",
     }
 }

@@ -159,9 +159,11 @@ impl Relay<'_> {
         let swallow = self.backend.side.swallow_parse_complete > 0;
         let discarding = self.backend.side.discard_pending > 0;
         let rewriting = !self.backend.side.expect.is_empty();
+        let cache = self.cache.as_deref();
         let inspect = |t: u8| {
             discarding
                 || rewriting
+                || cache.is_some_and(|c| c.inspects(t))
                 || matches!(
                     t,
                     READY_FOR_QUERY_TAG
@@ -214,6 +216,15 @@ impl Relay<'_> {
                     next,
                     assembled,
                 });
+            }
+        }
+        if let Some(track) = self.cache.as_deref_mut() {
+            if !(swallow && message.tag == PARSE_COMPLETE_TAG) {
+                let status = (message.tag == READY_FOR_QUERY_TAG)
+                    .then(|| body.first().and_then(|b| TransactionStatus::from_byte(*b)))
+                    .flatten();
+                let last = self.backend.side.in_flight <= 1;
+                track.on_message(message.tag, message.frame, status, last);
             }
         }
         match message.tag {

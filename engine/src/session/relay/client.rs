@@ -184,7 +184,7 @@ fn query_text(tag: u8, body: &[u8]) -> &[u8] {
 
 /// Whether a session that does not route must look at this query text: a command corepool
 /// answers itself, enhanced DDL, or enhanced DDL among other statements.
-fn maybe_ours(text: &[u8], lead: Head) -> bool {
+pub(crate) fn maybe_ours(text: &[u8], lead: Head) -> bool {
     match lead {
         Head::Show | Head::Pgpool | Head::Create | Head::Drop => true,
         _ => may_hold_several(text) && mentions_create_or_drop(text),
@@ -502,7 +502,9 @@ mod tests {
         assert!(ours(b"pgpool set client_idle_limit = 1"));
         assert!(ours(b"CREATE TABLE t (a int) PARTITION BY LIST (a)"));
         assert!(ours(b"select 1; drop table t include remote"));
-        assert!(!ours(b"SELECT abalance FROM pgbench_accounts WHERE aid = 1"));
+        assert!(!ours(
+            b"SELECT abalance FROM pgbench_accounts WHERE aid = 1"
+        ));
         assert!(!ours(b"UPDATE t SET a = 1; SELECT 2"));
         assert!(!ours(b"SELECT 1 FROM t WHERE a = 'drop';"));
         assert!(ours(b"select 1;DrOp table t include remote"));

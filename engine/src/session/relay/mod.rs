@@ -20,11 +20,15 @@
 //! - `client`: [`ClientSide`] and the client → backend direction.
 //! - `backend`: the backend → client direction.
 //! - `idle`: client_idle_limit's record of activity and its timer.
+//! - `cache`: the query cache's reply capture and write invalidation ([`CacheTrack`]).
 
 mod backend;
+mod cache;
 mod client;
 mod idle;
 
+pub use cache::{CacheTrack, Capture};
+pub(crate) use client::maybe_ours;
 pub use client::{ClientSide, Front};
 pub use idle::{idle_timeout, IdleWatch};
 
@@ -198,6 +202,7 @@ pub struct Relay<'a> {
     pub(super) meter: Option<Meter<'a>>,
     activity: Option<&'a AtomicU8>,
     pub(super) rewrite: Option<&'a mut dyn Rewrite>,
+    pub(super) cache: Option<&'a mut CacheTrack>,
 }
 
 /// What one direction's turn did.
@@ -234,7 +239,14 @@ impl<'a> Relay<'a> {
             meter: None,
             activity: None,
             rewrite: None,
+            cache: None,
         }
+    }
+
+    /// Captures replies for the query cache and invalidates what writes wrote (`track`).
+    pub fn caching(mut self, track: Option<&'a mut CacheTrack>) -> Self {
+        self.cache = track;
+        self
     }
 
     /// Passes every client message through `rewrite` (and the replies through the backend's
