@@ -62,6 +62,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<(), Failure> {
         other => Failure::unavailable(other),
     };
     let running = server::start(loaded.config, options).map_err(failed)?;
+    let mut stopping = None;
     if let Some(n) = notifier {
         let addresses: Vec<String> = running.bound.tcp.iter().map(|a| a.to_string()).collect();
         n.notify(&format!(
@@ -69,20 +70,39 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<(), Failure> {
             addresses.join(", "),
             std::process::id()
         ));
+        // STOPPING=1 goes once: from the watcher as soon as a stop is asked for, or at the
+        // latest when the server has stopped (a smart stop without clients can end before the
+        // watcher looks again).
+        let once = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tell_stopping = {
+            let once = once.clone();
+            move |n: &Notifier| {
+                if !once.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                    n.notify("STOPPING=1\nSTATUS=stopping");
+                }
+            }
+        };
         let state = running.state.clone();
+        let watcher_notifier = n.clone();
+        let watcher_tell = tell_stopping.clone();
         let watcher = std::thread::Builder::new()
             .name("corepool-notify".into())
             .spawn(move || {
                 while state.shutdown() == ShutdownMode::None {
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                n.notify("STOPPING=1\nSTATUS=stopping");
+                watcher_tell(&watcher_notifier);
             });
         if let Err(e) = watcher {
             tracing::warn!(error = %e, "could not start the systemd notification thread");
         }
+        stopping = Some((n, tell_stopping));
     }
-    running.wait().map_err(failed)
+    let result = running.wait().map_err(failed);
+    if let Some((n, tell)) = stopping {
+        tell(&n);
+    }
+    result
 }
 
 /// Tells systemd RELOADING=1 before a reload and READY=1 after it.
