@@ -2,6 +2,8 @@
 //! pgpool2, run with `-n` as the unprivileged PostgreSQL user), plus its errors and exit
 //! statuses.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -77,18 +79,6 @@ fn backends(cluster: &Cluster) -> Vec<BackendConfig> {
         .collect()
 }
 
-/// Runs `corepool pcp <args> -h 127.0.0.1 -p <port> -U pcpadmin -w` with `passfile`.
-fn corepool_pcp(port: u16, passfile: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_corepool"))
-        .arg("pcp")
-        .args(args)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", USER, "-w"])
-        .env("PCPPASSFILE", passfile)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("corepool runs")
-}
-
 fn stdout(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -110,39 +100,66 @@ fn corepool_pcp_against_corepool() {
     let (running, port) = start_corepool(&cluster, dir.path());
     let (_, pass) = write_auth_files(dir.path(), PASSWORD);
 
-    assert_eq!(stdout(&corepool_pcp(port, &pass, &["node-count"])), "2\n");
     assert_eq!(
-        json(&corepool_pcp(port, &pass, &["node-count", "--json"]))["node_count"],
+        stdout(&common::corepool_pcp(USER, port, &pass, &["node-count"])),
+        "2\n"
+    );
+    assert_eq!(
+        json(&common::corepool_pcp(
+            USER,
+            port,
+            &pass,
+            &["node-count", "--json"]
+        ))["node_count"],
         2
     );
-    let nodes = json(&corepool_pcp(port, &pass, &["node-info", "--json"]));
+    let nodes = json(&common::corepool_pcp(
+        USER,
+        port,
+        &pass,
+        &["node-info", "--json"],
+    ));
     assert_eq!(nodes.as_array().unwrap().len(), 2);
     assert_eq!(nodes[0]["role"], "primary");
     assert_eq!(nodes[1]["role"], "standby");
     assert_eq!(nodes[1]["port"], cluster.nodes()[1].port());
     assert_eq!(nodes[1]["weight"], 0.5);
-    let table = stdout(&corepool_pcp(port, &pass, &["node-info"]));
+    let table = stdout(&common::corepool_pcp(USER, port, &pass, &["node-info"]));
     assert!(table.starts_with("node  host       port"), "{table}");
-    let verbose = stdout(&corepool_pcp(port, &pass, &["node-info", "-v", "-n", "1"]));
+    let verbose = stdout(&common::corepool_pcp(
+        USER,
+        port,
+        &pass,
+        &["node-info", "-v", "-n", "1"],
+    ));
     assert!(
         verbose.starts_with("Hostname               : 127.0.0.1\n"),
         "{verbose}"
     );
-    let stats = json(&corepool_pcp(
+    let stats = json(&common::corepool_pcp(
+        USER,
         port,
         &pass,
         &["health-check-stats", "-n", "0", "--json"],
     ));
     assert_eq!(stats["status"], "waiting");
-    let rows = json(&corepool_pcp(port, &pass, &["pool-status", "--json"]));
+    let rows = json(&common::corepool_pcp(
+        USER,
+        port,
+        &pass,
+        &["pool-status", "--json"],
+    ));
     assert!(rows
         .as_array()
         .unwrap()
         .iter()
         .any(|r| r["name"] == "backend_port1"));
-    assert_eq!(stdout(&corepool_pcp(port, &pass, &["proc-count"])), "");
     assert_eq!(
-        stdout(&corepool_pcp(port, &pass, &["proc-info"])),
+        stdout(&common::corepool_pcp(USER, port, &pass, &["proc-count"])),
+        ""
+    );
+    assert_eq!(
+        stdout(&common::corepool_pcp(USER, port, &pass, &["proc-info"])),
         "no client sessions\n"
     );
 
@@ -166,7 +183,7 @@ fn corepool_pcp_against_corepool() {
     assert_eq!(stdout(&out), "2\n");
 
     // Errors: unknown node, bad password, refused connection.
-    let out = corepool_pcp(port, &pass, &["node-info", "-n", "9"]);
+    let out = common::corepool_pcp(USER, port, &pass, &["node-info", "-n", "9"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr.clone()).unwrap();
     assert!(
@@ -174,7 +191,7 @@ fn corepool_pcp_against_corepool() {
         "{err}"
     );
     let (_, wrong) = write_auth_files(dir.path(), "wrong");
-    let out = corepool_pcp(port, &wrong, &["node-count"]);
+    let out = common::corepool_pcp(USER, port, &wrong, &["node-count"]);
     assert_eq!(out.status.code(), Some(77));
     let err = String::from_utf8(out.stderr.clone()).unwrap();
     assert!(
@@ -182,7 +199,7 @@ fn corepool_pcp_against_corepool() {
         "{err}"
     );
     let closed = corepool_testkit::free_port();
-    let out = corepool_pcp(closed, &pass, &["node-count"]);
+    let out = common::corepool_pcp(USER, closed, &pass, &["node-count"]);
     assert_eq!(out.status.code(), Some(69));
     let err = String::from_utf8(out.stderr.clone()).unwrap();
     assert!(
@@ -193,39 +210,47 @@ fn corepool_pcp_against_corepool() {
 
     // State changes.
     assert_eq!(
-        stdout(&corepool_pcp(
+        stdout(&common::corepool_pcp(
+            USER,
             port,
             &pass,
             &["detach-node", "-g", "-n", "1"]
         )),
         "detach-node: command successful\n"
     );
-    let nodes = json(&corepool_pcp(
+    let nodes = json(&common::corepool_pcp(
+        USER,
         port,
         &pass,
         &["node-info", "-n", "1", "--json"],
     ));
     assert_eq!(nodes[0]["status"], "down");
     assert_eq!(
-        json(&corepool_pcp(port, &pass, &["attach-node", "1", "--json"]))["ok"],
+        json(&common::corepool_pcp(
+            USER,
+            port,
+            &pass,
+            &["attach-node", "1", "--json"]
+        ))["ok"],
         true
     );
-    let out = corepool_pcp(port, &pass, &["recovery-node", "-n", "1"]);
+    let out = common::corepool_pcp(USER, port, &pass, &["recovery-node", "-n", "1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr.clone()).unwrap();
     assert!(
         err.contains("ERROR: node recovery failed, node id: 1 is alive"),
         "{err}"
     );
-    let out = corepool_pcp(
+    let out = common::corepool_pcp(
+        USER,
         port,
         &pass,
         &["set-parameter", "client_min_messages", "debug1"],
     );
     assert_eq!(stdout(&out), "set-parameter: command successful\n");
-    let out = corepool_pcp(port, &pass, &["reload-config"]);
+    let out = common::corepool_pcp(USER, port, &pass, &["reload-config"]);
     assert_eq!(stdout(&out), "reload-config: command successful\n");
-    let out = corepool_pcp(port, &pass, &["stop-pgpool", "-m", "fast"]);
+    let out = common::corepool_pcp(USER, port, &pass, &["stop-pgpool", "-m", "fast"]);
     assert_eq!(stdout(&out), "stop-pgpool: command successful\n");
     assert_eq!(running.state.shutdown(), ShutdownMode::Fast);
     running.wait().expect("corepool stops");
@@ -268,12 +293,17 @@ fn corepool_pcp_recovers_a_wiped_standby_with_its_own_base_backup() {
     let status = |node: usize| running.state.nodes()[node].status().name();
 
     assert_eq!(
-        stdout(&corepool_pcp(port, &pass, &["detach-node", "-n", "1"])),
+        stdout(&common::corepool_pcp(
+            USER,
+            port,
+            &pass,
+            &["detach-node", "-n", "1"]
+        )),
         "detach-node: command successful\n"
     );
     wait_until("node 1 down", || status(1) == "down");
     // Detached but its server still runs: refused, nothing removed.
-    let out = corepool_pcp(port, &pass, &["recovery-node", "-n", "1"]);
+    let out = common::corepool_pcp(USER, port, &pass, &["recovery-node", "-n", "1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr.clone()).unwrap();
     assert!(
@@ -287,7 +317,7 @@ fn corepool_pcp_recovers_a_wiped_standby_with_its_own_base_backup() {
 
     standby.stop().unwrap();
     std::fs::remove_dir_all(&data).unwrap();
-    let out = corepool_pcp(port, &pass, &["recovery-node", "-n", "1"]);
+    let out = common::corepool_pcp(USER, port, &pass, &["recovery-node", "-n", "1"]);
     assert_eq!(stdout(&out), "recovery-node: command successful\n");
     assert!(matches!(status(1), "waiting" | "up"), "{}", status(1));
 
@@ -312,7 +342,8 @@ fn corepool_pcp_recovers_a_wiped_standby_with_its_own_base_backup() {
             .unwrap(),
         "t"
     );
-    let nodes = json(&corepool_pcp(
+    let nodes = json(&common::corepool_pcp(
+        USER,
         port,
         &pass,
         &["node-info", "-n", "1", "--json"],
@@ -424,14 +455,23 @@ fn corepool_pcp_against_pgpool_and_corepool_agree() {
     let (_, pass) = write_auth_files(dir.path(), PASSWORD);
 
     for p in [pgpool.pcp_port, port] {
-        assert_eq!(stdout(&corepool_pcp(p, &pass, &["node-count"])), "2\n");
+        assert_eq!(
+            stdout(&common::corepool_pcp(USER, p, &pass, &["node-count"])),
+            "2\n"
+        );
     }
-    let theirs = json(&corepool_pcp(
+    let theirs = json(&common::corepool_pcp(
+        USER,
         pgpool.pcp_port,
         &pass,
         &["node-info", "--json"],
     ));
-    let ours = json(&corepool_pcp(port, &pass, &["node-info", "--json"]));
+    let ours = json(&common::corepool_pcp(
+        USER,
+        port,
+        &pass,
+        &["node-info", "--json"],
+    ));
     for key in [
         "node_id",
         "hostname",
@@ -447,14 +487,16 @@ fn corepool_pcp_against_pgpool_and_corepool_agree() {
             );
         }
     }
-    let stats = json(&corepool_pcp(
+    let stats = json(&common::corepool_pcp(
+        USER,
         pgpool.pcp_port,
         &pass,
         &["health-check-stats", "-n", "1", "--json"],
     ));
     assert_eq!(stats["node_id"], "1");
     assert_eq!(stats["role"], "standby");
-    let rows = json(&corepool_pcp(
+    let rows = json(&common::corepool_pcp(
+        USER,
         pgpool.pcp_port,
         &pass,
         &["pool-status", "--json"],
@@ -465,11 +507,17 @@ fn corepool_pcp_against_pgpool_and_corepool_agree() {
         .unwrap()
         .iter()
         .any(|r| r["name"] == "backend_port1" && r["value"] == port1.as_str()));
-    assert!(!stdout(&corepool_pcp(pgpool.pcp_port, &pass, &["proc-count"])).is_empty());
+    assert!(!stdout(&common::corepool_pcp(
+        USER,
+        pgpool.pcp_port,
+        &pass,
+        &["proc-count"]
+    ))
+    .is_empty());
 
     // Errors are reported alike.
     for p in [pgpool.pcp_port, port] {
-        let out = corepool_pcp(p, &pass, &["watchdog-info"]);
+        let out = common::corepool_pcp(USER, p, &pass, &["watchdog-info"]);
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8(out.stderr.clone()).unwrap();
         assert!(
@@ -478,7 +526,7 @@ fn corepool_pcp_against_pgpool_and_corepool_agree() {
         );
     }
     let (_, wrong) = write_auth_files(dir.path(), "wrong");
-    let out = corepool_pcp(pgpool.pcp_port, &wrong, &["node-count"]);
+    let out = common::corepool_pcp(USER, pgpool.pcp_port, &wrong, &["node-count"]);
     assert_eq!(out.status.code(), Some(77));
 
     // Debian's own tools print the same against both (timestamps aside: each server
@@ -527,7 +575,7 @@ fn corepool_pcp_against_pgpool_and_corepool_agree() {
         theirs, ours,
         "pcp_pool_status lists the same rows in the same order"
     );
-    let out = corepool_pcp(pgpool.pcp_port, &pass, &["stop-pgpool", "-m", "fast"]);
+    let out = common::corepool_pcp(USER, pgpool.pcp_port, &pass, &["stop-pgpool", "-m", "fast"]);
     assert_eq!(stdout(&out), "stop-pgpool: command successful\n");
     running.state.request_shutdown(ShutdownMode::Fast);
     running.wait().expect("corepool stops");

@@ -77,17 +77,6 @@ fn memcached_is_refused_with_a_log_line_and_the_cache_stays_off() {
     assert!(log.contains("memcached is not supported"), "{log}");
 }
 
-fn corepool_pcp(port: u16, passfile: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_corepool"))
-        .arg("pcp")
-        .args(args)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", USER, "-w"])
-        .env("PCPPASSFILE", passfile)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("corepool runs")
-}
-
 #[test]
 fn pcp_invalidate_query_cache_clears_it() {
     let cluster = Cluster::builder().start().expect("cluster");
@@ -132,7 +121,7 @@ fn pcp_invalidate_query_cache_clears_it() {
     let (running, port, pcp) = start(true);
     common::psql(&cluster, port, "SELECT 1").expect("select");
     assert_eq!(pool_cache(&cluster, port)[5], "1", "one entry");
-    let out = corepool_pcp(pcp, &pass, &["invalidate-query-cache"]);
+    let out = common::corepool_pcp(USER, pcp, &pass, &["invalidate-query-cache"]);
     assert!(out.status.success(), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("invalidate-query-cache"),
@@ -146,7 +135,7 @@ fn pcp_invalidate_query_cache_clears_it() {
 
     // Pgpool-II's answer when the cache is off.
     let (running, _, pcp) = start(false);
-    let out = corepool_pcp(pcp, &pass, &["invalidate-query-cache"]);
+    let out = common::corepool_pcp(USER, pcp, &pass, &["invalidate-query-cache"]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("query cache is not enabled"),

@@ -5,7 +5,7 @@
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use corepool_testkit::{free_port, Cluster};
@@ -116,4 +116,17 @@ pub fn psql_as(
         .output()
         .unwrap();
     corepool_testkit::psql_result(&out)
+}
+
+/// Runs `corepool pcp <args> -h 127.0.0.1 -p <port> -U <user> -w` with `passfile` as its
+/// PCPPASSFILE.
+pub fn corepool_pcp(user: &str, port: u16, passfile: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_corepool"))
+        .arg("pcp")
+        .args(args)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user, "-w"])
+        .env("PCPPASSFILE", passfile)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("corepool runs")
 }
