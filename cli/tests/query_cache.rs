@@ -8,8 +8,6 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use corepool_engine::config::{BackendConfig, ClusteringMode, Config};
