@@ -41,6 +41,20 @@ pub enum Chunk {
 }
 
 impl Chunk {
+    /// The same bytes in memory of their own, giving a ring buffer back to the kernel at once:
+    /// for a chunk that may be held while the session waits (a transaction-pooled request
+    /// waiting for a backend must not hold one of the shard's receive buffers, or enough
+    /// waiting clients starve the backends' replies of buffers and nothing moves).
+    pub fn into_owned(self) -> Chunk {
+        match self {
+            Chunk::Ring(r) => Chunk::Owned {
+                data: r.as_slice().to_vec(),
+                start: 0,
+            },
+            owned => owned,
+        }
+    }
+
     /// The bytes not handled yet.
     pub fn as_slice(&self) -> &[u8] {
         match self {

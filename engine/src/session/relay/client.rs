@@ -101,7 +101,9 @@ impl ClientSide {
                 match client.poll_recv(cx) {
                     std::task::Poll::Ready(Ok(Some(c))) => {
                         stats.bytes_from_clients.add(c.len() as u64);
-                        self.held = Some(c);
+                        // Held while a backend is found, which may take long: not in a
+                        // receive buffer of the shard's ring (see Chunk::into_owned).
+                        self.held = Some(c.into_owned());
                     }
                     std::task::Poll::Ready(_) => {
                         return std::task::Poll::Ready(Err(End::ClientGone))
