@@ -26,10 +26,7 @@ impl Session<'_> {
             // forwards the request unless corepool may answer it itself.
             if !self.router.is_routing()
                 && self.router.in_band_statements.is_empty()
-                && !{
-                    let text = front_text(self.side.front_message());
-                    super::relay::maybe_ours(text, corepool_protocol::sql::head(text))
-                }
+                && !self.side.front_maybe_ours()
             {
                 self.side.mark_routed();
                 return Ok(());
@@ -365,19 +362,6 @@ impl Session<'_> {
             Stop::End(e) => Err(e),
             Stop::Request | Stop::Idle => Ok(()),
         }
-    }
-}
-
-/// The SQL text of a Query or Parse frame, as bytes (only its head is read).
-fn front_text(frame: &[u8]) -> &[u8] {
-    let body = frame.get(5..).unwrap_or_default();
-    match frame.first() {
-        Some(b'Q') => body,
-        Some(b'P') => match memchr::memchr(0, body) {
-            Some(end) => &body[end + 1..],
-            None => &[],
-        },
-        _ => &[],
     }
 }
 

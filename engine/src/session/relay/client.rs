@@ -122,6 +122,17 @@ impl ClientSide {
         .await
     }
 
+    /// Whether the request at the front is one corepool may answer itself (an in-band command
+    /// or enhanced DDL): what a session that does not route must still look at.
+    pub fn front_maybe_ours(&self) -> bool {
+        let frame = self.front_message();
+        let (Some(&tag), Some(body)) = (frame.first(), frame.get(5..)) else {
+            return false;
+        };
+        let text = query_text(tag, body);
+        maybe_ours(text, head(text))
+    }
+
     /// The length and text of the Query message at the front (empty when it is not a valid
     /// Query).
     pub fn front_query(&self) -> (usize, String) {
@@ -186,7 +197,7 @@ fn query_text(tag: u8, body: &[u8]) -> &[u8] {
 
 /// Whether a session that does not route must look at this query text: a command corepool
 /// answers itself, enhanced DDL, or enhanced DDL among other statements.
-pub(crate) fn maybe_ours(text: &[u8], lead: Head) -> bool {
+fn maybe_ours(text: &[u8], lead: Head) -> bool {
     match lead {
         Head::Show | Head::Pgpool | Head::Create | Head::Drop => true,
         _ => may_hold_several(text) && mentions_create_or_drop(text),

@@ -28,7 +28,6 @@ mod client;
 mod idle;
 
 pub use cache::{CacheTrack, Capture};
-pub(crate) use client::maybe_ours;
 pub use client::{ClientSide, Front};
 pub use idle::{idle_timeout, IdleWatch};
 
