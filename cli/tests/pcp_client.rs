@@ -252,7 +252,10 @@ fn corepool_pcp_against_corepool() {
     assert_eq!(stdout(&out), "reload-config: command successful\n");
     let out = common::corepool_pcp(USER, port, &pass, &["stop-pgpool", "-m", "fast"]);
     assert_eq!(stdout(&out), "stop-pgpool: command successful\n");
-    assert_eq!(running.state.shutdown(), ShutdownMode::Fast);
+    // The reply is written before the shutdown is requested (as Pgpool-II answers, then stops).
+    wait_until("the fast shutdown request", || {
+        running.state.shutdown() == ShutdownMode::Fast
+    });
     running.wait().expect("corepool stops");
 }
 
