@@ -296,9 +296,14 @@ fn the_primary_killed_under_load_through_two_instances_fails_over_once() {
         );
         eprintln!("failover seen by every instance {took:?} after the primary was killed");
         // The promoted standby has no synchronous standby of its own: commits waiting for
-        // one are released as an operator would (acknowledged only once done locally).
+        // one are released as an operator would (acknowledged only once done locally). The
+        // setting is in postgresql.conf, which only ALTER SYSTEM SET overrides (RESET would
+        // merely drop an entry of postgresql.auto.conf and leave every commit waiting).
         h.cluster.standbys()[0]
-            .psql("postgres", "ALTER SYSTEM RESET synchronous_standby_names")
+            .psql(
+                "postgres",
+                "ALTER SYSTEM SET synchronous_standby_names = ''",
+            )
             .unwrap();
         h.cluster.standbys()[0]
             .psql("postgres", "SELECT pg_reload_conf()")

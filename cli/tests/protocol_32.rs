@@ -54,17 +54,7 @@ fn psql_cmd(psql: &PathBuf, conninfo: &str, sql: &str) -> Command {
         }
     }
     cmd.env("LC_ALL", "C")
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            conninfo,
-        ])
-        .args(["-c", sql]);
+        .args(corepool_testkit::quiet_psql_args(conninfo, sql));
     cmd
 }
 

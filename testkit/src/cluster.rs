@@ -250,18 +250,7 @@ impl Cluster {
     /// libpq string, e.g. `host=127.0.0.1 port=6432 user=postgres dbname=postgres`.
     pub fn psql_command(&self, conninfo: &str, sql: &str) -> Command {
         let mut cmd = self.command("psql");
-        cmd.args([
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            conninfo,
-            "-c",
-            sql,
-        ]);
+        cmd.args(quiet_psql_args(conninfo, sql));
         cmd
     }
 
@@ -386,6 +375,23 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// psql's arguments for the quiet, unaligned form tests read values from:
+/// `-X -A -t -q -v ON_ERROR_STOP=1 -d <conninfo> -c <sql>`, for a psql of any installation.
+pub fn quiet_psql_args<'a>(conninfo: &'a str, sql: &'a str) -> [&'a str; 10] {
+    [
+        "-X",
+        "-A",
+        "-t",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        conninfo,
+        "-c",
+        sql,
+    ]
 }
 
 /// A finished psql run as tests read it: trimmed stdout on success, trimmed stderr otherwise.

@@ -53,7 +53,7 @@ pub mod netns;
 pub mod node;
 mod sys;
 
-pub use cluster::{psql_result, Cluster, ClusterBuilder};
+pub use cluster::{psql_result, quiet_psql_args, Cluster, ClusterBuilder};
 pub use conf::AuthMethod;
 pub use error::Error;
 pub use etcd::EtcdCluster;

@@ -3,7 +3,8 @@
 use super::error::{ConfigError, ConfigWarning, Location, WarningKind};
 use super::forms::{BackendPort, Count, Form, Millis, Secs};
 use super::kinds::BackendFlags;
-use super::settings::{BackendConfig, Config};
+use super::node::BackendConfig;
+use super::settings::Config;
 use super::source::Assignment;
 use super::value::{parse_real, ValueError};
 

@@ -35,6 +35,7 @@ mod forms;
 mod kinds;
 mod lexer;
 mod local;
+mod node;
 mod params;
 mod pooling;
 mod session;
@@ -56,9 +57,10 @@ pub use kinds::{
     IdleLimitInRecovery, LogErrorVerbosity, LogLevel, LogStandbyDelay, MemqcacheMethod,
 };
 pub use lexer::SyntaxError;
+pub use node::{BackendConfig, HealthCheck, HealthCheckOverrides};
 pub use pooling::{PoolMode, PoolingConfig};
 pub use session::SetError;
-pub use settings::{BackendConfig, Config, HealthCheck, HealthCheckOverrides};
+pub use settings::Config;
 pub use source::MAX_INCLUDE_DEPTH;
 pub use value::{Named, ValueError};
 pub use watchdog::WatchdogSettings;

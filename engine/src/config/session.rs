@@ -101,7 +101,7 @@ fn session_param(name: &str) -> Result<&'static Param, SetError> {
 mod tests {
     use super::*;
     use crate::config::kinds::LogLevel;
-    use crate::config::settings::BackendConfig;
+    use crate::config::node::BackendConfig;
     use std::time::Duration;
 
     #[test]

@@ -45,7 +45,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::settings::BackendConfig;
+    use crate::config::node::BackendConfig;
 
     fn one_backend() -> Config {
         Config {

@@ -7,11 +7,11 @@
 //! [`Stream::read_buf`]) on the same stream; bytes a chunk reader gave back with
 //! [`Stream::unread`] are read first either way.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use corepool_runtime::buf::{Piece, RecvBuf};
 use corepool_runtime::net::{Listener as RingListener, Socket};
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::tls::TlsStream;
+use super::tls::{ClientConfig, ServerConfig, ServerName, TlsStream, Transport};
 use super::ReadBuf;
 
 /// Plaintext read from a TLS session in one chunk.
@@ -109,24 +109,24 @@ impl std::ops::Deref for Chunk {
 }
 
 /// What a [`Stream`] runs over.
-pub(super) enum Io {
+enum Io {
     /// A TCP or UNIX-domain socket on the shard's ring.
     Plain(Socket),
     /// TLS over a plain socket, either side.
-    Tls(Box<TlsStream>),
+    Tls(Box<TlsStream<Stream>>),
     /// Nothing: what is left when a TLS handshake took the socket and failed.
     Closed,
 }
 
 /// A byte stream to a client or a backend.
 pub struct Stream {
-    pub(super) io: Io,
+    io: Io,
     /// Bytes given back by a chunk reader, read first.
     partial: Option<Chunk>,
 }
 
 impl Stream {
-    pub(super) fn new(io: Io) -> Self {
+    fn new(io: Io) -> Self {
         Self { io, partial: None }
     }
 
@@ -288,6 +288,64 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Runs the server side of a TLS handshake on this stream (after answering `S` to an
+    /// SSLRequest) and continues over TLS. On failure the stream is left closed.
+    pub async fn accept_tls(&mut self, config: Arc<ServerConfig>) -> io::Result<()> {
+        let plain = std::mem::replace(self, Stream::new(Io::Closed));
+        let tls = futures_rustls::TlsAcceptor::from(config)
+            .accept(plain)
+            .await?;
+        *self = Stream::new(Io::Tls(Box::new(TlsStream::new(
+            futures_rustls::TlsStream::Server(tls),
+        ))));
+        Ok(())
+    }
+
+    /// Runs the client side of a TLS handshake with `server` (after the backend answered `S`
+    /// to an SSLRequest) and continues over TLS. On failure the stream is left closed.
+    pub async fn connect_tls(
+        &mut self,
+        config: Arc<ClientConfig>,
+        server: ServerName<'static>,
+    ) -> io::Result<()> {
+        let plain = std::mem::replace(self, Stream::new(Io::Closed));
+        let tls = futures_rustls::TlsConnector::from(config)
+            .connect(server, plain)
+            .await?;
+        *self = Stream::new(Io::Tls(Box::new(TlsStream::new(
+            futures_rustls::TlsStream::Client(tls),
+        ))));
+        Ok(())
+    }
+
+    /// True once TLS is running on this stream (pool_hba's `hostssl`/`hostnossl`).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.io, Io::Tls(_))
+    }
+
+    /// The end-entity certificate the peer presented over TLS, DER; `None` in clear or when
+    /// the peer sent none.
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        match &self.io {
+            Io::Tls(t) => t.peer_certificates()?.first().map(|c| c.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl Transport for Stream {
+    fn queue(&mut self, piece: Piece) -> io::Result<()> {
+        self.send(piece)
+    }
+    fn poll_flush_to(&mut self, cx: &mut Context<'_>, low: usize) -> Poll<io::Result<()>> {
+        Stream::poll_flush_to(self, cx, low)
+    }
+    fn socket(&self) -> Option<&Socket> {
+        Stream::socket(self)
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -385,13 +443,6 @@ impl UnixListener {
     }
 }
 
-/// Pieces a TLS session still has to encrypt, and their size.
-#[derive(Default)]
-pub(super) struct Outbox {
-    pub(super) pieces: VecDeque<Piece>,
-    pub(super) bytes: usize,
-}
-
-pub(super) fn not_connected() -> io::Error {
+fn not_connected() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the stream was closed")
 }

@@ -36,7 +36,7 @@ impl Session<'_> {
             return Err(End::backend_lost(None));
         };
         let mut notices = Vec::new();
-        let result = if among_other_statements(sql) {
+        let result = if ddl::among_other_statements(sql) {
             Err(DdlExecError::new(
                 ErrorKind::Parse,
                 sqlstate::FEATURE_NOT_SUPPORTED,
@@ -80,54 +80,6 @@ impl Session<'_> {
     }
 }
 
-/// Whether statement text is one of the enhanced forms (or a malformed one the parser should
-/// answer), for Parse messages.
-pub(crate) fn is_ddl_text(sql: &str) -> bool {
-    !matches!(ddl::parse(sql), Ok(None))
-}
-
-/// Whether a query string of several statements holds an enhanced one: corepool runs enhanced
-/// statements itself, one per query, so such a string is refused rather than sent to a server
-/// that would call the enhanced syntax an error somewhere in the middle. Strings without a `;`
-/// before their last statement, or without `CREATE`/`DROP`, are passed over without lexing.
-pub(crate) fn among_other_statements(sql: &str) -> bool {
-    let bytes = sql.as_bytes();
-    let Some(first_semicolon) = memchr::memchr(b';', bytes) else {
-        return false;
-    };
-    let only_trailing = bytes[first_semicolon..]
-        .iter()
-        .all(|b| *b == b';' || b.is_ascii_whitespace());
-    if only_trailing || !(contains_word(bytes, b"create") || contains_word(bytes, b"drop")) {
-        return false;
-    }
-    let mut statements = 0;
-    let mut enhanced = false;
-    for span in corepool_protocol::sql::split(sql) {
-        let Ok(span) = span else {
-            return false;
-        };
-        statements += 1;
-        enhanced |= is_ddl_text(span.text(sql));
-    }
-    statements > 1 && enhanced
-}
-
-/// Whether `word` (lower-case ASCII) occurs in `text`, in any case.
-fn contains_word(text: &[u8], word: &[u8]) -> bool {
-    text.windows(word.len())
-        .any(|w| w.eq_ignore_ascii_case(word))
-}
-
-/// Cheap look at a Parse body: could its statement be enhanced DDL (`CREATE` or `DROP` first)?
-pub(crate) fn parse_text_might_be_ddl(body: &[u8]) -> bool {
-    let head = super::route::parse_text_head(body);
-    head.eq_ignore_ascii_case(b"create")
-        || head
-            .get(..4)
-            .is_some_and(|h| h.eq_ignore_ascii_case(b"drop"))
-}
-
 fn write_notice(n: &Notice, buf: &mut BytesMut) {
     let severity = match n.severity.as_str() {
         "WARNING" => Severity::Warning,
@@ -155,36 +107,5 @@ fn write_error(e: &DdlExecError, buf: &mut BytesMut) {
     data.position = e.position();
     if out::error_response(&data, buf).is_err() {
         let _ = out::error_response(&ErrorData::new(Severity::Error, "XX000", e.message()), buf);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::among_other_statements;
-
-    #[test]
-    fn finds_enhanced_statements_among_others() {
-        let enhanced = "CREATE TABLE t (a int) PARTITION BY RANGE (a) (PARTITION t1 DEFAULT)";
-        let cases: &[(String, bool)] = &[
-            (format!("BEGIN; {enhanced}; COMMIT"), true),
-            (format!("{enhanced}; SELECT 1"), true),
-            ("select 1;\ndrop table t include remote".to_owned(), true),
-            // One statement, with or without its `;`: the usual enhanced path takes it.
-            (enhanced.to_owned(), false),
-            (format!("{enhanced};  ;\n"), false),
-            // Several standard statements, whatever words their strings hold.
-            ("CREATE TABLE a (x int); DROP TABLE a".to_owned(), false),
-            (
-                "SELECT 'PARTITION BY RANGE (a) (PARTITION x DEFAULT)'; SELECT 2".to_owned(),
-                false,
-            ),
-            ("SELECT 1; SELECT 2".to_owned(), false),
-            ("SELECT ';'".to_owned(), false),
-            // A lexical error: left to the server, which reports it.
-            (format!("{enhanced}; SELECT 'unterminated"), false),
-        ];
-        for (sql, expected) in cases {
-            assert_eq!(among_other_statements(sql), *expected, "{sql}");
-        }
     }
 }

@@ -47,7 +47,7 @@ pub fn in_band_run(
                 PARSE_TAG => {
                     let p = Parse::parse(body).ok()?;
                     if !super::inband::is_in_band(p.query().as_bytes()) {
-                        if !super::ddl::is_ddl_text(p.query()) {
+                        if !corepool_protocol::ddl::is_enhanced(p.query()) {
                             return None;
                         }
                         ddl = true;

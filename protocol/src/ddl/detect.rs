@@ -5,7 +5,9 @@
 //! after three for any other `CREATE`/`DROP` than a table's. Only a statement that carries an
 //! enhanced clause goes on to the parser.
 
-use crate::sql::{Lexer, SqlOptions, Token, TokenKind};
+use crate::sql::{
+    contains_ignore_case, may_hold_several, split, Lexer, SqlOptions, Token, TokenKind,
+};
 
 /// Which enhanced form a statement has the shape of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +113,36 @@ pub(crate) fn detect(sql: &str, options: SqlOptions) -> Option<Form> {
     (list.kind == TokenKind::LParen).then_some(Form::CreatePartitioned)
 }
 
+/// Whether `sql` is one of the enhanced forms, or malformed in a way [`super::parse`] should
+/// answer: exactly when `parse` would not return `Ok(None)`, at the cost of the first look.
+pub fn is_enhanced(sql: &str) -> bool {
+    detect(sql, SqlOptions::default()).is_some()
+}
+
+/// Whether a query string of several statements holds an enhanced one. The proxy runs
+/// enhanced statements itself, one per query, so such a string is refused rather than sent to
+/// a server that would call the enhanced syntax an error somewhere in the middle. Strings
+/// without text after their first `;`, or without `CREATE`/`DROP`, are passed over without
+/// lexing; a lexical error leaves the string to the server, which reports it.
+pub fn among_other_statements(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    if !may_hold_several(bytes)
+        || !(contains_ignore_case(bytes, b"create") || contains_ignore_case(bytes, b"drop"))
+    {
+        return false;
+    }
+    let mut statements = 0;
+    let mut enhanced = false;
+    for span in split(sql) {
+        let Ok(span) = span else {
+            return false;
+        };
+        statements += 1;
+        enhanced |= is_enhanced(span.text(sql));
+    }
+    statements > 1 && enhanced
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +189,46 @@ mod tests {
         assert_eq!(form("DROP TABLE t; DROP TABLE u INCLUDE REMOTE"), None);
         assert_eq!(form("DROP TABLE 'x"), None);
         assert_eq!(form(""), None);
+    }
+
+    #[test]
+    fn finds_enhanced_statements_among_others() {
+        let enhanced = "CREATE TABLE t (a int) PARTITION BY RANGE (a) (PARTITION t1 DEFAULT)";
+        let cases: &[(String, bool)] = &[
+            (format!("BEGIN; {enhanced}; COMMIT"), true),
+            (format!("{enhanced}; SELECT 1"), true),
+            ("select 1;\ndrop table t include remote".to_owned(), true),
+            // One statement, with or without its `;`: the usual enhanced path takes it.
+            (enhanced.to_owned(), false),
+            (format!("{enhanced};  ;\n"), false),
+            // Several standard statements, whatever words their strings hold.
+            ("CREATE TABLE a (x int); DROP TABLE a".to_owned(), false),
+            (
+                "SELECT 'PARTITION BY RANGE (a) (PARTITION x DEFAULT)'; SELECT 2".to_owned(),
+                false,
+            ),
+            ("SELECT 1; SELECT 2".to_owned(), false),
+            ("SELECT ';'".to_owned(), false),
+            // A lexical error: left to the server, which reports it.
+            (format!("{enhanced}; SELECT 'unterminated"), false),
+        ];
+        for (sql, expected) in cases {
+            assert_eq!(super::among_other_statements(sql), *expected, "{sql}");
+        }
+    }
+
+    #[test]
+    fn enhanced_exactly_when_parse_does_not_pass_it_over() {
+        for sql in [
+            "CREATE TABLE t (a int) PARTITION BY RANGE (a) (PARTITION t1 DEFAULT)",
+            "CREATE TABLE t (a int) PARTITION BY RANGE (a) (",
+            "DROP TABLE t INCLUDE REMOTE",
+            "DROP TABLE t",
+            "SELECT 1",
+            "",
+        ] {
+            let parsed = !matches!(crate::ddl::parse(sql), Ok(None));
+            assert_eq!(super::is_enhanced(sql), parsed, "{sql}");
+        }
     }
 }

@@ -97,6 +97,7 @@ mod validate;
 mod tests;
 
 pub use ast::{DdlKind, DdlStatement};
+pub use detect::{among_other_statements, is_enhanced};
 pub use error::DdlError;
 pub use plan::{CommandTag, ExistsCheck, Plan, RemoteCreate, RemoteDrop, Step};
 pub use quote::{quote_ident, quote_literal};

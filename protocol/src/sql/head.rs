@@ -178,9 +178,41 @@ pub fn may_hold_several(text: &[u8]) -> bool {
     }
 }
 
+/// Whether `needle` (lower-case ASCII, not empty) occurs in `text` in any letter case: a
+/// cheap filter before lexing.
+pub fn contains_ignore_case(text: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), text).any(|at| {
+        text[at..]
+            .get(..needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_a_word_in_any_case() {
+        let cases: &[(&[u8], &[u8], bool)] = &[
+            (b"select 1; DROP table t", b"drop", true),
+            (b"Create table", b"create", true),
+            (b"crea te", b"create", false),
+            (b"dro", b"drop", false),
+            (b"", b"drop", false),
+            (b"anything", b"", true),
+        ];
+        for (text, needle, expected) in cases {
+            assert_eq!(
+                contains_ignore_case(text, needle),
+                *expected,
+                "{text:?} {needle:?}"
+            );
+        }
+    }
 
     #[test]
     fn several_statements_only_when_text_follows_a_semicolon() {

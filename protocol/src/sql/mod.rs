@@ -67,7 +67,7 @@ mod tests;
 
 pub use classify::{call_arguments, classify, classify_with};
 pub use error::{SqlError, SqlErrorKind};
-pub use head::{head, may_hold_several, Head};
+pub use head::{contains_ignore_case, head, may_hold_several, Head};
 pub use kinds::{
     Classification, DdlVerb, DiscardTarget, Isolation, LockMode, QueryKind, Relation,
     StatementKind, TransactionModes,

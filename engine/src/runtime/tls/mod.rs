@@ -3,9 +3,10 @@
 //!
 //! [`TlsSettings::build`] turns pgpool.conf's `ssl_*` files into a rustls [`ServerConfig`]
 //! (clients → corepool) and [`ClientConfig`] (corepool → PostgreSQL) once per start or reload;
-//! every shard shares them through `Arc`s. [`Stream::accept_tls`] and [`Stream::connect_tls`]
-//! replace a plain stream by a [`Stream::Tls`] after the SSLRequest exchange, so everything
-//! above sees one [`Stream`] type whatever the transport.
+//! every shard shares them through `Arc`s. [`TlsStream`] (in `session.rs`) runs a session over
+//! any [`Transport`]; the runtime's stream switches to one after the SSLRequest exchange
+//! (`Stream::accept_tls`, `Stream::connect_tls`), so everything above sees one stream type
+//! whatever the transport.
 //!
 //! Backends are verified like libpq's `sslmode=require` (encrypted, certificate not checked)
 //! unless `ssl_ca_cert`/`ssl_ca_cert_dir` is set; then the chain must lead to one of those CAs
@@ -13,29 +14,24 @@
 //! `SSL_VERIFY_PEER` without a host check does.
 
 mod cert_name;
+mod session;
 
 pub use cert_name::common_name;
 pub use rustls::pki_types::ServerName;
 pub use rustls::{ClientConfig, ServerConfig};
+pub use session::{TlsStream, Transport};
 
 use std::fmt;
 use std::io;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use corepool_client::tls::Verifier;
-use futures_lite::{AsyncRead, AsyncWrite};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
-
-use super::stream::{Io, Outbox};
-use super::{Piece, Stream};
 
 /// The ALPN protocol name PostgreSQL 17 registers; offered on both sides so that servers and
 /// clients which insist on it are satisfied, and ignored by older peers.
@@ -224,201 +220,6 @@ fn pem_error<'a>(
         what,
         path: path.to_owned(),
         source,
-    }
-}
-
-/// Queues what rustls writes on the plain stream's send queue (which never waits).
-struct QueueWriter<'a>(&'a mut Stream);
-
-impl std::io::Write for QueueWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.send(buf.to_vec())?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Encrypts everything in `out` into records queued on `plain` (whose send queue never waits).
-fn encrypt<D>(
-    plain: &mut Stream,
-    session: &mut rustls::ConnectionCommon<D>,
-    out: &mut Outbox,
-) -> io::Result<()> {
-    while let Some(front) = out.pieces.front_mut() {
-        while session.wants_write() {
-            session.write_tls(&mut QueueWriter(plain))?;
-        }
-        // rustls takes plaintext up to its buffer limit (always some once drained).
-        let n = session.writer().write(front.as_slice())?;
-        if n == 0 && !front.is_empty() {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        front.advance(n);
-        out.bytes -= n;
-        if front.is_empty() {
-            out.pieces.pop_front();
-        }
-    }
-    while session.wants_write() {
-        session.write_tls(&mut QueueWriter(plain))?;
-    }
-    Ok(())
-}
-
-/// A TLS session over a [`Stream`], either side.
-///
-/// Writes are pushed to the socket eagerly: rustls may keep encrypted bytes when the socket is
-/// full, and callers of `poll_write` (the relay) never flush, so every read and write first
-/// tries to send what is left. A task that waits for either direction is then woken when the
-/// socket takes more.
-pub struct TlsStream {
-    inner: futures_rustls::TlsStream<Stream>,
-    /// Plaintext queued by the relay's `send`, encrypted as the flush goes.
-    out: Outbox,
-}
-
-impl TlsStream {
-    fn new(inner: futures_rustls::TlsStream<Stream>) -> Self {
-        Self {
-            inner,
-            out: Outbox::default(),
-        }
-    }
-
-    /// The plain socket TLS runs over.
-    pub(super) fn socket(&self) -> Option<&corepool_runtime::net::Socket> {
-        match &self.inner.get_ref().0.io {
-            Io::Plain(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// The peer's certificate chain (end entity first) when it presented one. On the server
-    /// side that chain was verified against `ssl_ca_cert` during the handshake.
-    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        self.inner.get_ref().1.peer_certificates()
-    }
-
-    /// Encrypts `piece` into records queued on the socket (which never waits).
-    pub(super) fn queue(&mut self, piece: Piece) -> io::Result<()> {
-        self.out.bytes += piece.len();
-        self.out.pieces.push_back(piece);
-        self.encrypt_queued()
-    }
-
-    /// Ciphertext the socket has not sent yet.
-    pub(super) fn unsent(&self) -> usize {
-        self.out.bytes + self.socket().map_or(0, |s| s.unsent())
-    }
-
-    /// Moves queued ciphertext on; ready once at most `low` bytes are left.
-    pub(super) fn poll_flush_to(
-        &mut self,
-        cx: &mut Context<'_>,
-        low: usize,
-    ) -> Poll<io::Result<()>> {
-        self.encrypt_queued()?;
-        self.inner.get_mut().0.poll_flush_to(cx, low)
-    }
-
-    fn encrypt_queued(&mut self) -> io::Result<()> {
-        match &mut self.inner {
-            futures_rustls::TlsStream::Client(c) => {
-                let (plain, session) = c.get_mut();
-                encrypt(plain, session, &mut self.out)
-            }
-            futures_rustls::TlsStream::Server(c) => {
-                let (plain, session) = c.get_mut();
-                encrypt(plain, session, &mut self.out)
-            }
-        }
-    }
-
-    /// Sends buffered ciphertext; `Pending` leaves the waker with the socket.
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.inner.get_ref().1.wants_write() {
-            Pin::new(&mut self.inner).poll_flush(cx)
-        } else {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    pub(super) fn poll_read(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
-            return Poll::Ready(Err(e));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-
-    pub(super) fn poll_write(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        if self.poll_drain(cx)?.is_pending() {
-            return Poll::Pending;
-        }
-        let n = std::task::ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
-        if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
-            return Poll::Ready(Err(e));
-        }
-        Poll::Ready(Ok(n))
-    }
-
-    pub(super) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_close(cx)
-    }
-}
-
-impl Stream {
-    /// Runs the server side of a TLS handshake on this stream (after answering `S` to an
-    /// SSLRequest) and continues over TLS. On failure the stream is left closed.
-    pub async fn accept_tls(&mut self, config: Arc<ServerConfig>) -> io::Result<()> {
-        let plain = std::mem::replace(self, Stream::new(Io::Closed));
-        let tls = futures_rustls::TlsAcceptor::from(config)
-            .accept(plain)
-            .await?;
-        *self = Stream::new(Io::Tls(Box::new(TlsStream::new(
-            futures_rustls::TlsStream::Server(tls),
-        ))));
-        Ok(())
-    }
-
-    /// Runs the client side of a TLS handshake with `server` (after the backend answered `S`
-    /// to an SSLRequest) and continues over TLS. On failure the stream is left closed.
-    pub async fn connect_tls(
-        &mut self,
-        config: Arc<ClientConfig>,
-        server: ServerName<'static>,
-    ) -> io::Result<()> {
-        let plain = std::mem::replace(self, Stream::new(Io::Closed));
-        let tls = futures_rustls::TlsConnector::from(config)
-            .connect(server, plain)
-            .await?;
-        *self = Stream::new(Io::Tls(Box::new(TlsStream::new(
-            futures_rustls::TlsStream::Client(tls),
-        ))));
-        Ok(())
-    }
-
-    /// True once TLS is running on this stream (pool_hba's `hostssl`/`hostnossl`).
-    pub fn is_tls(&self) -> bool {
-        matches!(self.io, Io::Tls(_))
-    }
-
-    /// The end-entity certificate the peer presented over TLS, DER; `None` in clear or when
-    /// the peer sent none.
-    pub fn peer_certificate(&self) -> Option<&[u8]> {
-        match &self.io {
-            Io::Tls(t) => t.peer_certificates()?.first().map(|c| c.as_ref()),
-            _ => None,
-        }
     }
 }
 

@@ -208,6 +208,8 @@ fn unflushed_writes_reach_the_peer_and_client_certificates_are_seen() {
     use std::rc::Rc;
     use std::time::Duration;
 
+    use crate::runtime::Stream;
+
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     let server_config = TlsSettings::build(&pki.files(dir.path()))

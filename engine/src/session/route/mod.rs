@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use corepool_protocol::ddl;
 use corepool_protocol::framing::Header;
 use corepool_protocol::message::frontend::{Bind, Parse, Query};
 use corepool_protocol::message::tags::{BIND_TAG, PARSE_TAG, QUERY_TAG, SYNC_TAG};
@@ -217,9 +218,7 @@ impl SessionRouter {
         // Cheap prefilter: only a Parse whose text starts like SHOW/PGPOOL, or a Bind when some
         // in-band statement was prepared, is looked at closely (the full parse happens once).
         let maybe_in_band = match h.tag {
-            PARSE_TAG => {
-                parse_text_might_be_in_band(body) || super::ddl::parse_text_might_be_ddl(body)
-            }
+            PARSE_TAG => parse_text_might_be_in_band(body) || parse_text_might_be_ddl(body),
             BIND_TAG => !self.in_band_statements.is_empty(),
             _ => false,
         };
@@ -241,9 +240,10 @@ impl SessionRouter {
         } else {
             None
         };
-        if let Some(q) = query.as_ref().filter(|q| {
-            super::ddl::is_ddl_text(q.query()) || super::ddl::among_other_statements(q.query())
-        }) {
+        if let Some(q) = query
+            .as_ref()
+            .filter(|q| ddl::is_enhanced(q.query()) || ddl::among_other_statements(q.query()))
+        {
             if self.routing {
                 // Routing flags and transaction status as for any write on the primary.
                 self.route_query(q.query());
@@ -451,7 +451,7 @@ impl SessionRouter {
 /// The first six bytes of a Parse body's query text after its leading whitespace (fewer when
 /// the text is shorter; empty for a body without a statement name): enough to tell the
 /// statements corepool may answer itself from the rest without parsing.
-pub(super) fn parse_text_head(body: &[u8]) -> &[u8] {
+fn parse_text_head(body: &[u8]) -> &[u8] {
     let Some(name_end) = memchr::memchr(0, body) else {
         return &[];
     };
@@ -470,6 +470,15 @@ fn parse_text_might_be_in_band(body: &[u8]) -> bool {
     head.len() >= 4
         && (head[..4].eq_ignore_ascii_case(b"show")
             || (head.len() == 6 && head.eq_ignore_ascii_case(b"pgpool")))
+}
+
+/// Whether a Parse body's query text could be enhanced DDL (`CREATE` or `DROP` first).
+fn parse_text_might_be_ddl(body: &[u8]) -> bool {
+    let head = parse_text_head(body);
+    head.eq_ignore_ascii_case(b"create")
+        || head
+            .get(..4)
+            .is_some_and(|h| h.eq_ignore_ascii_case(b"drop"))
 }
 
 /// Statements that count as writes for the writing-transaction flag.

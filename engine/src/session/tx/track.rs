@@ -4,7 +4,7 @@
 //! Only statements whose first keyword may matter are classified (the relay stops at those);
 //! a multi-statement Query is read statement by statement.
 
-use corepool_protocol::sql::{self, classify, Head, StatementKind};
+use corepool_protocol::sql::{self, classify, contains_ignore_case, Head, StatementKind};
 
 use crate::backend::params::Value;
 
@@ -144,18 +144,6 @@ fn with_hold(stmt: &str) -> bool {
     let lower = stmt.to_ascii_lowercase();
     let words: Vec<&str> = lower.split_whitespace().collect();
     words.windows(2).any(|w| w == ["with", "hold"])
-}
-
-/// Whether `needle` (lower case, not empty) appears in `text` in any letter case.
-fn contains_ignore_case(text: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else {
-        return true;
-    };
-    memchr::memchr2_iter(first, first.to_ascii_uppercase(), text).any(|at| {
-        text[at..]
-            .get(..needle.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
-    })
 }
 
 #[cfg(test)]
