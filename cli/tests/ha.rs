@@ -213,9 +213,6 @@ fn a_standby_unreachable_from_one_instance_only_is_not_detached() {
 }
 
 #[test]
-#[ignore = "open: one failover_command runs and every instance routes to node 1 within 1 s, but no \
-            write through an instance succeeded in the 8 s after (in-flight statements hang when \
-            the primary dies); run with --ignored"]
 fn the_primary_killed_under_load_through_two_instances_fails_over_once() {
     if !harness::available() {
         return;
