@@ -102,6 +102,55 @@ fn more_clients_than_backends_are_all_served_and_wait_in_turn() {
     c.terminate();
 }
 
+/// Requests waiting for a backend must not hold the shard's receive buffers: with more waiting
+/// clients than buffers, the backends' replies could otherwise not be received, no backend
+/// would come back to the pool and every client would stall (found at 10,000 clients with the
+/// default 1,024 buffers; here 96 clients against 16 buffers show it).
+#[test]
+fn clients_waiting_for_a_backend_do_not_starve_the_replies_of_receive_buffers() {
+    let cluster = corepool_testkit::Cluster::builder()
+        .start()
+        .expect("cluster starts");
+    let options = corepool_engine::server::ServeOptions {
+        receive_buffers: Some(16),
+        ..Default::default()
+    };
+    let p = Proxy::start_with(cluster, options, |c, _| {
+        c.corepool_cores = 1;
+        c.pooling.pool_mode = PoolMode::Transaction;
+        c.pooling.default_pool_size = 2;
+        // Session slots for every client (Pgpool-II's default of 32 would make the rest wait).
+        c.num_init_children = 128;
+    });
+    let port = p.port;
+    let clients: Vec<RawClient> = (0..96)
+        .map(|_| RawClient::connect(port, "postgres", "postgres", &[]).0)
+        .collect();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(clients.len()));
+    let threads: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                for _ in 0..3 {
+                    // Sent before the reply to the last one is read: the request waits in
+                    // the proxy, not in this thread.
+                    let msgs = c.query(&format!("SELECT {i}, pg_sleep(0.005)"));
+                    assert_eq!(error_code(&msgs), None, "{msgs:?}");
+                    assert_eq!(first_value(&msgs), Some(i.to_string()));
+                }
+                c.terminate();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join()
+            .expect("every client is served (a read times out after 20 s)");
+    }
+}
+
 #[test]
 fn a_wait_past_query_wait_timeout_is_refused_and_the_pool_recovers() {
     let p = tx_proxy(1, |c| c.pooling.query_wait_timeout = Duration::from_secs(1));

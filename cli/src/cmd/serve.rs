@@ -56,6 +56,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<(), Failure> {
         pcp_file: args.pcp_file,
         discard_status: args.discard_status,
         on_reload: notifier.clone().map(reload_hook),
+        receive_buffers: None,
     };
     let failed = |e: server::ServeError| match e {
         server::ServeError::Bind(_) | server::ServeError::Config(_) => Failure::config(e),

@@ -54,6 +54,9 @@ pub struct ServeOptions {
     pub discard_status: bool,
     /// Told when a reload (SIGHUP, pcp_reload_config) starts and ends, e.g. to tell systemd.
     pub on_reload: Option<ReloadHook>,
+    /// Receive buffers per shard (a power of two) instead of the runtime's 1,024: for tests
+    /// and benchmarks that make them scarce.
+    pub receive_buffers: Option<usize>,
 }
 
 /// Where a reload is, for [`ReloadHook`].
@@ -152,10 +155,13 @@ pub fn start(config: Config, options: ServeOptions) -> Result<Running, ServeErro
     let auth =
         Arc::new(AuthFiles::load(&config, options.hba_file.as_deref()).map_err(ServeError::Io)?);
     let signals = signals::SignalCatcher::catch().map_err(ServeError::Io)?;
-    let settings = ExecutorSettings {
+    let mut settings = ExecutorSettings {
         shards: config.corepool_cores as usize,
         ..ExecutorSettings::default()
     };
+    if let Some(n) = options.receive_buffers {
+        settings.ring.buffers = n;
+    }
     let shards = settings.shard_count();
     let nodes = build_nodes(&config);
     if config.memory_cache_enabled

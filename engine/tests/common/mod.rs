@@ -33,6 +33,15 @@ impl Proxy {
 
     /// corepool in front of an existing cluster.
     pub fn start_on(cluster: Cluster, tweak: impl FnOnce(&mut Config, &Path)) -> Proxy {
+        Self::start_with(cluster, ServeOptions::default(), tweak)
+    }
+
+    /// corepool in front of an existing cluster, started with `options`.
+    pub fn start_with(
+        cluster: Cluster,
+        options: ServeOptions,
+        tweak: impl FnOnce(&mut Config, &Path),
+    ) -> Proxy {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = corepool_testkit::free_port();
         let mut config = base_config(&cluster, port);
@@ -40,7 +49,7 @@ impl Proxy {
         config.logdir = dir.path().display().to_string();
         tweak(&mut config, dir.path());
         let port = config.port;
-        let running = server::start(config, ServeOptions::default()).expect("corepool starts");
+        let running = server::start(config, options).expect("corepool starts");
         Proxy {
             cluster,
             port,
