@@ -315,43 +315,63 @@ fn pgbench_prepared_and_extended_share_few_backends_without_pinning() {
     assert_eq!(pinned, 0, "named statements move with the client");
 }
 
+async fn pid_of(client: &tokio_postgres::Client) -> i32 {
+    let row = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid");
+    row.get(0)
+}
+
+/// Runs each of `statements` (`SELECT $1::int + i`) with `round` and checks the sums.
+async fn run_all(
+    client: &tokio_postgres::Client,
+    statements: &[tokio_postgres::Statement],
+    round: i32,
+) {
+    for (i, s) in statements.iter().enumerate() {
+        let row = client.query_one(s, &[&round]).await.expect("execute");
+        assert_eq!(row.get::<_, i32>(0), round + i as i32);
+    }
+}
+
 #[test]
 fn a_statement_prepared_on_one_backend_runs_after_the_client_lands_on_another() {
-    // Two backends, one client that keeps the first busy inside a transaction while the
-    // other prepares; then the preparing client lands on either backend and its statements
-    // (more than max_prepared_statements of them) still run.
+    // Two backends. Clients b and c hold both in transactions, then free one at a time, so
+    // the preparing client a must run on the one just freed: on each backend in turn, its
+    // statements (more than max_prepared_statements of them) still run.
     let p = tx_proxy(2, |c| c.pooling.max_prepared_statements = 2);
     let rt = common::rt();
     rt.block_on(async {
         let conninfo = p.conninfo("postgres", "postgres");
         let a = common::connect(&conninfo).await;
         let b = common::connect(&conninfo).await;
+        let c = common::connect(&conninfo).await;
         let mut statements = Vec::new();
         for i in 0..5 {
             let text = format!("SELECT $1::int + {i}");
             statements.push(a.prepare(&text).await.expect("prepare"));
         }
         let mut pids = std::collections::BTreeSet::new();
-        for round in 0..6i32 {
-            // b holds a backend in a transaction now and then, so a's requests move.
-            if round % 2 == 0 {
-                b.batch_execute("BEGIN").await.unwrap();
-            }
-            for (i, s) in statements.iter().enumerate() {
-                let row = a.query_one(s, &[&round]).await.expect("execute");
-                assert_eq!(row.get::<_, i32>(0), round + i as i32);
-            }
-            let pid: i32 = a
-                .query_one("SELECT pg_backend_pid()", &[])
-                .await
-                .unwrap()
-                .get(0);
-            pids.insert(pid);
-            if round % 2 == 0 {
-                b.batch_execute("COMMIT").await.unwrap();
-            }
+        for round in 0..3i32 {
+            b.batch_execute("BEGIN").await.unwrap();
+            c.batch_execute("BEGIN").await.unwrap();
+            let (pid_b, pid_c) = (pid_of(&b).await, pid_of(&c).await);
+            assert_ne!(pid_b, pid_c, "b and c hold both backends");
+            // Only b's backend is free: a waits for it and runs there.
+            b.batch_execute("COMMIT").await.unwrap();
+            run_all(&a, &statements, round).await;
+            assert_eq!(pid_of(&a).await, pid_b, "a ran on the backend b freed");
+            // b takes that backend again; only c's is freed next.
+            b.batch_execute("BEGIN").await.unwrap();
+            assert_eq!(pid_of(&b).await, pid_b);
+            c.batch_execute("COMMIT").await.unwrap();
+            run_all(&a, &statements, round + 10).await;
+            assert_eq!(pid_of(&a).await, pid_c, "a ran on the backend c freed");
+            b.batch_execute("COMMIT").await.unwrap();
+            pids.extend([pid_b, pid_c]);
         }
-        assert_eq!(pids.len(), 2, "the client used both backends: {pids:?}");
+        assert_eq!(pids.len(), 2, "two backends served everything: {pids:?}");
     });
     let pinned: i64 = p
         .state()

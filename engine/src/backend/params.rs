@@ -3,6 +3,7 @@
 //! and the statements that make a backend's match a client's.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use super::quote_literal;
 
@@ -24,9 +25,10 @@ impl Value {
     }
 }
 
-/// Parameters by lower-cased name.
+/// Parameters by lower-cased name. Shared on clone (a transaction-pooled client's values are
+/// recorded as the backend's at every lease) and copied only when changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params(BTreeMap<String, Value>);
+pub struct Params(Rc<BTreeMap<String, Value>>);
 
 /// Start-up packet keys that are not parameters.
 const NOT_PARAMETERS: [&str; 4] = ["user", "database", "replication", "options"];
@@ -52,12 +54,15 @@ impl Params {
 
     /// Records `name = value`.
     pub fn set(&mut self, name: &str, value: Value) {
-        self.0.insert(name.to_ascii_lowercase(), value);
+        Rc::make_mut(&mut self.0).insert(name.to_ascii_lowercase(), value);
     }
 
     /// Forgets `name` (back to the session default).
     pub fn reset(&mut self, name: &str) {
-        self.0.remove(&name.to_ascii_lowercase());
+        let name = name.to_ascii_lowercase();
+        if self.0.contains_key(&name) {
+            Rc::make_mut(&mut self.0).remove(&name);
+        }
     }
 
     /// Number of parameters.
@@ -80,10 +85,15 @@ impl Params {
     /// each value that differs, `RESET` for each the backend has and `self` does not. `None`
     /// when nothing differs.
     pub fn replay_from(&self, from: &Params, defaults: &Params) -> Option<String> {
+        // The common case, a backend last set for this client or for one with the same
+        // values: no statement, and no text built to find that out.
+        if self == from {
+            return None;
+        }
         let mut sql = String::new();
-        for (name, want) in &self.0 {
+        for (name, want) in self.0.iter() {
             let have = from.0.get(name);
-            if have.map(Value::sql) != Some(want.sql()) {
+            if have != Some(want) && have.map(Value::sql) != Some(want.sql()) {
                 sql.push_str(&format!("SET {name} TO {};", want.sql()));
             }
         }
@@ -91,7 +101,7 @@ impl Params {
             // Back to the session default: what the backend was started with (as near as a
             // dedicated connection gets), or the server's.
             match defaults.0.get(name) {
-                Some(v) if v.sql() == have.sql() => {}
+                Some(v) if v == have || v.sql() == have.sql() => {}
                 Some(v) => sql.push_str(&format!("SET {name} TO {};", v.sql())),
                 None => sql.push_str(&format!("RESET {name};")),
             }

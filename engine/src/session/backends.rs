@@ -38,7 +38,7 @@ impl Backends {
     }
 
     /// Open nodes, ascending.
-    pub fn nodes(&self) -> Vec<usize> {
+    pub fn nodes(&self) -> smallvec::SmallVec<[usize; 4]> {
         self.conns
             .iter()
             .enumerate()
