@@ -185,13 +185,19 @@ fn starts_request(tag: u8, extended_open: bool) -> bool {
 
 /// The query text of a Query or Parse body, as bytes (not validated: only its head is read).
 fn query_text(tag: u8, body: &[u8]) -> &[u8] {
-    match tag {
+    let text = match tag {
         QUERY_TAG => body,
         PARSE_TAG => match memchr::memchr(0, body) {
             Some(end) => &body[end + 1..],
             None => &[],
         },
         _ => &[],
+    };
+    // Up to the string's NUL: what follows it (a Parse's parameter types) is no query text,
+    // and the NUL itself after a trailing `;` would look like a second statement.
+    match memchr::memchr(0, text) {
+        Some(end) => &text[..end],
+        None => text,
     }
 }
 
@@ -524,6 +530,24 @@ mod tests {
         assert!(ours(
             b"select 1;\nCREATE TABLE p (a int) PARTITION BY RANGE (a)"
         ));
-        assert_eq!(query_text(b'P', b"s1\0SELECT 1\0\0\0"), b"SELECT 1\0\0\0");
+        assert_eq!(query_text(b'P', b"s1\0SELECT 1\0\0\0"), b"SELECT 1");
+    }
+
+    #[test]
+    fn a_trailing_semicolon_before_the_nul_is_one_statement() {
+        // pgbench's -S query as it comes in a Query body: ends in `;` then the string's NUL.
+        let body = b"SELECT abalance FROM pgbench_accounts WHERE aid = 7;\0";
+        let text = query_text(QUERY_TAG, body);
+        assert_eq!(text, &body[..body.len() - 1]);
+        assert!(!may_hold_several(text));
+        assert!(!carries_state(QUERY_TAG, body, text, head(text)));
+        assert!(!maybe_ours(text, head(text)));
+        let several = b"SET a = 1; SELECT 2\0";
+        assert!(may_hold_several(query_text(QUERY_TAG, several)));
+        // A Parse: statement name, text, then parameter types after the text's NUL.
+        let parse = b"\0SELECT $1;\0\0\x01\0\0\0\x17";
+        let text = query_text(PARSE_TAG, parse);
+        assert_eq!(text, b"SELECT $1;");
+        assert!(!carries_state(PARSE_TAG, parse, text, head(text)));
     }
 }
