@@ -192,6 +192,8 @@ pub struct BackendConn {
     pub rbuf: ReadBuf,
     /// Node id.
     pub node: usize,
+    /// Where the node was reached (for errors).
+    pub address: NodeAddress,
     /// Parameters and cancel key from start-up.
     pub reply: StartupReply,
     /// Transaction status from the last ReadyForQuery.
@@ -267,11 +269,7 @@ async fn connect_inner(
     generation: u64,
     tls: Option<&Arc<ClientConfig>>,
 ) -> Result<BackendConn, ConnectError> {
-    let io_err = |source: io::Error| ConnectError::Io {
-        node,
-        address: describe(address),
-        source,
-    };
+    let io_err = |source: io::Error| io_error(node, address, source);
     let mut stream = match address {
         NodeAddress::Tcp { host, port } => {
             let addr = resolve(host, *port).map_err(io_err)?;
@@ -304,7 +302,7 @@ async fn connect_inner(
     let mut reply = StartupReply::default();
     let mut scram: Option<ScramSha256> = None;
     loop {
-        let (tag, len) = next_message(&mut stream, &mut rbuf, limits, node).await?;
+        let (tag, len) = next_message(&mut stream, &mut rbuf, limits, node, address).await?;
         let frame = rbuf.split_frame(len);
         let body = &frame[5..];
         let protocol = |source| ConnectError::Protocol { node, source };
@@ -428,6 +426,7 @@ async fn connect_inner(
                     stream,
                     rbuf,
                     node,
+                    address: address.clone(),
                     reply,
                     status: r.status(),
                     opened: Instant::now(),
@@ -508,6 +507,7 @@ pub async fn next_message(
     rbuf: &mut ReadBuf,
     limits: &Limits,
     node: usize,
+    address: &NodeAddress,
 ) -> Result<(u8, usize), ConnectError> {
     loop {
         if let Some(h) = Header::parse(rbuf.pending())
@@ -530,20 +530,16 @@ pub async fn next_message(
         let n = stream
             .read_buf(rbuf)
             .await
-            .map_err(|source| ConnectError::Io {
-                node,
-                address: String::new(),
-                source,
-            })?;
+            .map_err(|source| io_error(node, address, source))?;
         if n == 0 {
-            return Err(ConnectError::Io {
+            return Err(io_error(
                 node,
-                address: String::new(),
-                source: io::Error::new(
+                address,
+                io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "server closed the connection unexpectedly",
                 ),
-            });
+            ));
         }
     }
 }
@@ -566,6 +562,15 @@ fn auth_failed_text(node: usize, why: &str) -> ConnectError {
     ConnectError::Auth {
         node,
         why: why.to_owned(),
+    }
+}
+
+/// An I/O failure on the connection to `node` at `address`.
+pub fn io_error(node: usize, address: &NodeAddress, source: io::Error) -> ConnectError {
+    ConnectError::Io {
+        node,
+        address: describe(address),
+        source,
     }
 }
 

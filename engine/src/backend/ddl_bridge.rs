@@ -47,6 +47,7 @@ impl SqlServer for BackendServer<'_> {
                 &mut self.conn.rbuf,
                 &self.limits,
                 node,
+                &self.conn.address,
             )
             .await
             .map_err(|e| broken(e.to_string()))?;

@@ -14,7 +14,9 @@ mod reset;
 mod side;
 mod tx;
 
-pub use connect::{connect, next_message, BackendConn, ConnectError, Credentials, StartupReply};
+pub use connect::{
+    connect, io_error, next_message, BackendConn, ConnectError, Credentials, StartupReply,
+};
 /// SQL literals for internal queries: `E'…'` with doubled backslashes whenever needed, so they
 /// read the same whatever the client set `standard_conforming_strings` to.
 pub use corepool_protocol::ddl::quote_literal;

@@ -8,7 +8,7 @@ use corepool_protocol::message::backend::{DataRow, ReadyForQuery};
 use corepool_protocol::message::tags::{DATA_ROW_TAG, ERROR_RESPONSE_TAG, READY_FOR_QUERY_TAG};
 use corepool_protocol::message::write;
 
-use super::connect::{next_message, BackendConn, ConnectError};
+use super::connect::{io_error, next_message, BackendConn, ConnectError};
 use crate::runtime;
 
 /// Rows of text values; `None` is SQL NULL.
@@ -29,15 +29,18 @@ pub async fn internal_query(
         conn.stream
             .write_all(&out)
             .await
-            .map_err(|source| ConnectError::Io {
-                node,
-                address: String::new(),
-                source,
-            })?;
+            .map_err(|source| io_error(node, &conn.address, source))?;
         let mut rows = Vec::new();
         let mut failed = false;
         loop {
-            let (tag, len) = next_message(&mut conn.stream, &mut conn.rbuf, limits, node).await?;
+            let (tag, len) = next_message(
+                &mut conn.stream,
+                &mut conn.rbuf,
+                limits,
+                node,
+                &conn.address,
+            )
+            .await?;
             let frame = conn.rbuf.split_frame(len);
             let body = &frame[5..];
             match tag {

@@ -11,7 +11,7 @@ use corepool_protocol::message::tags::{
 use corepool_protocol::message::write;
 use corepool_protocol::message::TransactionStatus;
 
-use super::connect::{next_message, BackendConn, ConnectError};
+use super::connect::{io_error, next_message, BackendConn, ConnectError};
 use crate::runtime;
 
 /// Why a reset failed; the connection is then closed instead of cached.
@@ -63,15 +63,17 @@ pub async fn reset(
             conn.stream
                 .write_all(&out)
                 .await
-                .map_err(|source| ConnectError::Io {
-                    node,
-                    address: String::new(),
-                    source,
-                })?;
+                .map_err(|source| io_error(node, &conn.address, source))?;
             let mut failed = false;
             loop {
-                let (tag, len) =
-                    next_message(&mut conn.stream, &mut conn.rbuf, limits, node).await?;
+                let (tag, len) = next_message(
+                    &mut conn.stream,
+                    &mut conn.rbuf,
+                    limits,
+                    node,
+                    &conn.address,
+                )
+                .await?;
                 let frame = conn.rbuf.split_frame(len);
                 let body = &frame[5..];
                 match tag {

@@ -4,7 +4,7 @@ use bytes::BytesMut;
 use corepool_protocol::framing::Limits;
 use corepool_protocol::message::tags::{ERROR_RESPONSE_TAG, READY_FOR_QUERY_TAG};
 
-use crate::backend::{next_message, BackendConn, ConnectError};
+use crate::backend::{io_error, next_message, BackendConn, ConnectError};
 
 /// At most one connection per node.
 #[derive(Default)]
@@ -57,7 +57,14 @@ impl Backends {
 pub async fn discard_owed(conn: &mut BackendConn, limits: &Limits) -> Result<u32, ConnectError> {
     let mut errors = 0;
     while conn.side.discard_pending > 0 {
-        let (tag, len) = next_message(&mut conn.stream, &mut conn.rbuf, limits, conn.node).await?;
+        let (tag, len) = next_message(
+            &mut conn.stream,
+            &mut conn.rbuf,
+            limits,
+            conn.node,
+            &conn.address,
+        )
+        .await?;
         let frame = conn.rbuf.split_frame(len);
         match tag {
             ERROR_RESPONSE_TAG => errors += 1,
@@ -84,11 +91,9 @@ pub fn send_discarded(
     ready_for_query: u32,
 ) -> Result<(), ConnectError> {
     let node = conn.node;
-    conn.stream.send(bytes).map_err(|source| ConnectError::Io {
-        node,
-        address: String::new(),
-        source,
-    })?;
+    conn.stream
+        .send(bytes)
+        .map_err(|source| io_error(node, &conn.address, source))?;
     conn.side.discard_pending += ready_for_query;
     Ok(())
 }
