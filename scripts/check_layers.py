@@ -4,7 +4,7 @@ with declared layers (docs/architecture.md), no module importing from its own la
 
 A module file (lib.rs, mod.rs) declaring and re-exporting its own children is structure, not an
 import. Reads `use` trees and inline `crate::…` / `super::…` paths as text and resolves each to the file
-that defines its longest existing prefix. Test code (files named test.rs, tests.rs, *_test.rs,
+that defines its longest existing prefix. Test code (files named tests.rs or *_tests.rs,
 and `#[cfg(test)] mod … { … }` blocks) is left out: tests may reach anywhere.
 
 Usage: scripts/check_layers.py [--verbose]; exit status 1 when something runs upward.
@@ -149,7 +149,7 @@ class Crate:
     @staticmethod
     def is_test_file(path):
         base = os.path.basename(path)
-        return base in ("test.rs", "tests.rs") or base.endswith("_test.rs") or f"{os.sep}tests{os.sep}" in path
+        return base == "tests.rs" or base.endswith("_tests.rs") or f"{os.sep}tests{os.sep}" in path
 
     def resolve(self, segs):
         """The file defining the longest existing prefix of an absolute module path."""

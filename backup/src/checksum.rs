@@ -360,5 +360,5 @@ impl FailureCount {
 }
 
 #[cfg(test)]
-#[path = "checksum_test.rs"]
+#[path = "checksum_tests.rs"]
 mod tests;

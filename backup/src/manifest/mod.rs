@@ -50,5 +50,4 @@ pub enum ManifestError {
 }
 
 #[cfg(test)]
-#[path = "test.rs"]
 mod tests;

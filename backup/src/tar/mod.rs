@@ -213,5 +213,4 @@ pub(crate) fn header_checksum_signed(block: &[u8; BLOCK]) -> i64 {
 }
 
 #[cfg(test)]
-#[path = "test.rs"]
 mod tests;

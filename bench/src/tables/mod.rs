@@ -321,4 +321,4 @@ pub fn one_line(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod test;
+mod tests;

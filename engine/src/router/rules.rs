@@ -332,5 +332,5 @@ impl SessionFlags {
 }
 
 #[cfg(test)]
-#[path = "rules_test.rs"]
+#[path = "rules_tests.rs"]
 mod tests;

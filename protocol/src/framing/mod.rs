@@ -33,7 +33,7 @@ mod chunks;
 mod scan;
 mod startup;
 #[cfg(test)]
-mod test;
+mod tests;
 
 pub use self::chunks::{ChunkWalker, Inspected, Step};
 pub use self::scan::{scan_run, scan_run_with, Run, Stop, StopTags};

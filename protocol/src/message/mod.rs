@@ -42,7 +42,7 @@ pub mod tags;
 pub mod write;
 
 #[cfg(test)]
-mod test;
+mod tests;
 
 /// A PostgreSQL object identifier, such as a type OID in Parse or RowDescription.
 pub type Oid = u32;

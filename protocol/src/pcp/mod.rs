@@ -63,11 +63,11 @@ pub mod response;
 pub mod tags;
 
 #[cfg(test)]
-mod test;
+mod prop_tests;
 #[cfg(test)]
-mod test_prop;
+mod response_tests;
 #[cfg(test)]
-mod test_response;
+mod tests;
 
 pub use self::error::Error;
 pub use self::frame::{

@@ -61,7 +61,7 @@ mod statements;
 #[cfg(test)]
 mod lexer_tests;
 #[cfg(test)]
-mod proptests;
+mod prop_tests;
 #[cfg(test)]
 mod tests;
 

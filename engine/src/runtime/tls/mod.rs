@@ -224,4 +224,4 @@ fn pem_error<'a>(
 }
 
 #[cfg(test)]
-mod test;
+mod tests;

@@ -40,7 +40,7 @@ mod server;
 mod verifier;
 
 #[cfg(test)]
-mod test;
+mod exchange_tests;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -9,7 +9,7 @@ mod auth;
 mod fields;
 mod rows;
 #[cfg(test)]
-mod test;
+mod tests;
 
 pub use self::auth::{Authentication, SaslMechanisms};
 pub use self::fields::{ErrorField, ErrorFields, ErrorResponse, NoticeResponse};

@@ -11,7 +11,7 @@ mod auth;
 mod extended;
 mod startup;
 #[cfg(test)]
-mod test;
+mod tests;
 
 pub use self::auth::{PasswordMessage, SaslInitialResponse, SaslResponse};
 pub use self::extended::{Bind, Parse};

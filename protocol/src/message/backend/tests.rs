@@ -1,7 +1,7 @@
 //! Table tests for the backend views: good bodies, every truncation, trailing bytes, bad UTF-8.
 
 use super::*;
-use crate::message::test::{assert_bad_utf8, assert_strict, cat};
+use crate::message::tests::{assert_bad_utf8, assert_strict, cat};
 use crate::message::Format;
 
 #[test]

@@ -9,7 +9,7 @@ use super::node::{
 use super::notice::{write_error_response, ErrorResponse, Severity};
 use super::process::{ProcessInfo, ProcessStatus};
 use super::response::{self, ConfigRow};
-use super::test::hex;
+use super::tests::hex;
 use super::*;
 
 /// Splits every reply off `wire`, checks each re-writes to its own bytes, returns them.
