@@ -75,7 +75,8 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
             process_id,
             secret_key,
         })) => {
-            shard.forward_cancel(process_id, &secret_key).await;
+            // Boxed: a cancel connects to a backend, state a session does not need to carry.
+            Box::pin(shard.forward_cancel(process_id, &secret_key)).await;
             return;
         }
         Some(Ok(Opening::Session(s))) => s,
@@ -94,8 +95,9 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
 pub(crate) struct Session<'s> {
     shard: &'s Rc<Shard>,
     config: Arc<Config>,
-    /// The session's own copy once PGPOOL SET changed something.
-    session_config: Option<Config>,
+    /// The session's own copy once PGPOOL SET changed something (boxed: few sessions have
+    /// one, and a `Config` inline would be most of an idle session's size).
+    session_config: Option<Box<Config>>,
     params: Vec<(&'s str, &'s str)>,
     creds: Credentials,
     key: PoolKey,
@@ -113,7 +115,7 @@ pub(crate) struct Session<'s> {
     cache: Option<Box<cache::CacheState>>,
 }
 
-async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stream) {
+async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, client: Stream) {
     let config = shard.config();
     let host = client
         .peer_addr()
@@ -124,12 +126,43 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
     if config.log_connections {
         tracing::info!("new connection");
     }
+    // Boxed: authentication and the first backend's start-up are done once, and their state
+    // kept inline would size the task for the session's whole life (docs/performance.md,
+    // memory per idle client).
+    let Some((mut session, greeted)) = Box::pin(open(shard, slot, startup, client, host)).await
+    else {
+        return;
+    };
+    let end = match greeted {
+        true => {
+            session.serve_requests().await
+        }
+        false => End::ClientGone,
+    };
+    shard.forget_waker(slot);
+    // Boxed for the same reason: it runs once, at the end.
+    Box::pin(session.finish(end, &startup.database)).await;
+    if config.log_disconnections {
+        tracing::info!("disconnected");
+    }
+}
 
+/// Authenticates the client, builds its session, connects what the session starts with and
+/// greets the client. `None` when the session ended before it began (the client was told why);
+/// otherwise the session and whether the greeting reached the client.
+async fn open<'s>(
+    shard: &'s Rc<Shard>,
+    slot: usize,
+    startup: &'s Startup,
+    mut client: Stream,
+    host: String,
+) -> Option<(Session<'s>, bool)> {
+    let config = shard.config();
     // A client that asked for a newer minor version or for `_pq_.` options learns what it gets
     // before authentication, as PostgreSQL tells it.
     if let Some(negotiation) = &startup.negotiation {
         if client.write_all(negotiation).await.is_err() {
-            return;
+            return None;
         }
     }
 
@@ -149,13 +182,13 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
     let creds = match auth {
         None => {
             let _ = send_fatal(&mut client, "08006", "authentication timeout").await;
-            return;
+            return None;
         }
-        Some(Err(AuthFailure::Io(_))) => return,
+        Some(Err(AuthFailure::Io(_))) => return None,
         Some(Err(e)) => {
             tracing::info!(error = %e, "authentication failed");
             let _ = send_fatal(&mut client, e.sqlstate(), &e.to_string()).await;
-            return;
+            return None;
         }
         Some(Ok(c)) => c,
     };
@@ -165,7 +198,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
 
     let Some(primary) = shard.write_node() else {
         let _ = send_fatal(&mut client, "08006", "no valid backend node is available").await;
-        return;
+        return None;
     };
     let params = startup.param_pairs();
     let key = PoolKey::new(&startup.user, &startup.database, &params);
@@ -210,7 +243,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
                 }
             }
             session.tx_finish().await;
-            return;
+            return None;
         }
     }
     // Pgpool-II connects the load-balance node at session start too; corepool does so when
@@ -230,7 +263,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
         let (reply, backend_key) = match (&cached, session.backends.get_mut(primary)) {
             (Some(reply), _) => (reply.clone(), None),
             (None, Some(conn)) => (conn.reply.clone(), conn.cancel_key()),
-            (None, None) => return,
+            (None, None) => return None,
         };
         if session.tx.is_none() {
             shard.state.cancel.bind(slot, backend_key);
@@ -257,15 +290,8 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
     } else {
         session.count_on(Some(primary));
     }
-    let end = match session.client.write_all(&out).await {
-        Err(_) => End::ClientGone,
-        Ok(()) => session.serve_requests().await,
-    };
-    shard.forget_waker(slot);
-    session.finish(end, &startup.database).await;
-    if config.log_disconnections {
-        tracing::info!("disconnected");
-    }
+    let greeted = session.client.write_all(&out).await.is_ok();
+    Some((session, greeted))
 }
 
 /// The session's router and load-balance node: a routing one with streaming replication and
@@ -359,7 +385,7 @@ impl Session<'_> {
         let idle_limit = self
             .session_config
             .as_ref()
-            .unwrap_or(&self.config)
+            .map_or(&*self.config, |c| c)
             .client_idle_limit;
         if idle_limit.is_zero() {
             self.wait_input().await?;
@@ -405,7 +431,7 @@ impl Session<'_> {
         let idle_limit = self
             .session_config
             .as_ref()
-            .unwrap_or(&self.config)
+            .map_or(&*self.config, |c| c)
             .client_idle_limit;
         let shard = self.shard;
         let node = self.router.current;
@@ -504,18 +530,22 @@ impl Session<'_> {
             .health_check
             .connect_timeout
             .max(std::time::Duration::from_secs(10));
-        match backend::connect(
+        // Boxed: connecting (TLS, SCRAM) needs several KiB of future state, and kept inline
+        // it would size every session's task, idle ones included. A connect costs far more
+        // than the allocation.
+        let limits = self.shard.limits();
+        let tls = self.shard.tls();
+        let connect = Box::pin(backend::connect(
             node,
             &n.address,
             &self.params,
             &self.creds,
-            &self.shard.limits(),
+            &limits,
             limit,
             generation,
-            self.shard.tls().client.as_ref(),
-        )
-        .await
-        {
+            tls.client.as_ref(),
+        ));
+        match connect.await {
             Ok(c) => {
                 n.mark_connected();
                 Ok(c)
