@@ -102,6 +102,8 @@ impl TxSession {
 
     fn lease(&mut self, node: usize) -> &mut Lease {
         if self.leases.len() <= node {
+            // Exactly as many as needed: a Vec's first growth would make room for four.
+            self.leases.reserve_exact(node + 1 - self.leases.len());
             self.leases.resize_with(node + 1, Lease::default);
         }
         &mut self.leases[node]
