@@ -84,7 +84,8 @@ impl Session<'_> {
             }
             Action::Ddl => Box::pin(self.run_ddl()).await?,
             Action::Fence(node) => {
-                let target = self.fence(node).await?;
+                // Boxed too: a fence check queries the primary or the standby.
+                let target = Box::pin(self.fence(node)).await?;
                 self.switch_to(target).await?;
                 self.side.mark_routed();
             }

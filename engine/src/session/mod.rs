@@ -53,35 +53,9 @@ use startup::{greeting, Opening, Startup};
 
 /// Serves one accepted client connection to its end.
 pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
-    let config = shard.config();
-    let opening = runtime::timeout(
-        config.authentication_timeout,
-        startup::read_opening(&mut client, shard.tls().server.as_ref()),
-    )
-    .await;
-    let startup = match opening {
-        None => {
-            let _ = send_fatal(&mut client, "08006", "authentication timeout").await;
-            return;
-        }
-        Some(Err(e)) => {
-            tracing::debug!(error = %e, "start-up failed");
-            if let Some(code) = e.fatal_code() {
-                let _ = send_fatal(&mut client, code, &e.to_string()).await;
-            }
-            return;
-        }
-        Some(Ok(Opening::Cancel {
-            process_id,
-            secret_key,
-        })) => {
-            // Boxed: a cancel connects to a backend, state a session does not need to carry.
-            Box::pin(shard.forward_cancel(process_id, &secret_key)).await;
-            return;
-        }
-        Some(Ok(Opening::Session(s))) => s,
+    let Some(startup) = read_startup(&shard, &mut client).await else {
+        return;
     };
-
     let Some(slot) = shard.claim_slot() else {
         let _ = send_fatal(&mut client, "53300", "Sorry, too many clients already").await;
         return;
@@ -89,6 +63,42 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
     run(&shard, slot, &startup, client).await;
     shard.release_slot(slot);
     shard.state.registry.close(slot);
+}
+
+/// Reads the client's opening: its StartupMessage, or a CancelRequest (forwarded here).
+/// `None` when there is no session to run (the client was told why when it can be).
+///
+/// A function of its own so that what the opening needs (the start-up packet's parse, the
+/// outcome's error or cancel key) is not kept in the session's future once the session runs.
+async fn read_startup(shard: &Rc<Shard>, client: &mut Stream) -> Option<Startup> {
+    let config = shard.config();
+    let opening = runtime::timeout(
+        config.authentication_timeout,
+        startup::read_opening(client, shard.tls().server.as_ref()),
+    )
+    .await;
+    match opening {
+        None => {
+            let _ = send_fatal(client, "08006", "authentication timeout").await;
+            None
+        }
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, "start-up failed");
+            if let Some(code) = e.fatal_code() {
+                let _ = send_fatal(client, code, &e.to_string()).await;
+            }
+            None
+        }
+        Some(Ok(Opening::Cancel {
+            process_id,
+            secret_key,
+        })) => {
+            // Boxed: a cancel connects to a backend, state a session does not need to carry.
+            Box::pin(shard.forward_cancel(process_id, &secret_key)).await;
+            None
+        }
+        Some(Ok(Opening::Session(s))) => Some(s),
+    }
 }
 
 /// A running session: its client, its backends and what it decided so far.
