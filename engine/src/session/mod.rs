@@ -60,7 +60,36 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
         let _ = send_fatal(&mut client, "53300", "Sorry, too many clients already").await;
         return;
     };
-    run(&shard, slot, &startup, client).await;
+    let config = shard.config();
+    let host = client
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "[local]".into());
+    let span = tracing::info_span!("session", shard = shard.id, user = %startup.user, database = %startup.database, client = %host);
+    let _enter = span.enter();
+    if config.log_connections {
+        tracing::info!("new connection");
+    }
+    // Boxed: authentication and the first backend's start-up are done once, and their state
+    // kept inline would size the task for the session's whole life (docs/performance.md,
+    // memory per idle client).
+    let Some((mut session, greeted)) = Box::pin(open(&shard, slot, &startup, client, host)).await
+    else {
+        shard.release_slot(slot);
+        shard.state.registry.close(slot);
+        return;
+    };
+    let end = match greeted {
+        true => session.serve_requests().await,
+        false => End::ClientGone,
+    };
+    shard.forget_waker(slot);
+    // Boxed for the same reason: it runs once, at the end.
+    Box::pin(session.finish(end, &startup.database)).await;
+    drop(session);
+    if config.log_disconnections {
+        tracing::info!("disconnected");
+    }
     shard.release_slot(slot);
     shard.state.registry.close(slot);
 }
@@ -101,6 +130,9 @@ async fn read_startup(shard: &Rc<Shard>, client: &mut Stream) -> Option<Startup>
     }
 }
 
+/// What a session without a secret logs in to backends with.
+static NO_CREDENTIALS: Credentials = Credentials::None;
+
 /// A running session: its client, its backends and what it decided so far.
 pub(crate) struct Session<'s> {
     shard: &'s Rc<Shard>,
@@ -108,8 +140,12 @@ pub(crate) struct Session<'s> {
     /// The session's own copy once PGPOOL SET changed something (boxed: few sessions have
     /// one, and a `Config` inline would be most of an idle session's size).
     session_config: Option<Box<Config>>,
-    params: Vec<(&'s str, &'s str)>,
-    creds: Credentials,
+    /// The client's start-up packet: its user, database and parameters (a new backend is
+    /// started with them).
+    startup: &'s Startup,
+    /// The secret that logs this client in to a backend; `None` when there is none (trust),
+    /// boxed since most sessions never open a backend of their own after start-up.
+    creds: Option<Box<Credentials>>,
     key: PoolKey,
     slot: usize,
     client: Stream,
@@ -123,38 +159,6 @@ pub(crate) struct Session<'s> {
     tx: Option<tx::TxSession>,
     /// The query cache's state, when the cache is on.
     cache: Option<Box<cache::CacheState>>,
-}
-
-async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, client: Stream) {
-    let config = shard.config();
-    let host = client
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "[local]".into());
-    let span = tracing::info_span!("session", shard = shard.id, user = %startup.user, database = %startup.database, client = %host);
-    let _enter = span.enter();
-    if config.log_connections {
-        tracing::info!("new connection");
-    }
-    // Boxed: authentication and the first backend's start-up are done once, and their state
-    // kept inline would size the task for the session's whole life (docs/performance.md,
-    // memory per idle client).
-    let Some((mut session, greeted)) = Box::pin(open(shard, slot, startup, client, host)).await
-    else {
-        return;
-    };
-    let end = match greeted {
-        true => {
-            session.serve_requests().await
-        }
-        false => End::ClientGone,
-    };
-    shard.forget_waker(slot);
-    // Boxed for the same reason: it runs once, at the end.
-    Box::pin(session.finish(end, &startup.database)).await;
-    if config.log_disconnections {
-        tracing::info!("disconnected");
-    }
 }
 
 /// Authenticates the client, builds its session, connects what the session starts with and
@@ -217,12 +221,16 @@ async fn open<'s>(
         config.pooling.mode_for(&startup.user, &startup.database) == PoolMode::Transaction;
     let tx = transaction_pooled.then(|| tx::TxSession::new(&params));
     let query_cache = cache::CacheState::for_session(shard, startup, &params);
+    drop(params);
     let mut session = Session {
         shard,
         config: config.clone(),
         session_config: None,
-        params,
-        creds,
+        startup,
+        creds: match creds {
+            Credentials::None => None,
+            some => Some(Box::new(some)),
+        },
         key,
         slot,
         client,
@@ -545,11 +553,13 @@ impl Session<'_> {
         // than the allocation.
         let limits = self.shard.limits();
         let tls = self.shard.tls();
+        let params = self.startup.param_pairs();
+        let creds = self.creds.as_deref().unwrap_or(&NO_CREDENTIALS);
         let connect = Box::pin(backend::connect(
             node,
             &n.address,
-            &self.params,
-            &self.creds,
+            &params,
+            creds,
             &limits,
             limit,
             generation,

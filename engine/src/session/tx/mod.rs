@@ -182,7 +182,7 @@ impl Session<'_> {
                 drop(got);
                 match self.open_backend(node).await {
                     Ok(conn) => {
-                        let defaults = Params::from_startup(&self.params);
+                        let defaults = Params::from_startup(&self.startup.param_pairs());
                         entry
                             .greeting
                             .borrow_mut()
