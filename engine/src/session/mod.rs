@@ -52,12 +52,15 @@ use route::SessionRouter;
 use startup::{greeting, Opening, Startup};
 
 /// Serves one accepted client connection to its end.
-pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
-    let Some(startup) = read_startup(&shard, &mut client).await else {
+///
+/// The caller keeps `client` (left closed once the session took it): a stream passed by
+/// value would be kept among this future's arguments for the session's whole life.
+pub async fn serve(shard: &Rc<Shard>, client: &mut Stream) {
+    let Some(startup) = read_startup(shard, client).await else {
         return;
     };
     let Some(slot) = shard.claim_slot() else {
-        let _ = send_fatal(&mut client, "53300", "Sorry, too many clients already").await;
+        let _ = send_fatal(client, "53300", "Sorry, too many clients already").await;
         return;
     };
     let config = shard.config();
@@ -73,7 +76,8 @@ pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
     // Boxed: authentication and the first backend's start-up are done once, and their state
     // kept inline would size the task for the session's whole life (docs/performance.md,
     // memory per idle client).
-    let Some((mut session, greeted)) = Box::pin(open(&shard, slot, &startup, client, host)).await
+    let Some((mut session, greeted)) =
+        Box::pin(open(shard, slot, &startup, client.take(), host)).await
     else {
         shard.release_slot(slot);
         shard.state.registry.close(slot);

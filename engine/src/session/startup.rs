@@ -204,6 +204,8 @@ fn parse_startup(packet: &Bytes) -> Result<Startup, StartupError> {
     if !params.iter().any(|(k, _)| k == "database") {
         params.push(("database".to_owned(), database.clone()));
     }
+    // Kept for the session's life: no spare capacity.
+    params.shrink_to_fit();
     Ok(Startup {
         user,
         database,
