@@ -96,6 +96,7 @@ mod tests {
         assert!(q.is_empty());
         q.push_back(5);
         q.clear();
-        assert!(q.is_empty() && q.len() == 0);
+        assert!(q.is_empty());
+        assert_eq!(q.iter().count(), 0);
     }
 }
