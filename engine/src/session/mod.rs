@@ -147,8 +147,8 @@ pub(crate) struct Session<'s> {
     /// The client's start-up packet: its user, database and parameters (a new backend is
     /// started with them).
     startup: &'s Startup,
-    /// The secret that logs this client in to a backend; `None` when there is none (trust),
-    /// boxed since most sessions never open a backend of their own after start-up.
+    /// The secret that logs this client in to a backend; `None` when there is none (trust).
+    /// Boxed: it is read only when a backend is opened.
     creds: Option<Box<Credentials>>,
     key: PoolKey,
     slot: usize,
