@@ -35,8 +35,9 @@ pub struct Options {
     pub ring_entries: u32,
     /// Size of one receive buffer. A chunk a socket receives is at most this long.
     pub buffer_size: usize,
-    /// Receive buffers lent to the kernel (a power of two, at most 32768). Memory:
-    /// `buffer_size × buffers` per shard, whatever the number of connections.
+    /// Receive buffers the kernel may be lent (a power of two, at most 32768). Memory: at most
+    /// `buffer_size × buffers` per shard, whatever the number of connections; buffers are put
+    /// in circulation as receives need them, so a shard of idle clients touches few.
     pub buffers: usize,
 }
 

@@ -38,4 +38,4 @@ pub mod time;
 
 pub use executor::{block_on, is_current, now, open_sockets, run, run_with, spawn, stats, Options};
 pub use reactor::Stats;
-pub use time::{sleep, timeout, Sleep};
+pub use time::{sleep, timeout, Sleep, Timeout};

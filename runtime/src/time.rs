@@ -62,10 +62,35 @@ impl Drop for Sleep {
 }
 
 /// Runs `fut` for at most `limit`; `None` when the time ran out (the future is dropped).
-pub async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
-    futures_lite::future::or(async { Some(fut.await) }, async {
-        sleep(limit).await;
-        None
-    })
-    .await
+///
+/// A plain function returning a struct, not an `async fn`: an `async fn` would keep `fut`
+/// both as its argument and as the future it awaits, and a session's start-up future wrapped
+/// so took three times its size in every session's task.
+pub fn timeout<F: Future>(limit: Duration, fut: F) -> Timeout<F> {
+    Timeout {
+        fut,
+        sleep: sleep(limit),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`timeout`] returns.
+    #[derive(Debug)]
+    pub struct Timeout<F> {
+        #[pin]
+        fut: F,
+        sleep: Sleep,
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.fut.poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        Pin::new(this.sleep).poll(cx).map(|()| None)
+    }
 }

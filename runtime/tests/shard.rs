@@ -216,6 +216,49 @@ fn more_connections_than_buffers_all_get_served() {
 }
 
 #[test]
+fn buffers_come_into_circulation_as_tasks_hold_them() {
+    // The ring lends a few of its buffers at first. A reader that keeps every chunk holds far
+    // more than that: more are put in circulation as it holds them, and every byte arrives.
+    let options = Options {
+        ring_entries: 64,
+        buffer_size: 4096,
+        buffers: 1024,
+    };
+    const TOTAL: usize = 2 << 20;
+    let got = shard_with(options, || async {
+        let listener = Listener::bind_tcp(loopback()).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        spawn(async move {
+            let server = listener.accept().await.expect("accept");
+            let data: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
+            server.send(data).expect("queue");
+            server.flush().await.expect("flush");
+        });
+        let mut client = Socket::connect_tcp(addr).await.expect("connect");
+        let receive = async {
+            let mut held = Vec::new();
+            let mut len = 0;
+            while len < TOTAL {
+                let Some(chunk) = client.recv().await.expect("recv") else {
+                    break;
+                };
+                len += chunk.len();
+                held.push(chunk);
+            }
+            held
+        };
+        let held = timeout(Duration::from_secs(30), receive)
+            .await
+            .expect("the transfer did not stall for lack of buffers");
+        let bytes: Vec<u8> = held.iter().flat_map(|c| c.iter().copied()).collect();
+        (held.len(), bytes)
+    });
+    assert!(got.0 > 64, "more chunks held at once than first lent");
+    assert_eq!(got.1.len(), TOTAL);
+    assert!(got.1.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+}
+
+#[test]
 fn a_dropped_socket_with_receives_in_flight_closes_and_the_peer_sees_the_end() {
     let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
     let peer = std::thread::spawn(move || {

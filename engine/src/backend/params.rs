@@ -2,7 +2,6 @@
 //! backend: the values a client set (at start-up or with a plain `SET`), what a backend has,
 //! and the statements that make a backend's match a client's.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::quote_literal;
@@ -25,10 +24,14 @@ impl Value {
     }
 }
 
-/// Parameters by lower-cased name. Shared on clone (a transaction-pooled client's values are
-/// recorded as the backend's at every lease) and copied only when changed.
+/// Parameters by lower-cased name, sorted by it.
+///
+/// A sorted vector, not a map: a client sets a handful at most, and every transaction-pooled
+/// session keeps two of these for its whole life (a `BTreeMap` node is 632 bytes however few
+/// entries it holds). Shared on clone — a client's values are recorded as its backend's at
+/// every lease — and copied only when changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params(Rc<BTreeMap<String, Value>>);
+pub struct Params(Rc<Vec<(String, Value)>>);
 
 /// Start-up packet keys that are not parameters.
 const NOT_PARAMETERS: [&str; 4] = ["user", "database", "replication", "options"];
@@ -49,19 +52,34 @@ impl Params {
                 p.set(&k, Value::Literal(v));
             }
         }
+        Rc::make_mut(&mut p.0).shrink_to_fit();
         p
+    }
+
+    /// Where `name` (lower-cased) is, or would go.
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    /// The value of `name` (lower-cased).
+    fn value(&self, name: &str) -> Option<&Value> {
+        self.find(name).ok().map(|i| &self.0[i].1)
     }
 
     /// Records `name = value`.
     pub fn set(&mut self, name: &str, value: Value) {
-        Rc::make_mut(&mut self.0).insert(name.to_ascii_lowercase(), value);
+        let name = name.to_ascii_lowercase();
+        match self.find(&name) {
+            Ok(i) if self.0[i].1 == value => {}
+            Ok(i) => Rc::make_mut(&mut self.0)[i].1 = value,
+            Err(i) => Rc::make_mut(&mut self.0).insert(i, (name, value)),
+        }
     }
 
     /// Forgets `name` (back to the session default).
     pub fn reset(&mut self, name: &str) {
-        let name = name.to_ascii_lowercase();
-        if self.0.contains_key(&name) {
-            Rc::make_mut(&mut self.0).remove(&name);
+        if let Ok(i) = self.find(&name.to_ascii_lowercase()) {
+            Rc::make_mut(&mut self.0).remove(i);
         }
     }
 
@@ -77,7 +95,7 @@ impl Params {
 
     /// A parameter's value.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(&name.to_ascii_lowercase())
+        self.value(&name.to_ascii_lowercase())
     }
 
     /// The statements that turn a backend whose parameters are `from` (with session defaults
@@ -92,15 +110,15 @@ impl Params {
         }
         let mut sql = String::new();
         for (name, want) in self.0.iter() {
-            let have = from.0.get(name);
+            let have = from.value(name);
             if have != Some(want) && have.map(Value::sql) != Some(want.sql()) {
                 sql.push_str(&format!("SET {name} TO {};", want.sql()));
             }
         }
-        for (name, have) in from.0.iter().filter(|(n, _)| !self.0.contains_key(*n)) {
+        for (name, have) in from.0.iter().filter(|(n, _)| self.find(n).is_err()) {
             // Back to the session default: what the backend was started with (as near as a
             // dedicated connection gets), or the server's.
-            match defaults.0.get(name) {
+            match defaults.value(name) {
                 Some(v) if v == have || v.sql() == have.sql() => {}
                 Some(v) => sql.push_str(&format!("SET {name} TO {};", v.sql())),
                 None => sql.push_str(&format!("RESET {name};")),

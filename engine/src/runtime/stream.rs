@@ -130,6 +130,11 @@ impl Stream {
         Self { io, partial: None }
     }
 
+    /// Takes the stream out, leaving a closed one in its place.
+    pub fn take(&mut self) -> Stream {
+        std::mem::replace(self, Stream::new(Io::Closed))
+    }
+
     /// A stream over a plain socket of this shard.
     pub fn plain(socket: Socket) -> Self {
         Self::new(Io::Plain(socket))

@@ -78,7 +78,7 @@ async fn admit(shard: Rc<Shard>, mut stream: runtime::Stream, reject_when_full: 
     // The slot is given back however the session ends, a panic caught by the executor
     // included: a lost slot would hold a smart shutdown forever.
     let _slot = SessionSlot(&shard);
-    crate::session::serve(shard.clone(), stream).await;
+    crate::session::serve(&shard, &mut stream).await;
 }
 
 /// A taken session slot, given back when dropped.

@@ -73,20 +73,23 @@ impl Session<'_> {
                 }
                 self.side.mark_routed();
             }
+            // The rare actions' futures are boxed so that their state (an internal query's,
+            // enhanced DDL's) does not size every session's task.
             Action::Catalog(checks) => {
                 let primary = self.router.primary;
                 self.switch_to(primary).await?;
-                let ok = self.look_up(&checks).await?;
+                let ok = Box::pin(self.look_up(&checks)).await?;
                 // A failed lookup (an aborted transaction) routes this request to the primary.
                 self.router.assume_writes_once = !ok;
             }
-            Action::Ddl => self.run_ddl().await?,
+            Action::Ddl => Box::pin(self.run_ddl()).await?,
             Action::Fence(node) => {
-                let target = self.fence(node).await?;
+                // Boxed too: a fence check queries the primary or the standby.
+                let target = Box::pin(self.fence(node)).await?;
                 self.switch_to(target).await?;
                 self.side.mark_routed();
             }
-            Action::InBand => self.answer_in_band().await?,
+            Action::InBand => Box::pin(self.answer_in_band()).await?,
         }
         Ok(())
     }
@@ -228,7 +231,7 @@ impl Session<'_> {
         let configured = self.config.clone();
         let session = self
             .session_config
-            .get_or_insert_with(|| (*configured).clone());
+            .get_or_insert_with(|| Box::new((*configured).clone()));
         let reply = inband::answer(
             &sql,
             inband::Context {

@@ -52,52 +52,104 @@ use route::SessionRouter;
 use startup::{greeting, Opening, Startup};
 
 /// Serves one accepted client connection to its end.
-pub async fn serve(shard: Rc<Shard>, mut client: Stream) {
+///
+/// The caller keeps `client` (left closed once the session took it): a stream passed by
+/// value would be kept among this future's arguments for the session's whole life.
+pub async fn serve(shard: &Rc<Shard>, client: &mut Stream) {
+    let Some(startup) = read_startup(shard, client).await else {
+        return;
+    };
+    let Some(slot) = shard.claim_slot() else {
+        let _ = send_fatal(client, "53300", "Sorry, too many clients already").await;
+        return;
+    };
+    let config = shard.config();
+    let host = client
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "[local]".into());
+    let span = tracing::info_span!("session", shard = shard.id, user = %startup.user, database = %startup.database, client = %host);
+    let _enter = span.enter();
+    if config.log_connections {
+        tracing::info!("new connection");
+    }
+    // Boxed: authentication and the first backend's start-up are done once, and their state
+    // kept inline would size the task for the session's whole life (docs/performance.md,
+    // memory per idle client).
+    let Some((mut session, greeted)) =
+        Box::pin(open(shard, slot, &startup, client.take(), host)).await
+    else {
+        shard.release_slot(slot);
+        shard.state.registry.close(slot);
+        return;
+    };
+    let end = match greeted {
+        true => session.serve_requests().await,
+        false => End::ClientGone,
+    };
+    shard.forget_waker(slot);
+    // Boxed for the same reason: it runs once, at the end.
+    Box::pin(session.finish(end, &startup.database)).await;
+    drop(session);
+    if config.log_disconnections {
+        tracing::info!("disconnected");
+    }
+    shard.release_slot(slot);
+    shard.state.registry.close(slot);
+}
+
+/// Reads the client's opening: its StartupMessage, or a CancelRequest (forwarded here).
+/// `None` when there is no session to run (the client was told why when it can be).
+///
+/// A function of its own so that what the opening needs (the start-up packet's parse, the
+/// outcome's error or cancel key) is not kept in the session's future once the session runs.
+async fn read_startup(shard: &Rc<Shard>, client: &mut Stream) -> Option<Startup> {
     let config = shard.config();
     let opening = runtime::timeout(
         config.authentication_timeout,
-        startup::read_opening(&mut client, shard.tls().server.as_ref()),
+        startup::read_opening(client, shard.tls().server.as_ref()),
     )
     .await;
-    let startup = match opening {
+    match opening {
         None => {
-            let _ = send_fatal(&mut client, "08006", "authentication timeout").await;
-            return;
+            let _ = send_fatal(client, "08006", "authentication timeout").await;
+            None
         }
         Some(Err(e)) => {
             tracing::debug!(error = %e, "start-up failed");
             if let Some(code) = e.fatal_code() {
-                let _ = send_fatal(&mut client, code, &e.to_string()).await;
+                let _ = send_fatal(client, code, &e.to_string()).await;
             }
-            return;
+            None
         }
         Some(Ok(Opening::Cancel {
             process_id,
             secret_key,
         })) => {
-            shard.forward_cancel(process_id, &secret_key).await;
-            return;
+            // Boxed: a cancel connects to a backend, state a session does not need to carry.
+            Box::pin(shard.forward_cancel(process_id, &secret_key)).await;
+            None
         }
-        Some(Ok(Opening::Session(s))) => s,
-    };
-
-    let Some(slot) = shard.claim_slot() else {
-        let _ = send_fatal(&mut client, "53300", "Sorry, too many clients already").await;
-        return;
-    };
-    run(&shard, slot, &startup, client).await;
-    shard.release_slot(slot);
-    shard.state.registry.close(slot);
+        Some(Ok(Opening::Session(s))) => Some(s),
+    }
 }
+
+/// What a session without a secret logs in to backends with.
+static NO_CREDENTIALS: Credentials = Credentials::None;
 
 /// A running session: its client, its backends and what it decided so far.
 pub(crate) struct Session<'s> {
     shard: &'s Rc<Shard>,
     config: Arc<Config>,
-    /// The session's own copy once PGPOOL SET changed something.
-    session_config: Option<Config>,
-    params: Vec<(&'s str, &'s str)>,
-    creds: Credentials,
+    /// The session's own copy once PGPOOL SET changed something (boxed: few sessions have
+    /// one, and a `Config` inline would be most of an idle session's size).
+    session_config: Option<Box<Config>>,
+    /// The client's start-up packet: its user, database and parameters (a new backend is
+    /// started with them).
+    startup: &'s Startup,
+    /// The secret that logs this client in to a backend; `None` when there is none (trust).
+    /// Boxed: it is read only when a backend is opened.
+    creds: Option<Box<Credentials>>,
     key: PoolKey,
     slot: usize,
     client: Stream,
@@ -113,23 +165,22 @@ pub(crate) struct Session<'s> {
     cache: Option<Box<cache::CacheState>>,
 }
 
-async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stream) {
+/// Authenticates the client, builds its session, connects what the session starts with and
+/// greets the client. `None` when the session ended before it began (the client was told why);
+/// otherwise the session and whether the greeting reached the client.
+async fn open<'s>(
+    shard: &'s Rc<Shard>,
+    slot: usize,
+    startup: &'s Startup,
+    mut client: Stream,
+    host: String,
+) -> Option<(Session<'s>, bool)> {
     let config = shard.config();
-    let host = client
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "[local]".into());
-    let span = tracing::info_span!("session", shard = shard.id, user = %startup.user, database = %startup.database, client = %host);
-    let _enter = span.enter();
-    if config.log_connections {
-        tracing::info!("new connection");
-    }
-
     // A client that asked for a newer minor version or for `_pq_.` options learns what it gets
     // before authentication, as PostgreSQL tells it.
     if let Some(negotiation) = &startup.negotiation {
         if client.write_all(negotiation).await.is_err() {
-            return;
+            return None;
         }
     }
 
@@ -149,13 +200,13 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
     let creds = match auth {
         None => {
             let _ = send_fatal(&mut client, "08006", "authentication timeout").await;
-            return;
+            return None;
         }
-        Some(Err(AuthFailure::Io(_))) => return,
+        Some(Err(AuthFailure::Io(_))) => return None,
         Some(Err(e)) => {
             tracing::info!(error = %e, "authentication failed");
             let _ = send_fatal(&mut client, e.sqlstate(), &e.to_string()).await;
-            return;
+            return None;
         }
         Some(Ok(c)) => c,
     };
@@ -165,7 +216,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
 
     let Some(primary) = shard.write_node() else {
         let _ = send_fatal(&mut client, "08006", "no valid backend node is available").await;
-        return;
+        return None;
     };
     let params = startup.param_pairs();
     let key = PoolKey::new(&startup.user, &startup.database, &params);
@@ -174,12 +225,16 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
         config.pooling.mode_for(&startup.user, &startup.database) == PoolMode::Transaction;
     let tx = transaction_pooled.then(|| tx::TxSession::new(&params));
     let query_cache = cache::CacheState::for_session(shard, startup, &params);
+    drop(params);
     let mut session = Session {
         shard,
         config: config.clone(),
         session_config: None,
-        params,
-        creds,
+        startup,
+        creds: match creds {
+            Credentials::None => None,
+            some => Some(Box::new(some)),
+        },
         key,
         slot,
         client,
@@ -210,7 +265,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
                 }
             }
             session.tx_finish().await;
-            return;
+            return None;
         }
     }
     // Pgpool-II connects the load-balance node at session start too; corepool does so when
@@ -230,7 +285,7 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
         let (reply, backend_key) = match (&cached, session.backends.get_mut(primary)) {
             (Some(reply), _) => (reply.clone(), None),
             (None, Some(conn)) => (conn.reply.clone(), conn.cancel_key()),
-            (None, None) => return,
+            (None, None) => return None,
         };
         if session.tx.is_none() {
             shard.state.cancel.bind(slot, backend_key);
@@ -257,15 +312,8 @@ async fn run(shard: &Rc<Shard>, slot: usize, startup: &Startup, mut client: Stre
     } else {
         session.count_on(Some(primary));
     }
-    let end = match session.client.write_all(&out).await {
-        Err(_) => End::ClientGone,
-        Ok(()) => session.serve_requests().await,
-    };
-    shard.forget_waker(slot);
-    session.finish(end, &startup.database).await;
-    if config.log_disconnections {
-        tracing::info!("disconnected");
-    }
+    let greeted = session.client.write_all(&out).await.is_ok();
+    Some((session, greeted))
 }
 
 /// The session's router and load-balance node: a routing one with streaming replication and
@@ -359,7 +407,7 @@ impl Session<'_> {
         let idle_limit = self
             .session_config
             .as_ref()
-            .unwrap_or(&self.config)
+            .map_or(&*self.config, |c| c)
             .client_idle_limit;
         if idle_limit.is_zero() {
             self.wait_input().await?;
@@ -405,7 +453,7 @@ impl Session<'_> {
         let idle_limit = self
             .session_config
             .as_ref()
-            .unwrap_or(&self.config)
+            .map_or(&*self.config, |c| c)
             .client_idle_limit;
         let shard = self.shard;
         let node = self.router.current;
@@ -504,18 +552,24 @@ impl Session<'_> {
             .health_check
             .connect_timeout
             .max(std::time::Duration::from_secs(10));
-        match backend::connect(
+        // Boxed: connecting (TLS, SCRAM) needs several KiB of future state, and kept inline
+        // it would size every session's task, idle ones included. A connect costs far more
+        // than the allocation.
+        let limits = self.shard.limits();
+        let tls = self.shard.tls();
+        let params = self.startup.param_pairs();
+        let creds = self.creds.as_deref().unwrap_or(&NO_CREDENTIALS);
+        let connect = Box::pin(backend::connect(
             node,
             &n.address,
-            &self.params,
-            &self.creds,
-            &self.shard.limits(),
+            &params,
+            creds,
+            &limits,
             limit,
             generation,
-            self.shard.tls().client.as_ref(),
-        )
-        .await
-        {
+            tls.client.as_ref(),
+        ));
+        match connect.await {
             Ok(c) => {
                 n.mark_connected();
                 Ok(c)

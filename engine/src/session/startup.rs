@@ -118,7 +118,6 @@ pub async fn read_opening(
     tls: Option<&Arc<ServerConfig>>,
 ) -> Result<Opening, StartupError> {
     let mut buf = BytesMut::with_capacity(512);
-    let mut chunk = [0u8; 512];
     loop {
         while let Some(frame) = split_startup(&mut buf)? {
             match frame {
@@ -134,8 +133,8 @@ pub async fn read_opening(
                             return Err(StartupError::UnencryptedAfterSsl);
                         }
                         client.write_all(b"S").await?;
-                        client
-                            .accept_tls(config.clone())
+                        // Boxed: the handshake's state is large and needed once.
+                        Box::pin(client.accept_tls(config.clone()))
                             .await
                             .map_err(StartupError::Tls)?;
                     }
@@ -158,14 +157,18 @@ pub async fn read_opening(
                 }
             }
         }
-        let n = client.read(&mut chunk).await?;
+        // Read straight into the buffer's free space: a read array would stay in the
+        // session's future for the session's whole life.
+        let start = buf.len();
+        buf.resize(start + 512, 0);
+        let n = client.read(&mut buf[start..]).await?;
+        buf.truncate(start + n);
         if n == 0 {
             return Err(StartupError::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "client closed the connection during start-up",
             )));
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -201,6 +204,8 @@ fn parse_startup(packet: &Bytes) -> Result<Startup, StartupError> {
     if !params.iter().any(|(k, _)| k == "database") {
         params.push(("database".to_owned(), database.clone()));
     }
+    // Kept for the session's life: no spare capacity.
+    params.shrink_to_fit();
     Ok(Startup {
         user,
         database,

@@ -1,9 +1,16 @@
 //! The provided-buffer ring: the ring of entries through which the kernel is lent receive
 //! buffers (`IORING_REGISTER_PBUF_RING`), one per shard, buffer group 0.
 //!
-//! Every buffer of the [`Region`] starts lent. A multishot receive takes one per completion;
-//! the task that gets the chunk gives its id back when it drops it, and [`BufRing::publish`]
-//! lends returned ids again, one tail update per loop turn.
+//! A multishot receive takes one buffer per completion; the task that gets the chunk gives its
+//! id back when it drops it, and [`BufRing::publish`] lends returned ids again, one tail update
+//! per loop turn.
+//!
+//! Buffers are lent as they are needed, not all at once: the kernel takes buffers in ring
+//! order, so every buffer ever lent ends up written and resident, and a shard whose clients are
+//! idle needs only a few of its 1,024 (16 MiB of receive memory per shard became resident once
+//! 10,000 idle clients had started up, 3 KiB per client). The ring starts with [`FIRST_LENT`]
+//! and doubles the buffers in circulation whenever tasks hold more than three quarters of
+//! them, up to the whole [`Region`].
 #![allow(unsafe_code)]
 
 use std::alloc::{self, Layout};
@@ -20,6 +27,9 @@ use crate::buf::Region;
 /// The buffer group every receive selects from.
 pub(super) const GROUP: u16 = 0;
 
+/// Buffers in circulation when the ring starts (all of them when the region has fewer).
+pub(super) const FIRST_LENT: usize = 64;
+
 /// The ring of entries shared with the kernel, and the buffers it lends.
 pub(super) struct BufRing {
     entries: NonNull<BufRingEntry>,
@@ -31,6 +41,9 @@ pub(super) struct BufRing {
     scratch: Vec<u16>,
     /// Buffers currently lent to the kernel.
     lent: usize,
+    /// Buffers in circulation: ids `0..circulating` have been lent; the rest of the region
+    /// was never touched.
+    circulating: usize,
 }
 
 impl BufRing {
@@ -76,10 +89,9 @@ impl BufRing {
             region,
             scratch: Vec::with_capacity(count),
             lent: 0,
+            circulating: 0,
         };
-        for bid in 0..count as u16 {
-            ring_bufs.push(bid);
-        }
+        ring_bufs.circulate(FIRST_LENT);
         ring_bufs.store_tail();
         Ok(ring_bufs)
     }
@@ -103,15 +115,30 @@ impl BufRing {
     pub(super) fn publish(&mut self) -> bool {
         let mut ids = std::mem::take(&mut self.scratch);
         self.region.drain_returned(&mut ids);
-        let any = !ids.is_empty();
+        let mut any = !ids.is_empty();
         for bid in ids.drain(..) {
             self.push(bid);
         }
         self.scratch = ids;
+        if self.lent * 4 < self.circulating && self.circulating < self.region.count() {
+            // Tasks hold most of the buffers in circulation: put more in.
+            self.circulate(self.circulating);
+            any = true;
+        }
         if any {
             self.store_tail();
         }
         any
+    }
+
+    /// Lends up to `more` buffers never lent before (the caller stores the tail).
+    fn circulate(&mut self, more: usize) {
+        let end = (self.circulating + more).min(self.region.count());
+        for bid in self.circulating..end {
+            // `end` is at most the region's count, itself at most 32768.
+            self.push(bid as u16);
+        }
+        self.circulating = end;
     }
 
     fn push(&mut self, bid: u16) {

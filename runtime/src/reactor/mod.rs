@@ -11,6 +11,7 @@
 #![allow(unsafe_code)]
 
 mod bufring;
+mod fifo;
 mod socks;
 mod sys;
 
@@ -226,6 +227,14 @@ impl Reactor {
     ) -> io::Result<u64> {
         let user_data = self.new_op(OpKind::Send(sock));
         let entry = msg.entry(fd).user_data(user_data);
+        self.push_or_free(entry, user_data)
+    }
+
+    /// Sends `data` on `fd` (a plain `SEND`); `data` must stay valid and unmoved until the
+    /// completion is reaped.
+    pub(crate) fn submit_send_one(&self, sock: SockId, fd: RawFd, data: &[u8]) -> io::Result<u64> {
+        let user_data = self.new_op(OpKind::Send(sock));
+        let entry = sys::send_one(fd, data).user_data(user_data);
         self.push_or_free(entry, user_data)
     }
 

@@ -21,6 +21,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::task::{Context, Poll, Waker};
 
+use super::fifo::Fifo;
 use super::sys::{self, SendMsg, MAX_IOV};
 use super::Reactor;
 use crate::buf::{Piece, RecvBuf};
@@ -46,14 +47,16 @@ struct Sock {
     paused: bool,
     /// The receive ended for lack of buffers.
     starved: bool,
-    inbox: VecDeque<RecvBuf>,
+    inbox: Fifo<RecvBuf>,
     inbox_bytes: usize,
     eof: bool,
     recv_err: Option<i32>,
     read_waker: Option<Waker>,
-    queue: VecDeque<Piece>,
+    queue: Fifo<Piece>,
     queued: usize,
     send_op: Option<u64>,
+    /// The gather list of a send of several pieces, kept for the next one (a send of one
+    /// piece needs none, so a socket that only ever sent one at a time has none).
     msg: Option<Box<SendMsg>>,
     send_err: Option<i32>,
     write_waker: Option<Waker>,
@@ -284,8 +287,8 @@ impl Socks {
     /// The handle is gone: cancels what the kernel holds and closes once it gave all back.
     pub(crate) fn close(&self, r: &Reactor, id: SockId) {
         let mut dropped: Vec<Dropped> = Vec::new();
-        let mut pieces = VecDeque::new();
-        let mut chunks = VecDeque::new();
+        let mut pieces = Fifo::default();
+        let mut chunks = Fifo::default();
         let finished = self.with(id, |s| {
             s.open = false;
             dropped.push((s.read_waker.take(), s.write_waker.take()));
@@ -555,9 +558,15 @@ fn arm(r: &Reactor, id: SockId, s: &mut Sock) -> io::Result<()> {
 }
 
 fn start_send(r: &Reactor, id: SockId, s: &mut Sock) -> io::Result<()> {
-    let msg = s.msg.get_or_insert_with(SendMsg::new);
-    msg.fill(s.queue.iter().take(MAX_IOV).map(Piece::as_slice));
-    let op = r.submit_send(id, s.fd.unwrap_or(-1), msg)?;
+    let fd = s.fd.unwrap_or(-1);
+    let op = match (s.queue.len(), s.queue.front()) {
+        (1, Some(piece)) => r.submit_send_one(id, fd, piece.as_slice())?,
+        _ => {
+            let msg = s.msg.get_or_insert_with(SendMsg::new);
+            msg.fill(s.queue.iter().take(MAX_IOV).map(Piece::as_slice));
+            r.submit_send(id, fd, msg)?
+        }
+    };
     s.send_op = Some(op);
     Ok(())
 }

@@ -44,15 +44,28 @@ impl SendMsg {
     pub(crate) fn entry(&self, fd: RawFd) -> squeue::Entry {
         if self.len == 1 {
             let one = self.iov[0];
-            opcode::Send::new(types::Fd(fd), one.iov_base as *const u8, one.iov_len as u32)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
+            send_entry(fd, one.iov_base as *const u8, one.iov_len)
         } else {
             opcode::SendMsg::new(types::Fd(fd), &self.msg as *const libc::msghdr)
                 .flags(libc::MSG_NOSIGNAL as u32)
                 .build()
         }
     }
+}
+
+/// The entry that sends `data` on `fd` alone, without a gather list; never raises SIGPIPE.
+/// The caller keeps `data` in place until the completion is reaped.
+pub(crate) fn send_one(fd: RawFd, data: &[u8]) -> squeue::Entry {
+    send_entry(fd, data.as_ptr(), data.len())
+}
+
+fn send_entry(fd: RawFd, ptr: *const u8, len: usize) -> squeue::Entry {
+    // A send takes at most u32::MAX bytes; the completion says how many went and the rest
+    // is sent next.
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    opcode::Send::new(types::Fd(fd), ptr, len)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
 }
 
 /// Reads the eventfd's counter back to zero (nonblocking; nothing to do when already zero).

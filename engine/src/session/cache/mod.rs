@@ -444,7 +444,8 @@ impl Session<'_> {
         }
         let mut verdict = self.cache_verdict(&read);
         if let Verdict::LookUp(functions, relations) = verdict {
-            if !self.cache_look_up(&functions, &relations).await? {
+            // Boxed: a catalog query is rare, and its state inline would size every session.
+            if !Box::pin(self.cache_look_up(&functions, &relations)).await? {
                 if let Some(s) = self.cache.as_ref() {
                     s.cache().count_select();
                 }

@@ -24,7 +24,7 @@ impl SessionRouter {
                     let (classified, decision) = self.classify_and_decide(sql);
                     let read = match decision {
                         Decision::Balance(checks) => match self.resolve(&checks) {
-                            None => return Some(Action::Catalog(checks)),
+                            None => return Some(Action::Catalog(Box::new(checks))),
                             Some(w) => !w,
                         },
                         _ => false,

@@ -41,8 +41,9 @@ pub enum Action {
         /// The original Parse messages, one per statement the request binds.
         parses: Vec<Bytes>,
     },
-    /// Look these up in the catalog (on the primary), then decide again.
-    Catalog(ReadChecks),
+    /// Look these up in the catalog (on the primary), then decide again. Boxed: rare, and
+    /// inline it would make every action (and the session step holding one) larger.
+    Catalog(Box<ReadChecks>),
     /// Answer a corepool command (SHOW pool_*, PGPOOL …) locally.
     InBand,
     /// Read-your-writes: run the read on this standby only if it has replayed the session's
@@ -291,7 +292,7 @@ impl SessionRouter {
             Decision::Primary => (self.primary, None),
             Decision::All { standby_text } => (self.primary, Some(Action::Broadcast(standby_text))),
             Decision::Balance(checks) => match self.resolve(&checks) {
-                None => return Some(Action::Catalog(checks)),
+                None => return Some(Action::Catalog(Box::new(checks))),
                 Some(true) => {
                     writing_read = true;
                     (self.primary, None)

@@ -102,6 +102,8 @@ impl TxSession {
 
     fn lease(&mut self, node: usize) -> &mut Lease {
         if self.leases.len() <= node {
+            // Exactly as many as needed: a Vec's first growth would make room for four.
+            self.leases.reserve_exact(node + 1 - self.leases.len());
             self.leases.resize_with(node + 1, Lease::default);
         }
         &mut self.leases[node]
@@ -173,25 +175,31 @@ impl Session<'_> {
             .map_err(|_| ConnectError::PoolTimeout { node, waited })?;
         let lent = match got {
             Got::Idle(b) => b,
-            Got::Open => match self.open_backend(node).await {
-                Ok(conn) => {
-                    let defaults = Params::from_startup(&self.params);
-                    entry
-                        .greeting
-                        .borrow_mut()
-                        .get_or_insert_with(|| conn.reply.clone());
-                    TxBackend {
-                        conn,
-                        applied: defaults.clone(),
-                        defaults,
-                        statements: BackendStatements::default(),
+            Got::Open => {
+                // Moved out before the await, so that no TxBackend-sized value stays in the
+                // future's state while the backend connects: it would size every idle
+                // session's task.
+                drop(got);
+                match self.open_backend(node).await {
+                    Ok(conn) => {
+                        let defaults = Params::from_startup(&self.startup.param_pairs());
+                        entry
+                            .greeting
+                            .borrow_mut()
+                            .get_or_insert_with(|| conn.reply.clone());
+                        TxBackend {
+                            conn,
+                            applied: defaults.clone(),
+                            defaults,
+                            statements: BackendStatements::default(),
+                        }
+                    }
+                    Err(e) => {
+                        entry.pool.discard();
+                        return Err(e);
                     }
                 }
-                Err(e) => {
-                    entry.pool.discard();
-                    return Err(e);
-                }
-            },
+            }
         };
         let TxBackend {
             mut conn,
