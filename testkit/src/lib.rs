@@ -82,7 +82,10 @@ pub fn free_port() -> u16 {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let port = 10000 + (seed >> 33) as u16 % (low - 10000);
-        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+        // Never the same port twice in one process: tests running side by side (the HA
+        // harness takes a score of ports per test) would otherwise pick a port another has
+        // been given but not bound yet.
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() && claim(port) {
             return port;
         }
     }
@@ -90,6 +93,19 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("bind 127.0.0.1:0")
+}
+
+/// Records `port` as handed out by this process; false when it already was.
+fn claim(port: u16) -> bool {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if given.contains(&port) {
+        return false;
+    }
+    given.push(port);
+    true
 }
 
 /// The first port of the kernel's ephemeral range (`ip_local_port_range`).
@@ -110,5 +126,12 @@ mod tests {
     #[test]
     fn free_port_is_nonzero() {
         assert_ne!(super::free_port(), 0);
+    }
+
+    #[test]
+    fn free_port_never_repeats_in_one_process() {
+        let ports: Vec<u16> = (0..200).map(|_| super::free_port()).collect();
+        let distinct: std::collections::HashSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len());
     }
 }
