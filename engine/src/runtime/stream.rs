@@ -297,7 +297,7 @@ impl Stream {
     /// Runs the server side of a TLS handshake on this stream (after answering `S` to an
     /// SSLRequest) and continues over TLS. On failure the stream is left closed.
     pub async fn accept_tls(&mut self, config: Arc<ServerConfig>) -> io::Result<()> {
-        let plain = std::mem::replace(self, Stream::new(Io::Closed));
+        let plain = self.take();
         let tls = futures_rustls::TlsAcceptor::from(config)
             .accept(plain)
             .await?;
@@ -314,7 +314,7 @@ impl Stream {
         config: Arc<ClientConfig>,
         server: ServerName<'static>,
     ) -> io::Result<()> {
-        let plain = std::mem::replace(self, Stream::new(Io::Closed));
+        let plain = self.take();
         let tls = futures_rustls::TlsConnector::from(config)
             .connect(server, plain)
             .await?;

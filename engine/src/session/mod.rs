@@ -76,23 +76,20 @@ pub async fn serve(shard: &Rc<Shard>, client: &mut Stream) {
     // Boxed: authentication and the first backend's start-up are done once, and their state
     // kept inline would size the task for the session's whole life (docs/performance.md,
     // memory per idle client).
-    let Some((mut session, greeted)) =
+    if let Some((mut session, greeted)) =
         Box::pin(open(shard, slot, &startup, client.take(), host)).await
-    else {
-        shard.release_slot(slot);
-        shard.state.registry.close(slot);
-        return;
-    };
-    let end = match greeted {
-        true => session.serve_requests().await,
-        false => End::ClientGone,
-    };
-    shard.forget_waker(slot);
-    // Boxed for the same reason: it runs once, at the end.
-    Box::pin(session.finish(end, &startup.database)).await;
-    drop(session);
-    if config.log_disconnections {
-        tracing::info!("disconnected");
+    {
+        let end = match greeted {
+            true => session.serve_requests().await,
+            false => End::ClientGone,
+        };
+        shard.forget_waker(slot);
+        // Boxed for the same reason: it runs once, at the end.
+        Box::pin(session.finish(end, &startup.database)).await;
+        drop(session);
+        if config.log_disconnections {
+            tracing::info!("disconnected");
+        }
     }
     shard.release_slot(slot);
     shard.state.registry.close(slot);
@@ -402,13 +399,17 @@ impl Session<'_> {
         }
     }
 
+    /// client_idle_limit in force: the session's own (PGPOOL SET) or the configured one.
+    fn idle_limit(&self) -> std::time::Duration {
+        self.session_config
+            .as_deref()
+            .unwrap_or(&self.config)
+            .client_idle_limit
+    }
+
     /// Waits for the client's next request and leases a backend of the current node for it.
     async fn next_transaction(&mut self) -> Result<(), End> {
-        let idle_limit = self
-            .session_config
-            .as_ref()
-            .map_or(&*self.config, |c| c)
-            .client_idle_limit;
+        let idle_limit = self.idle_limit();
         if idle_limit.is_zero() {
             self.wait_input().await?;
         } else {
@@ -450,11 +451,7 @@ impl Session<'_> {
 
     /// One relay run over the current backend.
     async fn relay_once(&mut self) -> Stop {
-        let idle_limit = self
-            .session_config
-            .as_ref()
-            .map_or(&*self.config, |c| c)
-            .client_idle_limit;
+        let idle_limit = self.idle_limit();
         let shard = self.shard;
         let node = self.router.current;
         let limits = shard.limits();
